@@ -1,0 +1,1 @@
+"""Render the Backstage template locally, exactly as Backstage renders it."""
