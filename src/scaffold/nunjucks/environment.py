@@ -47,15 +47,17 @@ _COMPARE = {
 }  # fmt: skip
 
 
-def _helper_call(helper: str, *args: nodes.Expr, lineno: int) -> nodes.Call:
+def _helper_call(helper: str, *args: nodes.Node, lineno: int) -> nodes.Call:
     """A call of an environment helper; templates cannot name these themselves."""
     return nodes.Call(nodes.EnvironmentAttribute(helper), list(args), [], None, None, lineno=lineno)
 
 
 def _to_nunjucks_ast(tree: nodes.Template) -> None:
     """Rewrite the parsed tree where Nunjucks means something other than Jinja2."""
-    for node in tree.find_all((nodes.If, nodes.CondExpr)):
-        node.test = _helper_call("js_truthy", node.test, lineno=node.lineno)
+    for branch in tree.find_all(nodes.If):
+        branch.test = _helper_call("js_truthy", branch.test, lineno=branch.lineno)
+    for conditional in tree.find_all(nodes.CondExpr):
+        conditional.test = _helper_call("js_truthy", conditional.test, lineno=conditional.lineno)
     for loop in tree.find_all(nodes.For):
         if loop.test is not None or loop.recursive:
             raise TemplateSyntaxError("loop filters and recursive loops are not Nunjucks", loop.lineno)
@@ -65,7 +67,7 @@ def _to_nunjucks_ast(tree: nodes.Template) -> None:
         # `{a: 1}` has the key "a" in Nunjucks, not the value of a variable a.
         if isinstance(pair.key, nodes.Name):
             pair.key = nodes.Const(pair.key.name, lineno=pair.key.lineno)
-    for assign in tree.find_all((nodes.Assign, nodes.AssignBlock)):
+    for assign in tree.find_all(nodes.Assign):
         if isinstance(assign.target, nodes.Tuple):
             raise TemplateSyntaxError("set with several targets is not supported", assign.lineno)
     for tuple_node in tree.find_all(nodes.Tuple):
@@ -91,7 +93,7 @@ class NunjucksCodeGenerator(CodeGenerator):
             return
         super().visit_Call(node, frame, forward_caller)
 
-    def visit_Not(self, node: nodes.Not, frame: Frame) -> None:
+    def visit_Not(self, node: nodes.UnaryExpr, frame: Frame) -> None:
         self.write("(not environment.js_truthy(")
         self.visit(node.node, frame)
         self.write("))")
@@ -103,10 +105,10 @@ class NunjucksCodeGenerator(CodeGenerator):
         self.visit(node.right, frame)
         self.write(")")
 
-    def visit_And(self, node: nodes.And, frame: Frame) -> None:
+    def visit_And(self, node: nodes.BinExpr, frame: Frame) -> None:
         self._short_circuit(node, frame, "js_and")
 
-    def visit_Or(self, node: nodes.Or, frame: Frame) -> None:
+    def visit_Or(self, node: nodes.BinExpr, frame: Frame) -> None:
         self._short_circuit(node, frame, "js_or")
 
     def visit_Compare(self, node: nodes.Compare, frame: Frame) -> None:
@@ -204,7 +206,9 @@ class NunjucksEnvironment(Environment):
             if token.kind == "block":
                 tag = tag_name(token.value)
                 if tag not in _SUPPORTED_TAGS:
-                    raise TemplateSyntaxError(f"unknown or unsupported tag {tag!r}", token.line, name, filename)
+                    raise TemplateSyntaxError(
+                        f"unknown or unsupported tag {tag!r}", token.line, name, filename
+                    )
                 value = "elif" + token.value[len("elseif") :] if tag == "elseif" else token.value
                 source = "{% " + value + " %}"
             else:
@@ -314,7 +318,9 @@ class NunjucksEnvironment(Environment):
         result = []
         index = start
         while not (js.order(index, 0) < 0 or js.order(index, size) > 0):
-            if (increment > 0 and js.order(index, stop) >= 0) or (increment < 0 and js.order(index, stop) <= 0):
+            if (increment > 0 and js.order(index, stop) >= 0) or (
+                increment < 0 and js.order(index, stop) <= 0
+            ):
                 break
             result.append(js.lookup(target, js.normalize_number(js.to_number(index)), UNDEFINED))
             index = js.to_number(index) + increment
@@ -346,7 +352,11 @@ def _arithmetic(operator: str, left: float, right: float) -> float:
         if operator == "/":
             return _divide(left, right)
         if operator == "//":
-            return math.floor(_divide(left, right)) if math.isfinite(_divide(left, right)) else _divide(left, right)
+            return (
+                math.floor(_divide(left, right))
+                if math.isfinite(_divide(left, right))
+                else _divide(left, right)
+            )
         if operator == "%":
             return math.fmod(left, right) if right != 0 and math.isfinite(left) else math.nan
         if operator == "**":

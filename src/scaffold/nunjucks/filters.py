@@ -54,9 +54,7 @@ def join(value: Any, separator: Any = "", attribute: Any = None) -> str:
     glue = js.to_string(separator) if js.truthy(separator) else ""
     if attribute is not None and not js.is_undefined(attribute):
         value = [js.lookup(item, attribute, js_undefined()) for item in value]
-    return glue.join(
-        "" if item is None or js.is_undefined(item) else js.to_string(item) for item in value
-    )
+    return glue.join("" if item is None or js.is_undefined(item) else js.to_string(item) for item in value)
 
 
 def length(value: Any) -> Any:
@@ -179,7 +177,9 @@ def to_list(value: Any) -> list[Any]:
 def reverse(value: Any) -> Any:
     if isinstance(value, str):
         return js.from_utf16(
-            b"".join(reversed([js.utf16_units(value)[i : i + 2] for i in range(0, len(js.utf16_units(value)), 2)]))
+            b"".join(
+                reversed([js.utf16_units(value)[i : i + 2] for i in range(0, len(js.utf16_units(value)), 2)])
+            )
         )
     if isinstance(value, list):
         return list(reversed(value))
@@ -222,16 +222,13 @@ def parse_repo_url(value: Any) -> dict[str, Any]:
     url = js.to_string(value)
     try:
         parsed = urlsplit(f"https://{url}")
-        host = (parsed.hostname or "") + (
-            f":{parsed.port}" if parsed.port not in (None, 443) else ""
-        )
+        host = (parsed.hostname or "") + (f":{parsed.port}" if parsed.port not in (None, 443) else "")
     except ValueError as error:
         raise FilterError(f"Invalid repo URL passed to publisher, got {url}, {error}") from error
     kind = DEFAULT_INTEGRATIONS.get(host)
     if kind is None:
         raise FilterError(
-            f"No matching integration configuration for host {host}, "
-            "please check your integrations config"
+            f"No matching integration configuration for host {host}, please check your integrations config"
         )
     params: dict[str, str] = {}
     for key, item in parse_qsl(parsed.query, keep_blank_values=True):
@@ -251,13 +248,17 @@ def parse_repo_url(value: Any) -> dict[str, Any]:
 
 def project_slug(value: Any) -> str:
     parsed = parse_repo_url(value)
-    return f"{js.to_string(parsed.get('owner', js_undefined()))}/{js.to_string(parsed.get('repo', js_undefined()))}"
+    owner, repo = (js.to_string(parsed.get(name, js_undefined())) for name in ("owner", "repo"))
+    return f"{owner}/{repo}"
 
 
 def parse_entity_ref(value: Any, context: Any = None) -> dict[str, str]:
     if not js.truthy(value):
         raise FilterError("Entity reference must not be empty")
     options = context if isinstance(context, dict) else {}
+    kind: Any
+    namespace: Any
+    name: Any
     default_kind = options.get("defaultKind")
     default_namespace = options.get("defaultNamespace") or "default"
     if isinstance(value, str):
@@ -269,9 +270,7 @@ def parse_entity_ref(value: Any, context: Any = None) -> dict[str, str]:
         namespace = value[colon + 1 : slash] if slash != -1 else None
         name = value[max(colon + 1, slash + 1) :]
         if kind == "" or namespace == "" or name == "":
-            raise FilterError(
-                f'Entity reference "{value}" was not on the form [<kind>:][<namespace>/]<name>'
-            )
+            raise FilterError(f'Entity reference "{value}" was not on the form [<kind>:][<namespace>/]<name>')
         kind = kind if kind is not None else default_kind
         namespace = namespace if namespace is not None else default_namespace
     elif isinstance(value, dict):
@@ -293,7 +292,10 @@ def parse_entity_ref(value: Any, context: Any = None) -> dict[str, str]:
     return {"kind": kind, "namespace": namespace, "name": name}
 
 
-_LODASH_PATH = re.compile(r"""[^.[\]]+|\[(?:([^"'][^[]*)|(["'])((?:(?!\2)[^\\]|\\.)*?)\2)\]|(?=(?:\.|\[\])(?:\.|\[\]|$))""")
+# lodash's stringToPath: `a.b`, `a[0]`, `a["b.c"]`.
+_LODASH_PATH = re.compile(
+    r"""[^.[\]]+|\[(?:([^"'][^[]*)|(["'])((?:(?!\2)[^\\]|\\.)*?)\2)\]|(?=(?:\.|\[\])(?:\.|\[\]|$))"""
+)
 
 
 def pick(value: Any, path: Any = None) -> Any:

@@ -85,8 +85,10 @@ def number_to_string(value: float) -> str:
     whole, _, fraction = mantissa.partition(".")
     digits = (whole + fraction).lstrip("0")
     # n is the position of the decimal point relative to the digit string (ECMA-262 7.1.12.1).
-    n = len(whole.lstrip("0")) + exponent if whole.strip("0") else exponent - (
-        len(fraction) - len(fraction.lstrip("0"))
+    n = (
+        len(whole.lstrip("0")) + exponent
+        if whole.strip("0")
+        else exponent - (len(fraction) - len(fraction.lstrip("0")))
     )
     digits = digits.rstrip("0")
     k = len(digits)
@@ -104,9 +106,7 @@ def number_to_string(value: float) -> str:
 def to_primitive(value: Any) -> Any:
     """ToPrimitive with the hint nunjitsu uses: arrays join, records are `[object Object]`."""
     if isinstance(value, list):
-        return ",".join(
-            "" if item is None or is_undefined(item) else to_string(item) for item in value
-        )
+        return ",".join("" if item is None or is_undefined(item) else to_string(item) for item in value)
     if isinstance(value, dict):
         return "[object Object]"
     return value
@@ -331,7 +331,15 @@ def json_stringify(value: Any, indent: Any = None) -> str | None:
     return _stringify(value, gap, "")
 
 
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
 _NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f\ud800-\udfff]')
 
 

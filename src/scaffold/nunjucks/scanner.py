@@ -224,7 +224,11 @@ class _Scanner:
 
 
 def scan(
-    source: str, *, variable_start: str = "${{", trim_blocks: bool = False, lstrip_blocks: bool = False
+    source: str,
+    *,
+    variable_start: str = "${{",
+    trim_blocks: bool = False,
+    lstrip_blocks: bool = False,
 ) -> list[ScannedToken]:
     """Tokenise a template: text, variable contents and block contents, comments dropped."""
     scanner = _Scanner(

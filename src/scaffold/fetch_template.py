@@ -1,0 +1,237 @@
+"""The `fetch:template` action of @backstage/plugin-scaffolder-backend 4.2.0.
+
+Mirrors `createTemplateActionHandler`: every entry's relative path is rendered, entries
+whose path renders empty, absolute or with `//` are skipped, binary files and symlinks
+are copied as they are, text files are rendered and written with their source mode.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import shutil
+import stat
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scaffold.binary import is_binary_file
+from scaffold.nunjucks import Renderer, RenderError, prepare_context
+
+
+class FetchTemplateError(Exception):
+    """The action refused its input or a file failed to render."""
+
+
+@dataclass(frozen=True)
+class FetchTemplateOptions:
+    """The action's inputs other than `url` and `values`."""
+
+    target_path: str = "./"
+    copy_without_templating: Sequence[str] | None = None
+    template_file_extension: str | bool | None = None
+    trim_blocks: bool = False
+    lstrip_blocks: bool = False
+    replace: bool = False
+    cookiecutter_compat: bool = False
+
+    @classmethod
+    def from_input(cls, data: Mapping[str, Any]) -> FetchTemplateOptions:
+        copy = data.get("copyWithoutTemplating")
+        if copy is not None and not isinstance(copy, list):
+            raise FetchTemplateError("Fetch action input copyWithoutTemplating must be an Array")
+        return cls(
+            target_path=str(data.get("targetPath") or "./"),
+            copy_without_templating=copy,
+            template_file_extension=data.get("templateFileExtension"),
+            trim_blocks=bool(data.get("trimBlocks")),
+            lstrip_blocks=bool(data.get("lstripBlocks")),
+            replace=bool(data.get("replace")),
+            cookiecutter_compat=bool(data.get("cookiecutterCompat")),
+        )
+
+
+@dataclass
+class FetchTemplateResult:
+    written: list[str] = field(default_factory=list)
+    skipped_existing: list[str] = field(default_factory=list)
+
+
+def _entries(root: Path) -> Iterator[tuple[str, Path]]:
+    """All entries below root as globby `**/*` lists them: posix paths, folders with `/`."""
+    for directory, folders, files in os.walk(root, followlinks=False):
+        base = Path(directory)
+        relative = base.relative_to(root).as_posix()
+        prefix = "" if relative == "." else relative + "/"
+        for name in sorted(folders):
+            yield prefix + name + "/", base / name
+        for name in sorted(files):
+            yield prefix + name, base / name
+        folders.sort()
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """A picomatch-style glob: `*` stays within a segment, `**` crosses them, dots match."""
+    parts: list[str] = []
+    index = 0
+    while index < len(pattern):
+        if pattern.startswith("**/", index):
+            parts.append("(?:.*/)?")
+            index += 3
+        elif pattern.startswith("**", index):
+            parts.append(".*")
+            index += 2
+        elif pattern[index] == "*":
+            parts.append("[^/]*")
+            index += 1
+        elif pattern[index] == "?":
+            parts.append("[^/]")
+            index += 1
+        elif pattern[index] == "[":
+            closing = pattern.find("]", index + 1)
+            if closing < 0:
+                parts.append(re.escape("["))
+                index += 1
+            else:
+                parts.append(fnmatch.translate(pattern[index : closing + 1])[4:-3])
+                index = closing + 1
+        elif pattern[index] == "{":
+            closing = pattern.find("}", index + 1)
+            if closing < 0:
+                parts.append(re.escape("{"))
+                index += 1
+            else:
+                options = pattern[index + 1 : closing].split(",")
+                parts.append("(?:" + "|".join(_glob_regex(option).pattern[1:-1] for option in options) + ")")
+                index = closing + 1
+        else:
+            parts.append(re.escape(pattern[index]))
+            index += 1
+    return re.compile("^" + "".join(parts) + "$")
+
+
+def _matches_any(location: str, patterns: Sequence[re.Pattern[str]]) -> bool:
+    bare = location.rstrip("/")
+    return any(pattern.match(bare) for pattern in patterns)
+
+
+def _is_skipped(rendered: str) -> bool:
+    return rendered == "" or rendered.startswith("/") or "//" in rendered
+
+
+def _safe_child(root: Path, relative: str) -> Path:
+    candidate = Path(os.path.normpath(root / relative))
+    if candidate != root and root not in candidate.parents:
+        raise FetchTemplateError(
+            f"Relative path is not allowed to refer to a directory outside its parent: {relative}"
+        )
+    return candidate
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _utf8(text: str) -> bytes:
+    """Encode as Node's Buffer does: a lone UTF-16 surrogate becomes U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
+def fetch_template(
+    skeleton: Path,
+    workspace: Path,
+    values: Mapping[str, Any],
+    options: FetchTemplateOptions | None = None,
+) -> FetchTemplateResult:
+    """Render `skeleton` into `workspace` (joined with targetPath) as Backstage would."""
+    options = options or FetchTemplateOptions()
+    skeleton = skeleton.resolve()
+    if not skeleton.is_dir():
+        raise FetchTemplateError(f"template directory {skeleton} does not exist")
+    workspace = workspace.resolve()
+    output_dir = _safe_child(workspace, options.target_path)
+    if output_dir == skeleton or skeleton in output_dir.parents:
+        raise FetchTemplateError("targetPath must not be within template path")
+    extension = _extension(options)
+    if options.cookiecutter_compat:
+        raise FetchTemplateError("cookiecutterCompat is not supported by this renderer")
+    patterns = [_glob_regex(glob) for glob in options.copy_without_templating or []]
+    renderer = Renderer(trim_blocks=options.trim_blocks, lstrip_blocks=options.lstrip_blocks)
+    context = prepare_context({"values": dict(values)})
+    result = FetchTemplateResult()
+    claimed: dict[Path, str] = {}
+
+    for location, source in _entries(skeleton):
+        local_path = location
+        if extension:
+            render_contents = _node_extname(location) == extension
+            if render_contents:
+                local_path = location[: -len(extension)]
+        else:
+            render_contents = not _matches_any(location, patterns)
+        local_path = _render(renderer, local_path, context, f"path {location!r}")
+        if _is_skipped(local_path):
+            continue
+        output_path = _safe_child(output_dir, local_path)
+        earlier = claimed.get(output_path)
+        if earlier is not None and not location.endswith("/"):
+            raise FetchTemplateError(
+                f"{location!r} and {earlier!r} both render to {local_path!r}; Backstage would keep "
+                "whichever its directory listing returns first, so the skeleton is ambiguous"
+            )
+        claimed[output_path] = location
+        if (output_path.exists() or output_path.is_symlink()) and not options.replace:
+            result.skipped_existing.append(local_path)
+            continue
+        if location.endswith("/"):
+            output_path.mkdir(parents=True, exist_ok=True)
+            continue
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            if output_path.is_symlink() or output_path.exists():
+                output_path.unlink()
+            output_path.symlink_to(os.readlink(source))
+        elif is_binary_file(source):
+            shutil.copyfile(source, output_path)
+            os.chmod(output_path, stat.S_IMODE(source.stat().st_mode))
+        else:
+            text = source.read_bytes().decode("utf-8", errors="replace")
+            if render_contents:
+                text = _render(renderer, text, context, f"file {location!r}")
+            _write(output_path, _utf8(text), stat.S_IMODE(source.stat().st_mode))
+        result.written.append(local_path)
+    return result
+
+
+def _node_extname(path: str) -> str:
+    """Node's `path.extname`: trailing slashes are ignored, a leading dot is no extension."""
+    base = path.rstrip("/").rsplit("/", 1)[-1]
+    dot = base.rfind(".")
+    return "" if dot <= 0 or base == ".." else base[dot:]
+
+
+def _extension(options: FetchTemplateOptions) -> str | None:
+    configured = options.template_file_extension
+    if not configured:
+        return None
+    if options.copy_without_templating or options.cookiecutter_compat:
+        raise FetchTemplateError(
+            "Fetch action input extension incompatible with copyWithoutTemplating and cookiecutterCompat"
+        )
+    extension = ".njk" if configured is True else str(configured)
+    return extension if extension.startswith(".") else "." + extension
+
+
+def _render(renderer: Renderer, source: str, context: dict[str, Any], where: str) -> str:
+    try:
+        return renderer.render(source, context)
+    except RenderError as error:
+        raise FetchTemplateError(f"{where}: {error}") from error
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    """`fs.outputFile(path, data, {mode})`: the mode applies (through the umask) on creation."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)

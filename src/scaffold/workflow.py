@@ -1,0 +1,283 @@
+"""Run a whole `template.yaml` the way Backstage's dry run does.
+
+Parameters are checked against every form page's JSON Schema (as the scaffolder API
+does before a task starts, after the form has filled its defaults), step inputs are
+rendered like NunjucksWorkflowRunner renders them, `if:` is honoured, `fetch:template`
+acts on the workspace, and actions that do not support dry run (publish, register) are
+skipped with example outputs derived from their output schemas.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft7Validator
+
+from scaffold.fetch_template import FetchTemplateError, FetchTemplateOptions, fetch_template
+from scaffold.nunjucks import Renderer, RenderError, is_undefined, prepare_context
+
+
+class TemplateInputError(Exception):
+    """Bad parameters or a template that cannot run; the message names what was wrong."""
+
+
+# Output schemas of the actions a dry run skips (@backstage/plugin-scaffolder-backend 4.2.0).
+SKIPPED_ACTION_OUTPUTS: dict[str, dict[str, Any]] = {
+    "publish:github": {
+        "remoteUrl": "<example>",
+        "repoContentsUrl": "<example>",
+        "commitHash": "<example>",
+    },
+    "catalog:register": {"entityRef": "<example>", "catalogInfoUrl": "<example>"},
+}
+
+
+@dataclass
+class StepReport:
+    id: str
+    action: str
+    status: str  # "completed", "skipped (if)", "skipped (dry run)"
+    input: Any = None
+
+
+@dataclass
+class WorkflowResult:
+    parameters: dict[str, Any]
+    steps: list[StepReport] = field(default_factory=list)
+    output: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Template:
+    path: Path
+    document: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: Path) -> Template:
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as error:
+            raise TemplateInputError(f"{path}: cannot read template: {error}") from error
+        if not isinstance(document, dict) or document.get("kind") != "Template":
+            raise TemplateInputError(f"{path}: not a Backstage Template entity")
+        if document.get("apiVersion") != "scaffolder.backstage.io/v1beta3":
+            raise TemplateInputError(f"{path}: apiVersion must be scaffolder.backstage.io/v1beta3")
+        return cls(path.resolve(), document)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        spec = self.document.get("spec")
+        return spec if isinstance(spec, dict) else {}
+
+    @property
+    def pages(self) -> list[dict[str, Any]]:
+        parameters = self.spec.get("parameters") or []
+        return parameters if isinstance(parameters, list) else [parameters]
+
+
+# --- parameters ----------------------------------------------------------------------
+
+
+Condition = Callable[[dict[str, Any]], bool]
+
+
+def _branches(page: Mapping[str, Any]) -> list[tuple[Condition, dict[str, Any]]]:
+    """Conditional property groups of a page, each with the condition that enables it."""
+    rules = list(page.get("allOf") or [])
+    branches: list[tuple[Condition, dict[str, Any]]] = []
+    for dependency in (page.get("dependencies") or {}).values():
+        if isinstance(dependency, dict):
+            branches += [
+                (_validates(option, only_properties=True), option) for option in dependency.get("oneOf") or []
+            ]
+            rules += dependency.get("allOf") or []
+    branches += [(_validates(rule["if"]), rule.get("then") or {}) for rule in rules if "if" in rule]
+    return branches
+
+
+def _validates(
+    schema: Mapping[str, Any], *, only_properties: bool = False
+) -> Callable[[dict[str, Any]], bool]:
+    if only_properties:
+        # A oneOf branch applies when its enum-constrained properties match the values.
+        selectors = {
+            name: rule
+            for name, rule in (schema.get("properties") or {}).items()
+            if "enum" in rule or "const" in rule
+        }
+        schema = {"properties": selectors, "required": list(selectors)}
+    return Draft7Validator(schema).is_valid
+
+
+def known_parameters(template: Template) -> dict[str, dict[str, Any]]:
+    """Every parameter any page can ask for, with its schema."""
+    known: dict[str, dict[str, Any]] = {}
+    for page in template.pages:
+        known.update(page.get("properties") or {})
+        for _, branch in _branches(page):
+            for name, rule in (branch.get("properties") or {}).items():
+                known.setdefault(name, {}).update(rule)
+    return known
+
+
+def resolve_parameters(template: Template, submitted: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill defaults as the form does, then validate every page as the API does."""
+    known = known_parameters(template)
+    unknown = sorted(set(submitted) - set(known))
+    if unknown:
+        raise TemplateInputError(
+            f"unknown parameter {unknown[0]!r}; the template accepts: {', '.join(sorted(known))}"
+        )
+    values = dict(submitted)
+    for page in template.pages:
+        _fill_defaults(page.get("properties") or {}, values)
+        for condition, branch in _branches(page):
+            if condition(values):
+                _fill_defaults(branch.get("properties") or {}, values)
+    for page in template.pages:
+        errors = sorted(Draft7Validator(page).iter_errors(values), key=lambda error: list(error.path))
+        if errors:
+            raise TemplateInputError(_describe_error(errors[0], page))
+    return values
+
+
+def _fill_defaults(properties: Mapping[str, Any], values: dict[str, Any]) -> None:
+    for name, rule in properties.items():
+        if name not in values and isinstance(rule, dict) and "default" in rule:
+            values[name] = copy.deepcopy(rule["default"])
+
+
+def _describe_error(error: Any, page: Mapping[str, Any]) -> str:
+    field_name = ".".join(str(part) for part in error.path)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"parameter {missing!r} is required (page {page.get('title', '?')!r})"
+    rule = (
+        f"{error.validator} {error.validator_value!r}"
+        if error.validator != "type"
+        else f"type {error.validator_value}"
+    )
+    value = error.instance
+    return f"parameter {field_name!r}: value {value!r} breaks the rule {rule} ({error.message})"
+
+
+# --- steps -----------------------------------------------------------------------------
+
+
+def _is_truthy(value: Any) -> bool:
+    """lodash-based `isTruthy` of the workflow runner."""
+    if isinstance(value, list):
+        return len(value) > 0
+    if is_undefined(value) or value is None or value is False or value in ("", 0):
+        return False
+    return not (isinstance(value, float) and math.isnan(value))
+
+
+class _Missing:
+    """A key whose lone expression rendered undefined: JSON.parse's reviver drops it."""
+
+
+_MISSING = _Missing()
+
+
+def render_input(value: Any, renderer: Renderer, context: dict[str, Any]) -> Any:
+    """`NunjucksWorkflowRunner.render`: each string is rendered, lone expressions keep types."""
+    if isinstance(value, str):
+        try:
+            rendered = renderer.render_value(value, context)
+        except RenderError:
+            return value  # Backstage keeps a string whose rendering fails, silently
+        return _MISSING if is_undefined(rendered) else _plain(rendered)
+    if isinstance(value, list):
+        items = [render_input(item, renderer, context) for item in value]
+        return [None if item is _MISSING else item for item in items]
+    if isinstance(value, dict):
+        rendered_items = {key: render_input(item, renderer, context) for key, item in value.items()}
+        return {key: item for key, item in rendered_items.items() if item is not _MISSING}
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        return [None if is_undefined(item) else _plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items() if not is_undefined(item)}
+    return value
+
+
+def _filter_conditional(items: list[Any]) -> list[Any]:
+    kept = []
+    for item in items:
+        if isinstance(item, dict) and "if" in item:
+            if _is_truthy(item["if"]):
+                kept.append({key: value for key, value in item.items() if key != "if"})
+        else:
+            kept.append(item)
+    return kept
+
+
+def run_template(template: Template, submitted: Mapping[str, Any], workspace: Path) -> WorkflowResult:
+    """Validate parameters and run every step that acts on the workspace."""
+    parameters = resolve_parameters(template, submitted)
+    result = WorkflowResult(parameters=parameters)
+    renderer = Renderer()
+    raw_context: dict[str, Any] = {
+        "parameters": parameters,
+        "steps": {},
+        "user": {},
+        "secrets": {},
+        "environment": {"parameters": {}, "secrets": {}},
+        "context": {"task": {"id": "dry-run"}},
+    }
+    context = prepare_context(raw_context)
+    for step in template.spec.get("steps") or []:
+        step_id, action = str(step.get("id", "")), str(step.get("action", ""))
+        condition = step.get("if")
+        if condition is False or (
+            isinstance(condition, str) and not _is_truthy(render_input(condition, renderer, context))
+        ):
+            result.steps.append(StepReport(step_id, action, "skipped (if)"))
+            continue
+        step_input = render_input(step.get("input") or {}, renderer, context)
+        if action in SKIPPED_ACTION_OUTPUTS:
+            output = dict(SKIPPED_ACTION_OUTPUTS[action])
+            result.steps.append(StepReport(step_id, action, "skipped (dry run)", step_input))
+        elif action == "fetch:template":
+            _run_fetch_template(template, step_id, step_input, workspace)
+            output = {}
+            result.steps.append(StepReport(step_id, action, "completed", step_input))
+        else:
+            raise TemplateInputError(
+                f"step {step_id!r}: action {action!r} is not supported by the local renderer"
+            )
+        raw_context["steps"][step_id] = {"output": output}
+        context = prepare_context(raw_context)
+    output = render_input(template.spec.get("output") or {}, renderer, context)
+    if isinstance(output, dict):
+        for key in ("links", "text"):
+            if isinstance(output.get(key), list):
+                output[key] = _filter_conditional(output[key])
+        result.output = output
+    return result
+
+
+def _run_fetch_template(template: Template, step_id: str, step_input: Any, workspace: Path) -> None:
+    if not isinstance(step_input, dict) or not isinstance(step_input.get("url"), str):
+        raise TemplateInputError(f"step {step_id!r}: fetch:template needs a string input 'url'")
+    url = step_input["url"]
+    if "://" in url:
+        raise TemplateInputError(
+            f"step {step_id!r}: only skeletons next to template.yaml can be rendered locally"
+        )
+    skeleton = (template.path.parent / url).resolve()
+    values = step_input.get("values") or {}
+    try:
+        fetch_template(skeleton, workspace, values, FetchTemplateOptions.from_input(step_input))
+    except FetchTemplateError as error:
+        raise TemplateInputError(f"step {step_id!r}: {error}") from error
