@@ -1,0 +1,56 @@
+"""Alembic environment: migrations run with the service's settings and schema metadata.
+
+Import every module that defines tables or models below, so ``alembic revision
+--autogenerate`` sees them.
+"""
+
+import asyncio
+
+from alembic import context
+from sqlalchemy import pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from ${{ values.packageName }}.core.config import Settings
+from ${{ values.packageName }}.db.metadata import metadata
+
+target_metadata = metadata
+
+
+def database_url() -> str:
+    """The URL the service itself uses."""
+    return Settings().database_url.get_secret_value()
+
+
+def run_migrations_offline() -> None:
+    """Write the SQL of the migrations to standard output instead of running it."""
+    context.configure(
+        url=database_url(),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_migrations_online() -> None:
+    """Run the migrations over one connection of a short-lived async engine."""
+    engine = create_async_engine(database_url(), poolclass=pool.NullPool)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(run_migrations)
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    asyncio.run(run_migrations_online())

@@ -1,0 +1,1 @@
+"""ElastiCache for Redis access with redis-py's asyncio client."""

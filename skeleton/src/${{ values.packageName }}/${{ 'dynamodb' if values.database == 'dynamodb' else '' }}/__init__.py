@@ -1,0 +1,1 @@
+"""DynamoDB access with aioboto3."""

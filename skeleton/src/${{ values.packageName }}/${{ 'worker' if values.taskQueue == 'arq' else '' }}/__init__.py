@@ -1,0 +1,4 @@
+"""arq worker. Start it with:
+
+arq ${{ values.packageName }}.worker.settings.WorkerSettings
+"""

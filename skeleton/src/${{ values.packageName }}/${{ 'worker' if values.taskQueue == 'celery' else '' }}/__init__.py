@@ -1,0 +1,4 @@
+"""Celery worker. Start it with:
+
+celery --app ${{ values.packageName }}.worker.app worker
+"""

@@ -1,0 +1,5 @@
+"""The ${{ values.name }} service."""
+
+from importlib.metadata import version
+
+__version__ = version("${{ values.name }}")
