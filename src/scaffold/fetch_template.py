@@ -174,13 +174,13 @@ def fetch_template(
         if _is_skipped(local_path):
             continue
         output_path = _safe_child(output_dir, local_path)
-        earlier = claimed.get(output_path)
-        if earlier is not None and not location.endswith("/"):
-            raise FetchTemplateError(
-                f"{location!r} and {earlier!r} both render to {local_path!r}; Backstage would keep "
-                "whichever its directory listing returns first, so the skeleton is ambiguous"
-            )
-        claimed[output_path] = location
+        if not location.endswith("/"):
+            earlier = claimed.setdefault(output_path, location)
+            if earlier != location:
+                raise FetchTemplateError(
+                    f"{location!r} and {earlier!r} both render to {local_path!r}; Backstage would keep "
+                    "whichever its directory listing returns first, so the skeleton is ambiguous"
+                )
         if (output_path.exists() or output_path.is_symlink()) and not options.replace:
             result.skipped_existing.append(local_path)
             continue

@@ -27,14 +27,12 @@ class TemplateInputError(Exception):
     """Bad parameters or a template that cannot run; the message names what was wrong."""
 
 
-# Output schemas of the actions a dry run skips (@backstage/plugin-scaffolder-backend 4.2.0).
+# What a dry run puts in `steps.<id>.output` for actions it skips: an example built from
+# the action's output schema (publish:github of plugin-scaffolder-backend-module-github
+# 0.10.0); catalog:register declares no output schema in 4.2.0, so it gets nothing.
 SKIPPED_ACTION_OUTPUTS: dict[str, dict[str, Any]] = {
-    "publish:github": {
-        "remoteUrl": "<example>",
-        "repoContentsUrl": "<example>",
-        "commitHash": "<example>",
-    },
-    "catalog:register": {"entityRef": "<example>", "catalogInfoUrl": "<example>"},
+    "publish:github": {"remoteUrl": "<example>", "repoContentsUrl": "<example>", "commitHash": "<example>"},
+    "catalog:register": {},
 }
 
 
@@ -91,28 +89,20 @@ def _branches(page: Mapping[str, Any]) -> list[tuple[Condition, dict[str, Any]]]
     """Conditional property groups of a page, each with the condition that enables it."""
     rules = list(page.get("allOf") or [])
     branches: list[tuple[Condition, dict[str, Any]]] = []
-    for dependency in (page.get("dependencies") or {}).values():
+    for trigger, dependency in (page.get("dependencies") or {}).items():
         if isinstance(dependency, dict):
-            branches += [
-                (_validates(option, only_properties=True), option) for option in dependency.get("oneOf") or []
-            ]
+            branches += [(_selects(trigger, option), option) for option in dependency.get("oneOf") or []]
             rules += dependency.get("allOf") or []
-    branches += [(_validates(rule["if"]), rule.get("then") or {}) for rule in rules if "if" in rule]
+    branches += [
+        (Draft7Validator(rule["if"]).is_valid, rule.get("then") or {}) for rule in rules if "if" in rule
+    ]
     return branches
 
 
-def _validates(
-    schema: Mapping[str, Any], *, only_properties: bool = False
-) -> Callable[[dict[str, Any]], bool]:
-    if only_properties:
-        # A oneOf branch applies when its enum-constrained properties match the values.
-        selectors = {
-            name: rule
-            for name, rule in (schema.get("properties") or {}).items()
-            if "enum" in rule or "const" in rule
-        }
-        schema = {"properties": selectors, "required": list(selectors)}
-    return Draft7Validator(schema).is_valid
+def _selects(trigger: str, option: Mapping[str, Any]) -> Condition:
+    """A `oneOf` dependency branch applies when the triggering value matches its schema there."""
+    selector = (option.get("properties") or {}).get(trigger, {})
+    return Draft7Validator({"properties": {trigger: selector}, "required": [trigger]}).is_valid
 
 
 def known_parameters(template: Template) -> dict[str, dict[str, Any]]:
@@ -121,8 +111,10 @@ def known_parameters(template: Template) -> dict[str, dict[str, Any]]:
     for page in template.pages:
         known.update(page.get("properties") or {})
         for _, branch in _branches(page):
+            # A branch repeats the property it depends on (to select the branch); keep the
+            # page's own definition of that one.
             for name, rule in (branch.get("properties") or {}).items():
-                known.setdefault(name, {}).update(rule)
+                known.setdefault(name, rule)
     return known
 
 

@@ -9,6 +9,7 @@ filter and test tables are nunjitsu's instead of Jinja2's.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -41,6 +42,18 @@ _SUPPORTED_TAGS = frozenset(
     }
 )  # fmt: skip
 _LOOP_ATTRIBUTES = frozenset({"index", "index0", "revindex", "revindex0", "first", "last", "length"})
+# Nunjucks number literals are plain decimals: no exponent, underscores or radix prefixes.
+_NUMBER_LITERAL = re.compile(r"^[0-9]+(?:\.[0-9]+)?$")
+# Jinja2 reads these names as literals; Nunjucks reads `null` as one and the others as variables.
+_NOT_LITERALS = {"null": "none", "True": "nunjucks_True", "False": "nunjucks_False", "None": "nunjucks_None"}
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
+
+
+def _unescape(body: str) -> str:
+    """Nunjucks string escapes: \\n, \\r and \\t; a backslash before anything else keeps that character."""
+    return re.sub(r"\\(.)", lambda match: _ESCAPES.get(match.group(1), match.group(1)), body, flags=re.S)
+
+
 _COMPARE = {
     "eq": "==", "ne": "!=", "lt": "<", "lteq": "<=", "gt": ">", "gteq": ">=", "in": "in",
     "notin": "not in",
@@ -91,7 +104,7 @@ class NunjucksCodeGenerator(CodeGenerator):
                 self.visit(argument, frame)
             self.write(")")
             return
-        super().visit_Call(node, frame, forward_caller)
+        super().visit_Call(node, frame, forward_caller=forward_caller)
 
     def visit_Not(self, node: nodes.UnaryExpr, frame: Frame) -> None:
         self.write("(not environment.js_truthy(")
@@ -213,9 +226,22 @@ class NunjucksEnvironment(Environment):
                 source = "{% " + value + " %}"
             else:
                 source = "{{ " + token.value + " }}"
-            raw = self.lexer.tokeniter(source, name, filename)
-            for inner in self.lexer.wrap(raw, name, filename):
-                yield Token(inner.lineno + token.line - 1, inner.type, inner.value)
+            raw = list(self.lexer.tokeniter(source, name, filename))
+            for _, kind, text in raw:
+                if kind in ("integer", "float") and not _NUMBER_LITERAL.match(text):
+                    raise TemplateSyntaxError(f"Invalid numeric literal {text}", token.line, name, filename)
+            previous = ""
+            for lineno, kind, text in raw:
+                line = lineno + token.line - 1
+                if kind == "whitespace":
+                    continue
+                after_is, previous = previous in ("is", "not"), text if kind == "name" else ""
+                if kind == "string":
+                    yield Token(line, "string", _unescape(text[1:-1]))
+                elif kind == "name" and text in _NOT_LITERALS and not after_is:
+                    yield Token(line, "name", _NOT_LITERALS[text])
+                else:
+                    yield from self.lexer.wrap([(line, kind, text)], name, filename)
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         tree = super()._parse(source, name, filename)
@@ -289,13 +315,15 @@ class NunjucksEnvironment(Environment):
                 return [js.utf16_at(value, index) for index in range(js.utf16_length(value))]
             if isinstance(value, dict):
                 size = js.to_number(value.get("length", UNDEFINED))
-                count = int(size) if math.isfinite(size) and size > 0 else 0
+                count = math.ceil(size) if math.isfinite(size) and size > 0 else 0
                 return [value.get(str(index), UNDEFINED) for index in range(count)]
             return []
         if isinstance(value, dict):
             rows: list[Any] = [[key, item] for key, item in value.items()]
-        elif isinstance(value, list | str):
-            rows = NunjucksEnvironment.js_iterate(value, 1)
+        elif isinstance(value, str):
+            rows = [[str(index), char] for index, char in enumerate(NunjucksEnvironment.js_iterate(value, 1))]
+        elif isinstance(value, list):
+            rows = value
         else:
             return []
         return [tuple(_destructure(row, index) for index in range(targets)) for row in rows]

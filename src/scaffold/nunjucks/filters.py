@@ -45,7 +45,8 @@ def default(value: Any, fallback: Any = None, boolean: Any = False, **_: Any) ->
 
 
 def dump(value: Any, indent: Any = None) -> Any:
-    return js.json_stringify(value, indent)
+    text = js.json_stringify(value, indent)
+    return js_undefined() if text is None else text
 
 
 def join(value: Any, separator: Any = "", attribute: Any = None) -> str:
@@ -184,7 +185,17 @@ def reverse(value: Any) -> Any:
     if isinstance(value, list):
         return list(reversed(value))
     if isinstance(value, dict):
-        return list(reversed(list(value.values())))
+        return list(reversed(_array_like_values(value)))
+    return []
+
+
+def _array_like_values(record: dict[str, Any]) -> list[Any]:
+    """The values of a record read as a JavaScript array-like object, through its `length`."""
+    size: Any = record.get("length")
+    if js.is_number(size) and not math.isnan(size):
+        if size != int(size) or not 0 <= size <= 0xFFFFFFFF:
+            raise FilterError("Invalid array-like record length")
+        return [record.get(str(index), js_undefined()) for index in range(int(size))]
     return []
 
 
@@ -355,6 +366,7 @@ TESTS: dict[str, Callable[..., bool]] = {
     "defined": lambda value: not js.is_undefined(value),
     "undefined": js.is_undefined,
     "null": lambda value: value is None,
+    "none": lambda value: value is None,
     "number": _test_number,
     "string": lambda value: isinstance(value, str),
     "mapping": lambda value: isinstance(value, dict),

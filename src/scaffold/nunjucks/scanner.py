@@ -22,7 +22,7 @@ JS_WHITESPACE = (
 )
 _CODE_WHITESPACE = " \t\n\r\u00a0"
 _TRAILING_WHITESPACE = re.compile(f"[{JS_WHITESPACE}]+$")
-_LEADING_WHITESPACE = re.compile(f"^[{JS_WHITESPACE}]*")
+_LEADING_WHITESPACE = re.compile(f"[{JS_WHITESPACE}]*")
 _INDENTATION = re.compile(f"^[{JS_WHITESPACE}]*$")
 _LEADING_NEWLINE = re.compile(r"^\r?\n")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -35,6 +35,11 @@ class ScannedToken:
     kind: TokenKind
     value: str
     line: int  # one-based
+
+
+def _leading_whitespace(source: str, index: int) -> str:
+    match = _LEADING_WHITESPACE.match(source, index)
+    return match.group(0) if match else ""
 
 
 def trim_code(value: str) -> str:
@@ -168,7 +173,7 @@ class _Scanner:
                     continue
                 self.tokens.append(ScannedToken(kind, value, start_line))  # type: ignore[arg-type]
             if right_trim:
-                self.advance(_LEADING_WHITESPACE.match(source, self.index).group(0))  # type: ignore[union-attr]
+                self.advance(_leading_whitespace(source, self.index))
             elif kind == "block" and self.trim_blocks:
                 self._skip_newline()
         self.flush_text()
@@ -200,7 +205,7 @@ class _Scanner:
         self.append_text(self.source[self.index : start])
         self.advance(self.source[self.index : end])
         if right_trim:
-            self.advance(_LEADING_WHITESPACE.match(self.source, self.index).group(0))  # type: ignore[union-attr]
+            self.advance(_leading_whitespace(self.source, self.index))
 
     def _find_raw_end(self, name: str) -> tuple[int, int] | None:
         depth = 1

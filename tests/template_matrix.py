@@ -1,0 +1,52 @@
+"""Parameter combinations of the real template.yaml, for conformance tests and benchmarks."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from scaffold.workflow import Template, known_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+BASE_VALUES: dict[str, Any] = {
+    "name": "orders-api",
+    "description": "Orders: the \"source of truth\" for #orders, ünïcode and 'quotes'",
+    "owner": "group:default/platform-team",
+    "repoUrl": "github.com?owner=acme&repo=orders-api",
+}
+AURORA = ("aurora-postgresql", "aurora-mysql")
+
+
+def choice_parameters(template: Template) -> dict[str, list[Any]]:
+    """Every enum or boolean parameter with all of its allowed values."""
+    choices: dict[str, list[Any]] = {}
+    for name, schema in known_parameters(template).items():
+        if "enum" in schema:
+            choices[name] = list(schema["enum"])
+        elif schema.get("type") == "boolean":
+            choices[name] = [True, False]
+    return choices
+
+
+def all_combinations(template: Template | None = None) -> Iterator[dict[str, Any]]:
+    """Each distinct submission the form can make (orm is only asked for Aurora)."""
+    template = template or Template.load(TEMPLATE_PATH)
+    choices = choice_parameters(template)
+    orm_choices = choices.pop("orm")
+    names = sorted(choices)
+    for combination in itertools.product(*(choices[name] for name in names)):
+        values = dict(zip(names, combination, strict=True))
+        for orm in orm_choices if values["database"] in AURORA else [None]:
+            submitted = {**BASE_VALUES, **values}
+            if orm is not None:
+                submitted["orm"] = orm
+            yield submitted
+
+
+def combination_id(values: dict[str, Any]) -> str:
+    keys = ("database", "orm", "cache", "taskQueue", "auth", "datadog", "pythonVersion", "lifecycle")
+    return "-".join(str(values[key]) for key in keys if key in values)

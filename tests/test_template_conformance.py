@@ -1,0 +1,181 @@
+"""The real template rendered by scaffold and by Backstage's own code: zero differences."""
+
+from __future__ import annotations
+
+import random
+import string
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from oracle import (
+    FetchJob,
+    diff_trees,
+    dry_run,
+    fetch_template_batch,
+    snapshot_tree,
+    validate_entities,
+)
+from scaffold.workflow import Template, TemplateInputError, run_template
+from template_matrix import BASE_VALUES, TEMPLATE_PATH, all_combinations, combination_id
+
+FETCH_STEP = "fetchSkeleton"
+SKELETON = TEMPLATE_PATH.parent / "skeleton"
+
+
+def _render_locally(template: Template, values: dict[str, Any], workspace: Path) -> dict[str, Any]:
+    """Run the template with scaffold; return the fetch step's rendered input."""
+    workspace.mkdir(parents=True)
+    result = run_template(template, values, workspace)
+    (step,) = (step for step in result.steps if step.id == FETCH_STEP)
+    assert isinstance(step.input, dict)
+    return step.input
+
+
+def _compare_with_fetch_template(
+    template: Template, submissions: list[dict[str, Any]], root: Path
+) -> list[str]:
+    jobs, problems = [], []
+    for index, values in enumerate(submissions):
+        step_input = _render_locally(template, values, root / "python" / str(index))
+        options = cast(
+            FetchOptions, {key: item for key, item in step_input.items() if key not in ("url", "values")}
+        )
+        workspace = root / "backstage" / str(index)
+        jobs.append(FetchJob(str(index), SKELETON, workspace, step_input["values"], options))
+    for job, result in zip(jobs, fetch_template_batch(jobs), strict=True):
+        if not result.ok:
+            problems.append(f"{job.id}: Backstage failed: {result.error}")
+            continue
+        differences = diff_trees(job.workspace, root / "python" / job.id, a_name="backstage", b_name="python")
+        problems += [f"{combination_id(submissions[int(job.id)])}: {line}" for line in differences]
+    return problems
+
+
+def test_every_combination_renders_like_backstage(tmp_path: Path) -> None:
+    template = Template.load(TEMPLATE_PATH)
+    submissions = list(all_combinations(template))
+    assert len(submissions) >= 400  # 6 database/orm pairs x the other choices
+    problems = _compare_with_fetch_template(template, submissions, tmp_path)
+    assert not problems, "\n".join(problems[:20])
+
+
+def _pairwise_sample() -> list[dict[str, Any]]:
+    """Combinations that together cover every pair of choices, plus the defaults."""
+    remaining = list(all_combinations())
+    choices = [key for key in remaining[0] if key not in BASE_VALUES]
+    uncovered = {
+        (a, combo[a], b, combo[b])
+        for combo in remaining
+        for a in choices
+        for b in choices
+        if a < b and a in combo and b in combo
+    }
+    picked: list[dict[str, Any]] = [{**BASE_VALUES}]
+    while uncovered:
+        best = max(
+            remaining,
+            key=lambda combo: sum(
+                (a, combo.get(a), b, combo.get(b)) in uncovered for a in choices for b in choices if a < b
+            ),
+        )
+        uncovered -= {(a, best.get(a), b, best.get(b)) for a in choices for b in choices if a < b}
+        picked.append(best)
+    return picked
+
+
+PAIRWISE = _pairwise_sample()
+
+
+@pytest.mark.parametrize(
+    "values", PAIRWISE, ids=[combination_id({**v}) if "database" in v else "defaults" for v in PAIRWISE]
+)
+def test_whole_template_matches_backstage_dry_run(values: dict[str, Any], tmp_path: Path) -> None:
+    template = Template.load(TEMPLATE_PATH)
+    ours = run_template(template, values, tmp_path / "python")
+    # The form fills defaults before submitting; the server checks what it receives.
+    theirs = dry_run(TEMPLATE_PATH, ours.parameters, tmp_path / "backstage")
+    assert theirs.ok, theirs.error or theirs.errors
+    assert [(step.id, step.skipped) for step in theirs.steps] == [
+        (step.id, step.status != "completed") for step in ours.steps
+    ]
+    backstage_inputs = {step.id: step.input for step in theirs.steps}
+    for step in ours.steps:
+        assert step.input == backstage_inputs[step.id], f"rendered input of step {step.id}"
+    assert ours.output == theirs.output
+    # The dry run transports files without modes or symlinks: compare paths and contents.
+    backstage_files = {
+        path: entry[1] for path, entry in snapshot_tree(tmp_path / "backstage").items() if entry[0] == "file"
+    }
+    python_files = {
+        path: entry[1] for path, entry in snapshot_tree(tmp_path / "python").items() if entry[0] == "file"
+    }
+    assert backstage_files == python_files
+
+
+def test_template_and_catalog_files_pass_backstage_validators(tmp_path: Path) -> None:
+    template = Template.load(TEMPLATE_PATH)
+    rendered = []
+    for index, values in enumerate(PAIRWISE):
+        _render_locally(template, values, tmp_path / str(index))
+        rendered.append(tmp_path / str(index) / "catalog-info.yaml")
+    results = validate_entities([TEMPLATE_PATH, TEMPLATE_PATH.parent / "catalog-info.yaml", *rendered])
+    failures = [
+        f"{result.file}#{result.index} ({result.kind}): {result.error}" for result in results if not result.ok
+    ]
+    assert not failures, "\n".join(failures)
+    assert len(results) >= len(rendered) + 3
+
+
+# --- property-based values --------------------------------------------------------------
+
+FREE_TEXT = string.ascii_letters + string.digits + " \"'`:#&*!%@|>{}[],.-_/\\?=+~ éü漢字😀\u00a0\u2028"
+
+
+def _random_submission(rng: random.Random) -> dict[str, Any]:
+    def text(size: int, alphabet: str = FREE_TEXT) -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(1, size)))
+
+    segment = string.ascii_lowercase + string.digits
+    name = rng.choice(string.ascii_lowercase) + "-".join(text(6, segment) for _ in range(rng.randint(1, 3)))
+    owner_name = text(10, string.ascii_letters + string.digits + "-_.")
+    return {
+        "name": name[:63].rstrip("-"),
+        "description": text(80).strip() or "x",
+        "owner": rng.choice(["", "group:", "user:default/"]) + owner_name,
+        "system": rng.choice([None, "payments", "system:default/" + owner_name]),
+        "repoUrl": f"github.com?owner={text(10, segment)}&repo={text(12, segment + '-_.')}",
+        "database": rng.choice(["aurora-postgresql", "aurora-mysql", "dynamodb", "none"]),
+        "cache": rng.choice(["elasticache-redis", "none"]),
+        "datadog": rng.choice([True, False]),
+    }
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=2**64))
+def test_random_values_render_like_backstage(seed: int, tmp_path_factory: pytest.TempPathFactory) -> None:
+    rng = random.Random(seed)
+    template = Template.load(TEMPLATE_PATH)
+    accepted = []
+    for _ in range(25):
+        submission = {key: value for key, value in _random_submission(rng).items() if value is not None}
+        try:
+            run_template(template, submission, tmp_path_factory.mktemp("probe"))
+        except TemplateInputError:
+            continue  # rejected by the form's schema; rejection is tested on its own
+        accepted.append(submission)
+    assert accepted, "the generator should mostly produce acceptable values"
+    problems = _compare_with_fetch_template(template, accepted, tmp_path_factory.mktemp("render"))
+    assert not problems, "\n".join(problems[:20])
+
+
+def test_rendered_yaml_carries_free_text_exactly(tmp_path: Path) -> None:
+    description = 'He said: "ship it" # not a comment — ünïcode \\ backslash {braces} ${dollar}'
+    template = Template.load(TEMPLATE_PATH)
+    _render_locally(template, {**BASE_VALUES, "description": description}, tmp_path / "out")
+    catalog = yaml.safe_load((tmp_path / "out" / "catalog-info.yaml").read_text(encoding="utf-8"))
+    assert catalog["metadata"]["description"] == description
