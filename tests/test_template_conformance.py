@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from oracle import (
     FetchJob,
+    FetchOptions,
     diff_trees,
     dry_run,
     fetch_template_batch,
