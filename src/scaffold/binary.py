@@ -6,8 +6,6 @@ heuristic has to be the same one, byte for byte.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 MAX_BYTES = 512
 UTF8_BOUNDARY_RESERVE = 3
 
@@ -131,8 +129,3 @@ def is_binary_bytes(head: bytes) -> bool:
     if suspicious * 100 / scan > 10:
         return True
     return suspicious > 1 and _is_binary_proto(data, scan)
-
-
-def is_binary_file(path: Path) -> bool:
-    with path.open("rb") as handle:
-        return is_binary_bytes(handle.read(MAX_BYTES + UTF8_BOUNDARY_RESERVE))

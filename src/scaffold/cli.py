@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,23 +72,51 @@ def _parse_set(assignments: Sequence[str], schemas: dict[str, dict[str, Any]]) -
     return values
 
 
+def _make_staging_folder(parent: Path, name: str) -> Path:
+    """A new hidden folder beside the output, with the mode any new folder gets (0777 & ~umask).
+
+    Not `tempfile.mkdtemp`: its folders are 0700, and the staging folder becomes the output.
+    """
+    for _ in range(100):
+        candidate = parent / f".{name}.{secrets.token_hex(4)}"
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise UsageError(f"{parent}: cannot create a staging folder")
+
+
 @contextmanager
 def _staged_output(output: Path, *, force: bool) -> Iterator[Path]:
-    """Yield an empty staging folder that replaces `output` only if the block succeeds."""
+    """Yield an empty staging folder that replaces `output` only if the block succeeds.
+
+    On failure nothing is left behind: neither the staging folder nor any parent folder
+    of `output` created for it.
+    """
     if output.exists() and not output.is_dir():
         raise UsageError(f"{output}: exists and is not a folder")
     if output.is_dir() and any(output.iterdir()) and not force:
         raise UsageError(f"{output}: folder is not empty (use --force to replace it)")
+    missing_parents = [parent for parent in output.absolute().parents if not parent.exists()]
     output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    staging = _make_staging_folder(output.parent, output.name)
+    succeeded = False
     try:
         yield staging
         if output.exists():
             shutil.rmtree(output)
         staging.rename(output)
+        succeeded = True
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+        if not succeeded:
+            for parent in missing_parents:  # innermost first
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
 
 
 def _cmd_render(args: argparse.Namespace) -> int:

@@ -10,15 +10,16 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import shutil
 import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scaffold.binary import is_binary_file
+from scaffold.binary import MAX_BYTES, UTF8_BOUNDARY_RESERVE, is_binary_bytes
 from scaffold.nunjucks import Renderer, RenderError, prepare_context
+
+BINARY_SNIFF_BYTES = MAX_BYTES + UTF8_BOUNDARY_RESERVE
 
 
 class FetchTemplateError(Exception):
@@ -59,17 +60,50 @@ class FetchTemplateResult:
     skipped_existing: list[str] = field(default_factory=list)
 
 
-def _entries(root: Path) -> Iterator[tuple[str, Path]]:
-    """All entries below root as globby `**/*` lists them: posix paths, folders with `/`."""
-    for directory, folders, files in os.walk(root, followlinks=False):
-        base = Path(directory)
-        relative = base.relative_to(root).as_posix()
-        prefix = "" if relative == "." else relative + "/"
-        for name in sorted(folders):
-            yield prefix + name + "/", base / name
-        for name in sorted(files):
-            yield prefix + name, base / name
-        folders.sort()
+@dataclass(frozen=True)
+class SkeletonEntry:
+    """One entry as globby lists it: a posix path relative to the skeleton, folders with `/`."""
+
+    location: str
+    kind: str  # "dir", "text", "binary" or "symlink"
+    content: str | bytes  # rendered text, raw bytes, or the link target
+    mode: int
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """A skeleton read once, so that rendering it many times does no repeated reads."""
+
+    root: Path
+    entries: tuple[SkeletonEntry, ...]
+
+    @classmethod
+    def load(cls, root: Path) -> Skeleton:
+        root = root.resolve()
+        if not root.is_dir():
+            raise FetchTemplateError(f"template directory {root} does not exist")
+        return cls(root, tuple(_read_entries(root, root, "")))
+
+
+def _read_entries(root: Path, directory: Path, prefix: str) -> Iterator[SkeletonEntry]:
+    for entry in sorted(os.scandir(directory), key=lambda item: item.name):
+        location = prefix + entry.name
+        mode = stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode)
+        if entry.is_symlink():
+            target = os.readlink(entry.path)
+            resolved = os.path.normpath(os.path.join(directory, target))
+            # Backstage copies a local skeleton before rendering it; links leading out of it are lost.
+            if resolved == str(root) or resolved.startswith(str(root) + os.sep):
+                yield SkeletonEntry(location, "symlink", target, mode)
+        elif entry.is_dir():
+            yield SkeletonEntry(location + "/", "dir", "", mode)
+            yield from _read_entries(root, Path(entry.path), location + "/")
+        else:
+            data = Path(entry.path).read_bytes()
+            if is_binary_bytes(data[:BINARY_SNIFF_BYTES]):
+                yield SkeletonEntry(location, "binary", data, mode)
+            else:
+                yield SkeletonEntry(location, "text", data.decode("utf-8", errors="replace"), mode)
 
 
 def _glob_regex(pattern: str) -> re.Pattern[str]:
@@ -121,9 +155,9 @@ def _is_skipped(rendered: str) -> bool:
     return rendered == "" or rendered.startswith("/") or "//" in rendered
 
 
-def _safe_child(root: Path, relative: str) -> Path:
-    candidate = Path(os.path.normpath(root / relative))
-    if candidate != root and root not in candidate.parents:
+def _safe_child(root: str, relative: str) -> str:
+    candidate = os.path.normpath(os.path.join(root, relative))
+    if candidate != root and not candidate.startswith(root + os.sep):
         raise FetchTemplateError(
             f"Relative path is not allowed to refer to a directory outside its parent: {relative}"
         )
@@ -139,19 +173,17 @@ def _utf8(text: str) -> bytes:
 
 
 def fetch_template(
-    skeleton: Path,
+    skeleton: Path | Skeleton,
     workspace: Path,
     values: Mapping[str, Any],
     options: FetchTemplateOptions | None = None,
 ) -> FetchTemplateResult:
     """Render `skeleton` into `workspace` (joined with targetPath) as Backstage would."""
     options = options or FetchTemplateOptions()
-    skeleton = skeleton.resolve()
-    if not skeleton.is_dir():
-        raise FetchTemplateError(f"template directory {skeleton} does not exist")
+    source = skeleton if isinstance(skeleton, Skeleton) else Skeleton.load(skeleton)
     workspace = workspace.resolve()
-    output_dir = _safe_child(workspace, options.target_path)
-    if output_dir == skeleton or skeleton in output_dir.parents:
+    output_dir = _safe_child(str(workspace), options.target_path)
+    if output_dir == str(source.root) or output_dir.startswith(str(source.root) + os.sep):
         raise FetchTemplateError("targetPath must not be within template path")
     extension = _extension(options)
     if options.cookiecutter_compat:
@@ -160,10 +192,10 @@ def fetch_template(
     renderer = Renderer(trim_blocks=options.trim_blocks, lstrip_blocks=options.lstrip_blocks)
     context = prepare_context({"values": dict(values)})
     result = FetchTemplateResult()
-    claimed: dict[Path, str] = {}
+    claimed: dict[str, str] = {}
 
-    for location, source in _entries(skeleton):
-        local_path = location
+    for entry in source.entries:
+        location = local_path = entry.location
         if extension:
             render_contents = _node_extname(location) == extension
             if render_contents:
@@ -174,32 +206,34 @@ def fetch_template(
         if _is_skipped(local_path):
             continue
         output_path = _safe_child(output_dir, local_path)
-        if not location.endswith("/"):
+        if entry.kind != "dir":
             earlier = claimed.setdefault(output_path, location)
             if earlier != location:
                 raise FetchTemplateError(
                     f"{location!r} and {earlier!r} both render to {local_path!r}; Backstage would keep "
                     "whichever its directory listing returns first, so the skeleton is ambiguous"
                 )
-        if (output_path.exists() or output_path.is_symlink()) and not options.replace:
+        if os.path.lexists(output_path) and not options.replace:
             result.skipped_existing.append(local_path)
             continue
-        if location.endswith("/"):
-            output_path.mkdir(parents=True, exist_ok=True)
+        if entry.kind == "dir":
+            os.makedirs(output_path, exist_ok=True)
             continue
-        output_path.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_symlink():
-            if output_path.is_symlink() or output_path.exists():
-                output_path.unlink()
-            output_path.symlink_to(os.readlink(source))
-        elif is_binary_file(source):
-            shutil.copyfile(source, output_path)
-            os.chmod(output_path, stat.S_IMODE(source.stat().st_mode))
+        os.makedirs(os.path.dirname(output_path), exist_ok=True)
+        if entry.kind == "symlink":
+            if os.path.lexists(output_path):
+                os.unlink(output_path)
+            os.symlink(entry.content, output_path)
+        elif entry.kind == "binary":
+            assert isinstance(entry.content, bytes)
+            _write(output_path, entry.content, entry.mode)
+            os.chmod(output_path, entry.mode)  # fs.copy keeps the mode exactly, umask or not
         else:
-            text = source.read_bytes().decode("utf-8", errors="replace")
+            assert isinstance(entry.content, str)
+            text = entry.content
             if render_contents:
                 text = _render(renderer, text, context, f"file {location!r}")
-            _write(output_path, _utf8(text), stat.S_IMODE(source.stat().st_mode))
+            _write(output_path, _utf8(text), entry.mode)
         result.written.append(local_path)
     return result
 
@@ -230,7 +264,7 @@ def _render(renderer: Renderer, source: str, context: dict[str, Any], where: str
         raise FetchTemplateError(f"{where}: {error}") from error
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
+def _write(path: str, data: bytes, mode: int) -> None:
     """`fs.outputFile(path, data, {mode})`: the mode applies (through the umask) on creation."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(descriptor, "wb") as handle:

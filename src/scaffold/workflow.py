@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft7Validator
 
-from scaffold.fetch_template import FetchTemplateError, FetchTemplateOptions, fetch_template
+from scaffold.fetch_template import FetchTemplateError, FetchTemplateOptions, Skeleton, fetch_template
 from scaffold.nunjucks import Renderer, RenderError, is_undefined, prepare_context
 
 
@@ -55,6 +55,8 @@ class WorkflowResult:
 class Template:
     path: Path
     document: dict[str, Any]
+    # Skeletons are read once per Template, however many times it is rendered.
+    skeletons: dict[Path, Skeleton] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def load(cls, path: Path) -> Template:
@@ -267,9 +269,13 @@ def _run_fetch_template(template: Template, step_id: str, step_input: Any, works
         raise TemplateInputError(
             f"step {step_id!r}: only skeletons next to template.yaml can be rendered locally"
         )
-    skeleton = (template.path.parent / url).resolve()
+    location = (template.path.parent / url).resolve()
     values = step_input.get("values") or {}
     try:
-        fetch_template(skeleton, workspace, values, FetchTemplateOptions.from_input(step_input))
+        if location not in template.skeletons:
+            template.skeletons[location] = Skeleton.load(location)
+        fetch_template(
+            template.skeletons[location], workspace, values, FetchTemplateOptions.from_input(step_input)
+        )
     except FetchTemplateError as error:
         raise TemplateInputError(f"step {step_id!r}: {error}") from error

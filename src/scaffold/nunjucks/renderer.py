@@ -43,6 +43,16 @@ def _compile(env: NunjucksEnvironment, source: str) -> Template:
     return env.from_string(source)
 
 
+@lru_cache(maxsize=4096)
+def _sole_expression(source: str) -> str | None:
+    """The expression of a template that is one lone `${{ expr }}`, else None."""
+    try:
+        tokens = scan(source)
+    except TemplateSyntaxError as error:
+        raise RenderError(error.message or "syntax error", error.lineno) from error
+    return tokens[0].value if len(tokens) == 1 and tokens[0].kind == "variable" else None
+
+
 class Renderer:
     """Renders with fixed whitespace options; compiled templates are cached by source."""
 
@@ -61,13 +71,10 @@ class Renderer:
 
     def render_value(self, source: str, context: dict[str, Any]) -> Any:
         """`renderer.renderValue`: a lone `${{ expr }}` keeps its native value."""
-        try:
-            tokens = scan(source)
-        except TemplateSyntaxError as error:
-            raise RenderError(error.message or "syntax error", error.lineno) from error
-        if len(tokens) != 1 or tokens[0].kind != "variable":
+        expression = _sole_expression(source)
+        if expression is None:
             return self.render(source, context)
-        template = self._template("{% set " + _NATIVE_NAME + " = " + tokens[0].value + " %}")
+        template = self._template("{% set " + _NATIVE_NAME + " = " + expression + " %}")
         try:
             module = template.make_module(vars=context)
         except (TemplateError, FilterError, TypeError, ValueError, RecursionError) as error:
