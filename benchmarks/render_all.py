@@ -16,10 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from oracle import FetchJob, fetch_template_batch  # noqa: E402
-from template_matrix import TEMPLATE_PATH, all_combinations  # noqa: E402
-
-from scaffold.workflow import Template, run_template  # noqa: E402
+from oracle import fetch_template_batch
+from scaffold.workflow import Template, run_template
+from template_matrix import TEMPLATE_PATH, all_combinations, backstage_job
 
 TARGET_SECONDS = 10.0
 
@@ -36,16 +35,7 @@ def main() -> int:
             workspace.mkdir(parents=True)
             result = run_template(template, values, workspace)
             step_input = next(step.input for step in result.steps if step.action == "fetch:template")
-            options = {key: item for key, item in step_input.items() if key not in ("url", "values")}
-            jobs.append(
-                FetchJob(
-                    str(index),
-                    TEMPLATE_PATH.parent / "skeleton",
-                    root / "node" / str(index),
-                    step_input["values"],
-                    options,
-                )
-            )  # type: ignore[arg-type]
+            jobs.append(backstage_job(str(index), step_input, root / "node" / str(index)))
         python_seconds = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -55,16 +45,14 @@ def main() -> int:
         shutil.rmtree(root)
     count = len(submissions)
     print(f"combinations:                     {count}")
-    print(
-        f"scaffold (whole template):        {python_seconds:.2f} s  ({1000 * python_seconds / count:.1f} ms each)"
-    )
-    print(
-        f"Backstage fetch:template (Node):  {node_seconds:.2f} s  ({1000 * node_seconds / count:.1f} ms each)"
-    )
+    for label, seconds in (
+        ("scaffold (whole template)", python_seconds),
+        ("Backstage fetch:template", node_seconds),
+    ):
+        print(f"{label + ':':34}{seconds:.2f} s  ({1000 * seconds / count:.1f} ms each)")
     print(f"ratio scaffold / Backstage:       {python_seconds / node_seconds:.2f}")
-    print(
-        f"target: all combinations under {TARGET_SECONDS:.0f} s -> {'met' if python_seconds < TARGET_SECONDS else 'MISSED'}"
-    )
+    verdict = "met" if python_seconds < TARGET_SECONDS else "MISSED"
+    print(f"target: all combinations under {TARGET_SECONDS:.0f} s -> {verdict}")
     if failures:
         print(f"Backstage failed on {len(failures)} combinations: {failures[0].error}")
         return 1

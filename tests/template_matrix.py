@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from oracle import FetchJob, FetchOptions
 from scaffold.workflow import Template, known_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_PATH = ROOT / "template.yaml"
+SKELETON_PATH = ROOT / "skeleton"
 
 BASE_VALUES: dict[str, Any] = {
     "name": "orders-api",
@@ -50,3 +52,9 @@ def all_combinations(template: Template | None = None) -> Iterator[dict[str, Any
 def combination_id(values: dict[str, Any]) -> str:
     keys = ("database", "orm", "cache", "taskQueue", "auth", "datadog", "pythonVersion", "lifecycle")
     return "-".join(str(values[key]) for key in keys if key in values)
+
+
+def backstage_job(job_id: str, step_input: dict[str, Any], workspace: Path) -> FetchJob:
+    """The Backstage fetch:template job for a fetch step input that scaffold rendered."""
+    options = {key: item for key, item in step_input.items() if key not in ("url", "values")}
+    return FetchJob(job_id, SKELETON_PATH, workspace, step_input["values"], cast(FetchOptions, options))

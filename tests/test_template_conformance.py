@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import string
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import yaml
@@ -13,8 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oracle import (
-    FetchJob,
-    FetchOptions,
     diff_trees,
     dry_run,
     fetch_template_batch,
@@ -22,10 +20,9 @@ from oracle import (
     validate_entities,
 )
 from scaffold.workflow import Template, TemplateInputError, run_template
-from template_matrix import BASE_VALUES, TEMPLATE_PATH, all_combinations, combination_id
+from template_matrix import BASE_VALUES, TEMPLATE_PATH, all_combinations, backstage_job, combination_id
 
 FETCH_STEP = "fetchSkeleton"
-SKELETON = TEMPLATE_PATH.parent / "skeleton"
 
 
 def _render_locally(template: Template, values: dict[str, Any], workspace: Path) -> dict[str, Any]:
@@ -43,11 +40,7 @@ def _compare_with_fetch_template(
     jobs, problems = [], []
     for index, values in enumerate(submissions):
         step_input = _render_locally(template, values, root / "python" / str(index))
-        options = cast(
-            FetchOptions, {key: item for key, item in step_input.items() if key not in ("url", "values")}
-        )
-        workspace = root / "backstage" / str(index)
-        jobs.append(FetchJob(str(index), SKELETON, workspace, step_input["values"], options))
+        jobs.append(backstage_job(str(index), step_input, root / "backstage" / str(index)))
     for job, result in zip(jobs, fetch_template_batch(jobs), strict=True):
         if not result.ok:
             problems.append(f"{job.id}: Backstage failed: {result.error}")
