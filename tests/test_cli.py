@@ -175,27 +175,9 @@ BAD_SETS: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "boolean-not-boolean": ([*SET_REQUIRED, "--set", "datadog=yes"], ("--set datadog", "true or false")),
     "set-without-equals": ([*SET_REQUIRED, "--set", "name"], ("--set 'name'", "key=value")),
 }
-KNOWN_UNCLEAR = {
-    # scaffold.workflow reports the first schema error sorted by path: for a value outside
-    # the `database` enum that is the page's `dependencies.database.oneOf` error on the
-    # whole submission (path ''), a line that dumps every value and the branch schemas
-    # instead of naming 'database' and its enum.
-    "database-enum": "workflow._describe_error reports the dependencies oneOf error, not the enum",
-}
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(
-            case,
-            marks=[pytest.mark.xfail(strict=True, raises=AssertionError, reason=KNOWN_UNCLEAR[case])]
-            if case in KNOWN_UNCLEAR
-            else [],
-        )
-        for case in BAD_SETS
-    ],
-)
+@pytest.mark.parametrize("case", list(BAD_SETS))
 def test_bad_parameters_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str) -> None:
     argv, fragments = BAD_SETS[case]
     output = tmp_path / "out"

@@ -115,17 +115,9 @@ class Case:
     values: Mapping[str, Any] = field(default_factory=lambda: VALUES_ON)
     options: FetchOptions = field(default_factory=FetchOptions)
     prepare: Callable[[Path], None] | None = None
-    # A difference from Backstage that is known and reported, not yet fixed: the case
-    # still runs in full and is expected to fail (strictly: it must fail, until fixed).
-    known_difference: str | None = None
 
     def param(self) -> Any:
-        marks = (
-            [pytest.mark.xfail(strict=True, raises=AssertionError, reason=self.known_difference)]
-            if self.known_difference
-            else []
-        )
-        return pytest.param(self.id, id=self.id, marks=marks)
+        return pytest.param(self.id, id=self.id)
 
 
 CASES: list[Case] = [
@@ -154,21 +146,12 @@ CASES: list[Case] = [
         "basic-existing-links-kept",
         "basic",
         prepare=_prepopulate_links,
-        known_difference=(
-            "Backstage tests existence with fs.existsSync, which follows symlinks: a dangling link "
-            "at an output path counts as absent and the text is written through it "
-            "(made-through-dangling-link.sh appears); scaffold uses os.path.lexists and skips it"
-        ),
     ),
     Case(
         "basic-existing-links-replaced",
         "basic",
         options={"replace": True},
         prepare=_prepopulate_links,
-        known_difference=(
-            "fs-extra's copy unlinks an existing symlink before copying a binary file over it "
-            "(assets/logo.png becomes a file); scaffold writes through the link into elsewhere.png"
-        ),
     ),
     Case("extension-njk", "extension", options={"templateFileExtension": True}),
     Case("extension-njk-off", "extension", VALUES_OFF, {"templateFileExtension": True, "trimBlocks": True}),
@@ -203,20 +186,12 @@ ERROR_CASES: list[Case] = [
         "basic",
         options={"replace": True},
         prepare=_prepopulate_file_at_link,
-        known_difference=(
-            "fs-extra's copy calls fs.symlink over an existing regular file and fails with EEXIST; "
-            "scaffold deletes the file and creates the link"
-        ),
     ),
     Case(
         "replace-folder-with-file",
         "basic",
         options={"replace": True},
         prepare=_prepopulate_folder_at_file,
-        known_difference=(
-            "both fail (EISDIR), but scaffold raises a bare IsADirectoryError instead of "
-            "FetchTemplateError, so the CLI would crash with a traceback instead of exit code 2"
-        ),
     ),
 ]
 

@@ -213,29 +213,47 @@ def fetch_template(
                     f"{location!r} and {earlier!r} both render to {local_path!r}; Backstage would keep "
                     "whichever its directory listing returns first, so the skeleton is ambiguous"
                 )
-        if os.path.lexists(output_path) and not options.replace:
+        # fs.existsSync follows links: a dangling link counts as free and is written through.
+        if os.path.exists(output_path) and not options.replace:
             result.skipped_existing.append(local_path)
             continue
-        if entry.kind == "dir":
-            os.makedirs(output_path, exist_ok=True)
-            continue
-        os.makedirs(os.path.dirname(output_path), exist_ok=True)
-        if entry.kind == "symlink":
-            if os.path.lexists(output_path):
-                os.unlink(output_path)
-            os.symlink(entry.content, output_path)
-        elif entry.kind == "binary":
-            assert isinstance(entry.content, bytes)
-            _write(output_path, entry.content, entry.mode)
-            os.chmod(output_path, entry.mode)  # fs.copy keeps the mode exactly, umask or not
-        else:
-            assert isinstance(entry.content, str)
-            text = entry.content
-            if render_contents:
-                text = _render(renderer, text, context, f"file {location!r}")
-            _write(output_path, _utf8(text), entry.mode)
+        try:
+            _write_entry(entry, output_path, renderer, context, render_contents=render_contents)
+        except OSError as error:
+            raise FetchTemplateError(f"cannot write {local_path!r}: {error.strerror or error}") from error
         result.written.append(local_path)
     return result
+
+
+def _write_entry(
+    entry: SkeletonEntry,
+    output_path: str,
+    renderer: Renderer,
+    context: dict[str, Any],
+    *,
+    render_contents: bool,
+) -> None:
+    if entry.kind == "dir":
+        os.makedirs(output_path, exist_ok=True)
+        return
+    os.makedirs(os.path.dirname(output_path), exist_ok=True)
+    if entry.kind == "symlink":
+        # fs.copy replaces an existing link but refuses to put a link over anything else.
+        if os.path.islink(output_path):
+            os.unlink(output_path)
+        os.symlink(entry.content, output_path)
+    elif entry.kind == "binary":
+        assert isinstance(entry.content, bytes)
+        if os.path.islink(output_path):
+            os.unlink(output_path)  # fs.copy replaces a link instead of writing through it
+        _write(output_path, entry.content, entry.mode)
+        os.chmod(output_path, entry.mode)  # fs.copy keeps the mode exactly, umask or not
+    else:
+        assert isinstance(entry.content, str)
+        text = entry.content
+        if render_contents:
+            text = _render(renderer, text, context, f"file {entry.location!r}")
+        _write(output_path, _utf8(text), entry.mode)  # fs.outputFile writes through a link
 
 
 def _node_extname(path: str) -> str:

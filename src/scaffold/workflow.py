@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft7Validator
+from jsonschema import Draft7Validator, ValidationError
 
 from scaffold.fetch_template import FetchTemplateError, FetchTemplateOptions, Skeleton, fetch_template
 from scaffold.nunjucks import Renderer, RenderError, is_undefined, prepare_context
@@ -135,9 +135,9 @@ def resolve_parameters(template: Template, submitted: Mapping[str, Any]) -> dict
             if condition(values):
                 _fill_defaults(branch.get("properties") or {}, values)
     for page in template.pages:
-        errors = sorted(Draft7Validator(page).iter_errors(values), key=lambda error: list(error.path))
+        errors = list(Draft7Validator(page).iter_errors(values))
         if errors:
-            raise TemplateInputError(_describe_error(errors[0], page))
+            raise TemplateInputError(_describe_error(_most_specific(errors), page, known))
     return values
 
 
@@ -147,18 +147,34 @@ def _fill_defaults(properties: Mapping[str, Any], values: dict[str, Any]) -> Non
             values[name] = copy.deepcopy(rule["default"])
 
 
-def _describe_error(error: Any, page: Mapping[str, Any]) -> str:
-    field_name = ".".join(str(part) for part in error.path)
-    if error.validator == "required":
+def _most_specific(errors: list[ValidationError]) -> ValidationError:
+    """Prefer an error about one parameter over a whole-page one (oneOf, dependencies)."""
+    about_a_field = [error for error in errors if error.path]
+    if about_a_field:
+        return about_a_field[0]
+    nested = [child for error in errors for child in error.context or []]
+    return _most_specific(nested) if nested else errors[0]
+
+
+def _describe_error(error: ValidationError, page: Mapping[str, Any], known: dict[str, dict[str, Any]]) -> str:
+    """One line naming the parameter and the rule it breaks."""
+    name = ".".join(str(part) for part in error.path)
+    rule = str(error.validator)
+    if rule == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
-        return f"parameter {missing!r} is required (page {page.get('title', '?')!r})"
-    rule = (
-        f"{error.validator} {error.validator_value!r}"
-        if error.validator != "type"
-        else f"type {error.validator_value}"
-    )
-    value = error.instance
-    return f"parameter {field_name!r}: value {value!r} breaks the rule {rule} ({error.message})"
+        return f"parameter {missing!r} is required (form page {page.get('title', '?')!r})"
+    schema = known.get(name, {})
+    details = {
+        "enum": lambda: (
+            "allowed values are " + ", ".join(map(str, schema.get("enum", error.validator_value)))
+        ),
+        "pattern": lambda: f"it must match {error.validator_value}",
+        "maxLength": lambda: f"at most {error.validator_value} characters, got {len(str(error.instance))}",
+        "minLength": lambda: f"at least {error.validator_value} characters",
+        "not": lambda: "it is a reserved value. " + str(schema.get("ui:help", "")),
+        "type": lambda: f"expected a {error.validator_value}",
+    }.get(rule, lambda: error.message)()
+    return f"parameter {name or '(form)'!r}: {error.instance!r} breaks the {rule} rule: {details}"
 
 
 # --- steps -----------------------------------------------------------------------------
