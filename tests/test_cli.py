@@ -7,7 +7,6 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +31,7 @@ REQUIRED = {
 SET_REQUIRED = [f"--set={key}={value}" for key, value in REQUIRED.items()]
 
 
-@pytest.fixture(autouse=True)
-def umask_022() -> Iterator[None]:
-    previous = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(previous)
+pytestmark = pytest.mark.usefixtures("umask_022")
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
@@ -104,19 +97,22 @@ def test_output_folder_gets_the_normal_mode(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], umask: int
 ) -> None:
     """The output folder is made like any new folder (0777 & ~umask), not 0700 like a temp folder."""
-    os.umask(umask)  # the autouse fixture restores the caller's umask
-    output = tmp_path / "out"
-    code, _, err = run(
-        capsys,
-        "fetch-template",
-        SKELETONS / "extension",
-        "--template-file-extension",
-        ".njk",
-        "--values",
-        _values_file(tmp_path),
-        "--output",
-        output,
-    )
+    previous = os.umask(umask)
+    try:
+        output = tmp_path / "out"
+        code, _, err = run(
+            capsys,
+            "fetch-template",
+            SKELETONS / "extension",
+            "--template-file-extension",
+            ".njk",
+            "--values",
+            _values_file(tmp_path),
+            "--output",
+            output,
+        )
+    finally:
+        os.umask(previous)
     assert (code, err) == (0, "")
     assert stat.S_IMODE(output.stat().st_mode) == 0o777 & ~umask
     # Folders inside it are made by the renderer, with the same rule.

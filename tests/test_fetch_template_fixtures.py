@@ -16,7 +16,7 @@ import json
 import os
 import stat
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -211,16 +211,6 @@ class Outcome:
     @property
     def python_workspace(self) -> Path:
         return self.python_root / "workspace"
-
-
-@pytest.fixture(scope="module")
-def umask_022() -> Iterator[None]:
-    """The oracle renders under umask 022; so must scaffold, or modes would differ."""
-    previous = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(previous)
 
 
 @pytest.fixture(scope="module")
