@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from oracle import FetchJob, FetchOptions
-from scaffold.workflow import Template, known_parameters
+from scaffold.workflow import Template, known_parameters, resolve_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -58,3 +58,22 @@ def backstage_job(job_id: str, step_input: dict[str, Any], workspace: Path) -> F
     """The Backstage fetch:template job for a fetch step input that scaffold rendered."""
     options = {key: item for key, item in step_input.items() if key not in ("url", "values")}
     return FetchJob(job_id, SKELETON_PATH, workspace, step_input["values"], cast(FetchOptions, options))
+
+
+def pairwise_submissions(template: Template | None = None) -> list[dict[str, Any]]:
+    """The defaults, then combinations that together cover every pair of two choices' values."""
+    template = template or Template.load(TEMPLATE_PATH)
+    combinations = list(all_combinations(template))
+    choices = sorted(choice_parameters(template))
+
+    def pairs(values: dict[str, Any]) -> set[tuple[str, Any, str, Any]]:
+        return {(a, values.get(a), b, values.get(b)) for a in choices for b in choices if a < b}
+
+    uncovered = set().union(*(pairs(values) for values in combinations))
+    picked = [resolve_parameters(template, BASE_VALUES)]
+    uncovered -= pairs(picked[0])
+    while uncovered:
+        best = max(combinations, key=lambda values: len(pairs(values) & uncovered))
+        uncovered -= pairs(best)
+        picked.append(best)
+    return picked

@@ -20,7 +20,14 @@ from oracle import (
     validate_entities,
 )
 from scaffold.workflow import Template, TemplateInputError, run_template
-from template_matrix import BASE_VALUES, TEMPLATE_PATH, all_combinations, backstage_job, combination_id
+from template_matrix import (
+    BASE_VALUES,
+    TEMPLATE_PATH,
+    all_combinations,
+    backstage_job,
+    combination_id,
+    pairwise_submissions,
+)
 
 FETCH_STEP = "fetchSkeleton"
 
@@ -58,36 +65,10 @@ def test_every_combination_renders_like_backstage(tmp_path: Path) -> None:
     assert not problems, "\n".join(problems[:20])
 
 
-def _pairwise_sample() -> list[dict[str, Any]]:
-    """Combinations that together cover every pair of choices, plus the defaults."""
-    remaining = list(all_combinations())
-    choices = [key for key in remaining[0] if key not in BASE_VALUES]
-    uncovered = {
-        (a, combo[a], b, combo[b])
-        for combo in remaining
-        for a in choices
-        for b in choices
-        if a < b and a in combo and b in combo
-    }
-    picked: list[dict[str, Any]] = [{**BASE_VALUES}]
-    while uncovered:
-        best = max(
-            remaining,
-            key=lambda combo: sum(
-                (a, combo.get(a), b, combo.get(b)) in uncovered for a in choices for b in choices if a < b
-            ),
-        )
-        uncovered -= {(a, best.get(a), b, best.get(b)) for a in choices for b in choices if a < b}
-        picked.append(best)
-    return picked
+PAIRWISE = pairwise_submissions()
 
 
-PAIRWISE = _pairwise_sample()
-
-
-@pytest.mark.parametrize(
-    "values", PAIRWISE, ids=[combination_id({**v}) if "database" in v else "defaults" for v in PAIRWISE]
-)
+@pytest.mark.parametrize("values", PAIRWISE, ids=[combination_id(values) for values in PAIRWISE])
 def test_whole_template_matches_backstage_dry_run(values: dict[str, Any], tmp_path: Path) -> None:
     template = Template.load(TEMPLATE_PATH)
     ours = run_template(template, values, tmp_path / "python")
