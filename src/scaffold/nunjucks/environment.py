@@ -19,20 +19,12 @@ from jinja2.compiler import CodeGenerator, Frame
 from jinja2.environment import Environment
 from jinja2.exceptions import TemplateRuntimeError, TemplateSyntaxError
 from jinja2.lexer import Token, TokenStream
-from jinja2.runtime import ChainableUndefined, LoopContext, Macro
+from jinja2.runtime import LoopContext, Macro
 
 from scaffold.nunjucks import js
 from scaffold.nunjucks.filters import FILTERS, TESTS
+from scaffold.nunjucks.js import UNDEFINED, JsUndefined
 from scaffold.nunjucks.scanner import scan, tag_name
-
-
-class JsUndefined(ChainableUndefined):
-    """`undefined`: prints nothing, and looking anything up on it is undefined again."""
-
-    __slots__ = ()
-
-
-UNDEFINED = JsUndefined()
 
 # Tags nunjitsu implements that Jinja2 parses the same way.
 _SUPPORTED_TAGS = frozenset(

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from scaffold.nunjucks import js
+from scaffold.nunjucks.js import UNDEFINED
 
 
 class FilterError(ValueError):
@@ -30,15 +31,7 @@ def _normalized_text(value: Any, filter_name: str) -> str:
     return _text("" if value is None or value is False or js.is_undefined(value) else value, filter_name)
 
 
-def _js_lower(text: str) -> str:
-    return text.lower()
-
-
-def _js_upper(text: str) -> str:
-    return text.upper()
-
-
-def default(value: Any, fallback: Any = None, boolean: Any = False, **_: Any) -> Any:
+def default(value: Any, fallback: Any = None, boolean: Any = False) -> Any:
     if js.truthy(boolean):
         return value if js.truthy(value) else fallback
     return fallback if js.is_undefined(value) else value
@@ -46,7 +39,7 @@ def default(value: Any, fallback: Any = None, boolean: Any = False, **_: Any) ->
 
 def dump(value: Any, indent: Any = None) -> Any:
     text = js.json_stringify(value, indent)
-    return js_undefined() if text is None else text
+    return UNDEFINED if text is None else text
 
 
 def join(value: Any, separator: Any = "", attribute: Any = None) -> str:
@@ -54,7 +47,7 @@ def join(value: Any, separator: Any = "", attribute: Any = None) -> str:
         raise FilterError(f"filter 'join' needs an array, got {js.js_type(value)}")
     glue = js.to_string(separator) if js.truthy(separator) else ""
     if attribute is not None and not js.is_undefined(attribute):
-        value = [js.lookup(item, attribute, js_undefined()) for item in value]
+        value = [js.lookup(item, attribute, UNDEFINED) for item in value]
     return glue.join("" if item is None or js.is_undefined(item) else js.to_string(item) for item in value)
 
 
@@ -65,25 +58,25 @@ def length(value: Any) -> Any:
         return js.utf16_length(value)
     if value is None or value is False or js.is_undefined(value):
         return 0
-    return js_undefined()
+    return UNDEFINED
 
 
 def lower(value: Any) -> str:
-    return _js_lower(_normalized_text(value, "lower"))
+    return str.lower(_normalized_text(value, "lower"))
 
 
 def upper(value: Any) -> str:
-    return _js_upper(_normalized_text(value, "upper"))
+    return str.upper(_normalized_text(value, "upper"))
 
 
 def capitalize(value: Any) -> str:
-    text = _js_lower(_normalized_text(value, "capitalize"))
-    return _js_upper(text[:1]) + text[1:]
+    text = str.lower(_normalized_text(value, "capitalize"))
+    return str.upper(text[:1]) + text[1:]
 
 
 def title(value: Any) -> str:
     words = _normalized_text(value, "title").split(" ")
-    return " ".join(_js_upper(word.lower()[:1]) + word.lower()[1:] for word in words)
+    return " ".join(str.upper(word.lower()[:1]) + word.lower()[1:] for word in words)
 
 
 def trim(value: Any) -> str:
@@ -139,19 +132,19 @@ def _edge(value: Any, *, last: bool) -> Any:
         raise FilterError(f"filter {'last' if last else 'first'!r} needs a sequence")
     if isinstance(value, list):
         if not value:
-            return js_undefined()
+            return UNDEFINED
         return value[-1 if last else 0]
     if isinstance(value, str):
         size = js.utf16_length(value)
         if size == 0:
-            return js_undefined()
+            return UNDEFINED
         return js.utf16_at(value, size - 1 if last else 0)
     if isinstance(value, dict):
         if not last:
-            return value.get("0", js_undefined())
-        key = js.property_key(js.normalize_number(js.to_number(value.get("length", js_undefined())) - 1))
-        return value.get(key, js_undefined())
-    return js_undefined()
+            return value.get("0", UNDEFINED)
+        key = js.property_key(js.normalize_number(js.to_number(value.get("length", UNDEFINED)) - 1))
+        return value.get(key, UNDEFINED)
+    return UNDEFINED
 
 
 def indent(value: Any, width: Any = None, indent_first: Any = False) -> str:
@@ -195,7 +188,7 @@ def _array_like_values(record: dict[str, Any]) -> list[Any]:
     if js.is_number(size) and not math.isnan(size):
         if size != int(size) or not 0 <= size <= 0xFFFFFFFF:
             raise FilterError("Invalid array-like record length")
-        return [record.get(str(index), js_undefined()) for index in range(int(size))]
+        return [record.get(str(index), UNDEFINED) for index in range(int(size))]
     return []
 
 
@@ -203,12 +196,6 @@ def string(value: Any) -> str:
     if value is None or js.is_undefined(value):
         raise FilterError("filter 'string' requires a value")
     return js.render(value)
-
-
-def js_undefined() -> Any:
-    from scaffold.nunjucks.environment import UNDEFINED  # noqa: PLC0415 - avoids an import cycle
-
-    return UNDEFINED
 
 
 # --- Backstage's own filters (plugin-scaffolder-backend createDefaultFilters) -----------
@@ -259,7 +246,7 @@ def parse_repo_url(value: Any) -> dict[str, Any]:
 
 def project_slug(value: Any) -> str:
     parsed = parse_repo_url(value)
-    owner, repo = (js.to_string(parsed.get(name, js_undefined())) for name in ("owner", "repo"))
+    owner, repo = (js.to_string(parsed.get(name, UNDEFINED)) for name in ("owner", "repo"))
     return f"{owner}/{repo}"
 
 
@@ -328,9 +315,9 @@ def pick(value: Any, path: Any = None) -> Any:
     current = value
     for key in keys:
         if current is None or js.is_undefined(current):
-            return js_undefined()
-        current = js.lookup(current, key, js_undefined())
-    return js_undefined() if not keys else current
+            return UNDEFINED
+        current = js.lookup(current, key, UNDEFINED)
+    return UNDEFINED if not keys else current
 
 
 FILTERS: dict[str, Callable[..., Any]] = {

@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from jinja2.runtime import Undefined
+from jinja2.runtime import ChainableUndefined, Undefined
 
 MAX_SAFE_INTEGER = 2**53 - 1
 RESERVED_KEYS = frozenset({"constructor", "prototype", "__proto__"})
 _CANONICAL_INDEX = re.compile(r"^(?:0|[1-9][0-9]*)$")
 _MAX_ARRAY_INDEX = 2**32 - 2
+
+
+class JsUndefined(ChainableUndefined):
+    """`undefined`: prints nothing, and looking anything up on it is undefined again."""
+
+    __slots__ = ()
+
+
+UNDEFINED = JsUndefined()
 
 
 class TemplateValueError(TypeError):
@@ -386,7 +395,3 @@ def _stringify(value: Any, gap: str, indent: str) -> str | None:
             return "{\n" + inner + separator.join(members) + "\n" + indent + "}"
         return "{" + ",".join(members) + "}"
     return None
-
-
-def is_sequence(value: object) -> bool:
-    return isinstance(value, Sequence) and not isinstance(value, str)
