@@ -1,0 +1,494 @@
+"""Delivery files of generated services (Dockerfile, Compose, Makefile, .env.example, CI,
+Kubernetes, catalog and docs) are complete, valid and specific to each variant.
+
+Every (database, orm, cache, taskQueue) combination is rendered once; the other choices
+(auth, datadog, pythonVersion, lifecycle, system) rotate over them so each value is covered.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml
+
+from scaffold.workflow import Template, run_template
+from template_matrix import SKELETON_PATH, TEMPLATE_PATH, all_combinations, combination_id
+
+KUBERNETES_VERSION = "1.33.0"
+AURORA = ("aurora-postgresql", "aurora-mysql")
+CORE = ("database", "orm", "cache", "taskQueue")
+ROTATED = ("auth", "datadog", "pythonVersion", "lifecycle")
+WORKFLOW = Path(".github/workflows/ci.yml")
+TEMPLATE_MARKERS = ("${{", "{%", "{#")
+# Settings that only some variants have.
+OPTIONAL_SETTINGS = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "TASK_BROKER_URL",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "JWT_JWKS_URL",
+    "DATADOG_ENABLED",
+}
+SHA_PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
+
+
+def _when(condition: bool, *names: str) -> set[str]:
+    return set(names) if condition else set()
+
+
+def _variants() -> list[dict[str, Any]]:
+    by_core: dict[tuple[Any, ...], dict[tuple[Any, ...], dict[str, Any]]] = {}
+    for values in all_combinations(Template.load(TEMPLATE_PATH)):
+        core = tuple(values.get(key, "none") for key in CORE)
+        by_core.setdefault(core, {})[tuple(values[key] for key in ROTATED)] = values
+    rotation = sorted(next(iter(by_core.values())), key=str)
+    variants = []
+    for index, core in enumerate(sorted(by_core, key=str)):
+        values = dict(by_core[core][rotation[index % len(rotation)]])
+        if index % 3 == 0:
+            values["system"] = "payments"
+        variants.append(values)
+    return variants
+
+
+VARIANTS = _variants()
+
+
+@dataclass(frozen=True)
+class Service:
+    """One rendered variant: the submitted values, the values the skeleton saw, its files."""
+
+    submitted: dict[str, Any]
+    values: dict[str, Any]
+    root: Path
+
+    @property
+    def aurora(self) -> bool:
+        return str(self.values["database"]) in AURORA
+
+    @property
+    def queue(self) -> bool:
+        return str(self.values["taskQueue"]) != "none"
+
+    @property
+    def redis(self) -> bool:
+        return self.queue or str(self.values["cache"]) != "none"
+
+    @property
+    def secret_settings(self) -> set[str]:
+        return (
+            _when(self.aurora, "DATABASE_URL")
+            | _when(self.values["cache"] != "none", "REDIS_URL")
+            | _when(self.queue, "TASK_BROKER_URL")
+        )
+
+    @property
+    def settings(self) -> set[str]:
+        """The settings contract of the variant (names without the prefix)."""
+        names = {
+            "ENVIRONMENT",
+            "LOG_LEVEL",
+            "LOG_JSON",
+            "HTTP_MAX_BODY_BYTES",
+            "REQUEST_TIMEOUT_SECONDS",
+            "CORS_ALLOW_ORIGINS",
+            "HSTS_MAX_AGE_SECONDS",
+            "HTTP_CLIENT_TIMEOUT_SECONDS",
+            "HTTP_CLIENT_RETRIES",
+        }
+        if self.values["datadog"]:
+            names.add("DATADOG_ENABLED")
+        if self.values["auth"] == "jwt":
+            names |= {"JWT_ISSUER", "JWT_AUDIENCE", "JWT_JWKS_URL"}
+        return names | self.secret_settings
+
+    def text(self, path: str) -> str:
+        return (self.root / path).read_text(encoding="utf-8")
+
+    def yaml(self, path: str) -> Any:
+        return yaml.safe_load(self.text(path))
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Service]:
+    template = Template.load(TEMPLATE_PATH)
+    rendered = {}
+    for values in VARIANTS:
+        workspace = tmp_path_factory.mktemp("service")
+        result = run_template(template, values, workspace)
+        (step,) = (step for step in result.steps if step.id == "fetchSkeleton")
+        assert isinstance(step.input, dict)
+        rendered[combination_id(values)] = Service(values, step.input["values"], workspace)
+    return rendered
+
+
+@pytest.fixture(params=[combination_id(values) for values in VARIANTS])
+def service(request: pytest.FixtureRequest, services: dict[str, Service]) -> Service:
+    return services[request.param]
+
+
+def _files(root: Path) -> Iterator[Path]:
+    return (path for path in sorted(root.rglob("*")) if path.is_file())
+
+
+def _env_names(text: str) -> set[str]:
+    """Variables set in a dotenv file, including the ones commented out as examples."""
+    return {match[1] for match in re.finditer(r"^(?:# )?([A-Z][A-Z0-9_]*)=", text, re.MULTILINE)}
+
+
+# --- Every file -------------------------------------------------------------------------
+
+
+def test_no_template_syntax_is_left_and_structured_files_parse(service: Service) -> None:
+    problems = []
+    for path in _files(service.root):
+        relative = path.relative_to(service.root)
+        text = path.read_text(encoding="utf-8")
+        if relative != WORKFLOW:
+            problems += [f"{relative}: {marker}" for marker in TEMPLATE_MARKERS if marker in text]
+        try:
+            if path.suffix in (".yaml", ".yml"):
+                list(yaml.safe_load_all(text))
+            elif path.suffix == ".toml":
+                tomllib.loads(text)
+            elif path.suffix == ".json":
+                json.loads(text)
+        except (yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
+            problems.append(f"{relative}: {error}")
+    assert not problems
+
+
+# --- Container image ----------------------------------------------------------------------
+
+
+def _exec_form(instruction: str, dockerfile: str) -> list[str]:
+    (line,) = re.findall(rf"^{instruction} (\[.*\])$", dockerfile, re.MULTILINE)
+    command: list[str] = json.loads(line)
+    return command
+
+
+def test_dockerfile(service: Service) -> None:
+    dockerfile = service.text("Dockerfile")
+    package = service.values["packageName"]
+    python = service.values["pythonVersion"]
+    assert re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE) == [f"python:{python}-slim"] * 2
+    assert re.search(r"^COPY --from=ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+ /uv ", dockerfile, re.MULTILINE)
+    assert "UV_COMPILE_BYTECODE=1" in dockerfile
+    assert "PYTHONDONTWRITEBYTECODE=1" in dockerfile
+    assert "uv sync --frozen --no-dev --no-install-project" in dockerfile
+    assert "uv sync --frozen --no-dev --no-editable" in dockerfile
+    assert re.findall(r"^USER (\S+)", dockerfile, re.MULTILINE) == ["10001:10001"]
+    assert ("COPY --chown=root:root migrations ./migrations" in dockerfile) == service.aurora
+    command = _exec_form("CMD", dockerfile)
+    assert (command[0] == "ddtrace-run") == bool(service.values["datadog"])
+    uvicorn = command[command.index("uvicorn") :]
+    assert uvicorn[1:3] == ["--factory", f"{package}.main:create_app"]
+    assert {"--proxy-headers", "--no-server-header", "--timeout-graceful-shutdown"} <= set(uvicorn)
+    assert (service.root / "src" / package / "main.py").is_file()
+    assert re.search(r"^HEALTHCHECK .*\\\n +CMD \[\"python\", .*/health/live", dockerfile, re.MULTILINE)
+    ignored = service.text(".dockerignore").split()
+    assert {".git/", ".venv/", ".env", "tests/", "k8s/"} <= set(ignored)
+
+
+# --- Docker Compose -----------------------------------------------------------------------
+
+
+def _validate_with_builtin_schema(name: str, document: Any) -> None:
+    """Validate against a schema that check-jsonschema ships (``--builtin-schema vendor.NAME``)."""
+    schemas = resources.files("check_jsonschema.builtin_schemas.vendor")
+    schema = json.loads(schemas.joinpath(f"{name}.json").read_text(encoding="utf-8"))
+    jsonschema.validators.validator_for(schema)(schema).validate(document)
+
+
+# Containers that set something up and exit: migrations, the DynamoDB table.
+ONE_SHOT = {"migrate", "dynamodb-init"}
+
+
+def _worker_command(service: Service) -> list[str]:
+    package = service.values["packageName"]
+    if service.values["taskQueue"] == "celery":
+        assert (service.root / "src" / package / "worker" / "app.py").is_file()
+        return ["celery", "--app", f"{package}.worker.app", "worker", "--loglevel", "INFO"]
+    assert (service.root / "src" / package / "worker" / "settings.py").is_file()
+    return ["arq", f"{package}.worker.settings.WorkerSettings"]
+
+
+def test_compose_has_exactly_the_services_of_the_variant(service: Service) -> None:
+    compose = service.yaml("docker-compose.yml")
+    _validate_with_builtin_schema("compose-spec", compose)
+    database = {"aurora-postgresql": "postgres", "aurora-mysql": "mysql", "dynamodb": "dynamodb"}
+    expected = {"app"} | _when(service.aurora, "migrate") | _when(service.queue, "worker")
+    expected |= _when(service.redis, "redis")
+    expected |= {database[name] for name in [service.values["database"]] if name in database}
+    expected |= _when(service.values["database"] == "dynamodb", "dynamodb-init")
+    services: dict[str, Any] = compose["services"]
+    assert set(services) == expected
+    for name, definition in services.items():
+        assert "healthcheck" in definition, name
+        for dependency, condition in definition.get("depends_on", {}).items():
+            one_shot = dependency in ONE_SHOT
+            wanted = "service_completed_successfully" if one_shot else "service_healthy"
+            assert condition == {"condition": wanted}, (name, dependency)
+            assert one_shot or not services[dependency]["healthcheck"].get("disable"), dependency
+    # The app waits for the one-shot set-up containers, which wait for the database.
+    backing = expected - {"app", "worker", "postgres", "mysql", "dynamodb"}
+    assert set(services["app"].get("depends_on", {})) == backing
+    assert services["app"]["read_only"] is True
+    if service.queue:
+        assert services["worker"]["command"] == _worker_command(service)
+    if service.aurora:
+        assert services["migrate"]["command"] == ["alembic", "upgrade", "head"]
+    prefix = service.values["envPrefix"]
+    environment = set(services["app"]["environment"])
+    assert {prefix + name for name in service.secret_settings} <= environment
+
+
+# --- Makefile -----------------------------------------------------------------------------
+
+BASE_TARGETS = {
+    "help",
+    "install",
+    "lock",
+    "dev",
+    "run",
+    "test",
+    "lint",
+    "format",
+    "typecheck",
+    "check",
+    "up",
+    "down",
+    "docker-build",
+    "docs",
+}
+
+
+def test_makefile_targets(service: Service) -> None:
+    makefile = service.text("Makefile")
+    targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, re.MULTILINE))
+    expected = BASE_TARGETS | _when(service.aurora, "migrate") | _when(service.queue, "worker")
+    expected |= _when(service.redis or service.values["database"] != "none", "deps")
+    assert targets == expected
+    (phony,) = re.findall(r"^\.PHONY: (.*)$", makefile, re.MULTILINE)
+    assert set(phony.split()) == expected
+    # Recipe lines start with a tab, never with spaces.
+    for block in re.split(r"\n\n+", makefile):
+        head, *recipe = block.splitlines()
+        if re.match(r"^[a-z][a-z.-]*:(?!=)", head):
+            assert all(line.startswith("\t") for line in recipe), head
+    assert "alembic upgrade head" in makefile if service.aurora else "alembic" not in makefile
+    if service.queue:
+        assert " ".join(_worker_command(service)) in makefile
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+def test_makefile_parses(service: Service) -> None:
+    result = subprocess.run(
+        ["make", "--dry-run", "--no-print-directory", "help", "test", "lint", "docker-build"],
+        cwd=service.root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "uv run pytest" in result.stdout
+
+
+# --- Settings -----------------------------------------------------------------------------
+
+
+def test_env_example_lists_the_settings_of_the_variant(service: Service) -> None:
+    prefix = service.values["envPrefix"]
+    listed = _env_names(service.text(".env.example"))
+    assert all(name.startswith(prefix) for name in listed), listed
+    names = {name.removeprefix(prefix) for name in listed}
+    assert service.settings <= names, service.settings - names
+    assert names & OPTIONAL_SETTINGS == service.settings & OPTIONAL_SETTINGS, "other variants' settings"
+
+
+# --- Kubernetes ---------------------------------------------------------------------------
+
+
+def _manifests(service: Service) -> dict[str, dict[str, Any]]:
+    return {path.name: service.yaml(f"k8s/{path.name}") for path in sorted((service.root / "k8s").glob("*"))}
+
+
+def test_kubernetes_manifests_are_valid(service: Service) -> None:
+    manifests = _manifests(service)
+    kustomization = manifests.pop("kustomization.yaml")
+    assert kustomization["kind"] == "Kustomization"
+    expected = {"serviceaccount.yaml", "configmap.yaml", "deployment.yaml", "service.yaml", "hpa.yaml"}
+    expected |= {"pdb.yaml"} | _when(service.queue, "worker-deployment.yaml")
+    assert set(kustomization["resources"]) == expected
+    assert set(manifests) == expected | _when(service.aurora, "migration-job.yaml")
+    for name, manifest in manifests.items():
+        try:
+            kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(f"{name}: {error.message} at {list(error.path)}")
+
+
+def _pod_checks(pod: dict[str, Any], service: Service) -> dict[str, Any]:
+    """The restricted security profile; returns the pod's only container."""
+    security = pod["securityContext"]
+    assert security["runAsNonRoot"] is True
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    (container,) = pod["containers"]
+    context = container["securityContext"]
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert {"cpu", "memory"} <= set(container["resources"]["requests"])
+    assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    (tmp,) = (mount for mount in container["volumeMounts"] if mount["mountPath"] == "/tmp")
+    assert "emptyDir" in volumes[tmp["name"]]
+    sources = [next(iter(source)) for source in container["envFrom"]]
+    assert sources == ["configMapRef"] + ["secretRef"] * bool(service.secret_settings)
+    return dict(container)
+
+
+def test_kubernetes_deployment(service: Service) -> None:
+    manifests = _manifests(service)
+    name = service.values["name"]
+    deployment = manifests["deployment.yaml"]
+    pod = deployment["spec"]["template"]["spec"]
+    container = _pod_checks(pod, service)
+    assert {
+        probe: container[probe]["httpGet"]["path"]
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe")
+    } == {
+        "startupProbe": "/health/startup",
+        "livenessProbe": "/health/live",
+        "readinessProbe": "/health/ready",
+    }
+    command = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[0] == "sleep"
+    uvicorn = _exec_form("CMD", service.text("Dockerfile"))
+    drain = int(uvicorn[uvicorn.index("--timeout-graceful-shutdown") + 1])
+    assert pod["terminationGracePeriodSeconds"] > int(command[1]) + drain
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert manifests["service.yaml"]["spec"]["selector"].items() <= labels.items()
+    assert manifests["pdb.yaml"]["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert manifests["hpa.yaml"]["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"] == name
+    assert manifests["serviceaccount.yaml"]["automountServiceAccountToken"] is False
+    environment = {variable["name"]: variable for variable in container.get("env", [])}
+    datadog_labels = {key for key in labels if key.startswith("tags.datadoghq.com/")}
+    if service.values["datadog"]:
+        assert datadog_labels == {f"tags.datadoghq.com/{tag}" for tag in ("env", "service", "version")}
+        assert environment["DD_AGENT_HOST"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP"
+        assert {"DD_ENV", "DD_SERVICE", "DD_VERSION"} <= set(environment)
+    else:
+        assert not datadog_labels
+        assert not environment
+    prefix = service.values["envPrefix"]
+    config = {key.removeprefix(prefix) for key in manifests["configmap.yaml"]["data"]}
+    assert service.settings - service.secret_settings <= config
+    assert not config & service.secret_settings, "secrets belong in the Secret, not the ConfigMap"
+
+
+def test_kubernetes_worker_and_migrations(service: Service) -> None:
+    manifests = _manifests(service)
+    if service.queue:
+        worker = manifests["worker-deployment.yaml"]["spec"]["template"]["spec"]
+        assert _pod_checks(worker, service)["command"] == _worker_command(service)
+    if service.aurora:
+        job = manifests["migration-job.yaml"]["spec"]["template"]["spec"]
+        assert _pod_checks(job, service)["command"] == ["alembic", "upgrade", "head"]
+        assert job["restartPolicy"] == "Never"
+        assert (service.root / "alembic.ini").is_file()
+
+
+# --- Catalog and docs ---------------------------------------------------------------------
+
+
+def test_catalog_info_and_docs(service: Service) -> None:
+    entity = service.yaml("catalog-info.yaml")
+    annotations = entity["metadata"]["annotations"]
+    assert annotations["backstage.io/techdocs-ref"] == "dir:."
+    assert annotations["github.com/project-slug"] == service.values["projectSlug"]
+    assert annotations["backstage.io/source-template"] == "template:default/fastapi-service"
+    spec = entity["spec"]
+    assert spec["owner"] == service.values["ownerRef"]
+    assert spec["lifecycle"] == service.values["lifecycle"]
+    assert spec.get("system") == (service.values["systemRef"] or None)
+    mkdocs = service.yaml("mkdocs.yml")
+    pages = [next(iter(page.values())) for page in mkdocs["nav"]]
+    assert all((service.root / "docs" / page).is_file() for page in pages)
+    assert mkdocs["plugins"] == ["techdocs-core"]
+    docs = "\n".join(service.text(f"docs/{page}") for page in pages) + service.text("README.md")
+    # Only the chosen variant is described.
+    mentions = {
+        "DATABASE_URL": service.aurora,
+        "alembic": service.aurora,
+        "DYNAMODB_TABLE": service.values["database"] == "dynamodb",
+        "REDIS_URL": service.values["cache"] != "none",
+        "TASK_BROKER_URL": service.queue,
+        "JWT_ISSUER": service.values["auth"] == "jwt",
+        "Datadog": bool(service.values["datadog"]),
+    }
+    assert {word: word in docs for word in mentions} == mentions
+
+
+# --- CI workflow (copied without templating, so the same for every variant) ---------------
+
+
+def test_dependabot_config_is_valid(service: Service) -> None:
+    _validate_with_builtin_schema("dependabot", service.yaml(".github/dependabot.yml"))
+
+
+def test_workflow_is_copied_verbatim_with_expressions_intact(services: dict[str, Service]) -> None:
+    source = (SKELETON_PATH / WORKFLOW).read_bytes()
+    assert b"${{ github.workflow }}" in source
+    for service in services.values():
+        assert (service.root / WORKFLOW).read_bytes() == source
+
+
+def test_workflow_is_valid_least_privilege_and_pinned() -> None:
+    path = SKELETON_PATH / WORKFLOW
+    workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert workflow["permissions"] == {}
+    for job in workflow["jobs"].values():
+        assert job["permissions"] == {"contents": "read"}
+        for step in job["steps"]:
+            assert "uses" not in step or SHA_PINNED.match(step["uses"]), step["uses"]
+    bin_dir = Path(sys.executable).parent
+    checked = subprocess.run(
+        [bin_dir / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", path],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    audited = subprocess.run(
+        [bin_dir / "zizmor", "--offline", "--persona", "pedantic", "--no-progress", path],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert audited.returncode == 0, audited.stdout + audited.stderr
+    assert "No findings to report" in audited.stdout + audited.stderr
+
+
+def test_variants_cover_every_choice() -> None:
+    def choices(submissions: list[dict[str, Any]]) -> set[tuple[str, Any]]:
+        return {(key, values.get(key)) for values in submissions for key in CORE + ROTATED}
+
+    assert choices(VARIANTS) == choices(list(all_combinations()))
+    assert any(values.get("system") for values in VARIANTS)
