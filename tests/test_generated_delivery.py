@@ -141,6 +141,11 @@ def service(request: pytest.FixtureRequest, services: dict[str, Service]) -> Ser
     return services[request.param]
 
 
+def _tool(name: str) -> Path:
+    """A command-line tool installed in this environment (a dev dependency)."""
+    return Path(sys.executable).parent / name
+
+
 def _files(root: Path) -> Iterator[Path]:
     return (path for path in sorted(root.rglob("*")) if path.is_file())
 
@@ -202,6 +207,17 @@ def test_dockerfile(service: Service) -> None:
     assert re.search(r"^HEALTHCHECK .*\\\n +CMD \[\"python\", .*/health/live", dockerfile, re.MULTILINE)
     ignored = service.text(".dockerignore").split()
     assert {".git/", ".venv/", ".env", "tests/", "k8s/"} <= set(ignored)
+
+
+def test_dockerfile_passes_hadolint(service: Service) -> None:
+    result = subprocess.run(
+        [_tool("hadolint"), "--failure-threshold", "info", "-"],
+        input=service.text("Dockerfile"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # --- Docker Compose -----------------------------------------------------------------------
@@ -468,16 +484,15 @@ def test_workflow_is_valid_least_privilege_and_pinned() -> None:
         assert job["permissions"] == {"contents": "read"}
         for step in job["steps"]:
             assert "uses" not in step or SHA_PINNED.match(step["uses"]), step["uses"]
-    bin_dir = Path(sys.executable).parent
     checked = subprocess.run(
-        [bin_dir / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", path],
+        [_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", path],
         capture_output=True,
         text=True,
         check=False,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     audited = subprocess.run(
-        [bin_dir / "zizmor", "--offline", "--persona", "pedantic", "--no-progress", path],
+        [_tool("zizmor"), "--offline", "--persona", "pedantic", "--no-progress", path],
         capture_output=True,
         text=True,
         check=False,
