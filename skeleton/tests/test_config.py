@@ -1,21 +1,122 @@
-"""Settings come from prefixed environment variables and are validated."""
+"""Settings come from prefixed environment variables (or ``.env``) and are validated;
+invalid or missing settings stop start-up with a message naming the variable."""
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr
 
-from ${{ values.packageName }}.core.config import Settings
+from ${{ values.packageName }}.core.config import ENV_PREFIX, Settings, SettingsError, load_settings
+from ${{ values.packageName }}.main import create_app
+
+SetEnv = Callable[[str, str], None]
+
+DEPENDENCY_URLS = [
+    name
+    for name in ("database_url", "redis_url", "task_broker_url")
+    if name in Settings.model_fields
+]
 
 
-def test_settings_read_prefixed_environment(settings: Settings) -> None:
-    assert settings.environment == "test"
-    assert settings.log_json is False
+def test_settings_read_prefixed_environment(base_env: SetEnv) -> None:
+    base_env("LOG_LEVEL", "DEBUG")
+    base_env("CORS_ALLOW_ORIGINS", '["https://app.example.com"]')
+
+    settings = load_settings()
+
+    assert settings.log_level == "DEBUG"
+    assert settings.environment == "local"
+    assert settings.cors_allow_origins == ["https://app.example.com"]
 
 
-@pytest.mark.usefixtures("settings")
-def test_settings_reject_unknown_log_level(set_env: Callable[[str, str], None]) -> None:
-    set_env("LOG_LEVEL", "LOUD")
+def test_defaults(settings: Settings) -> None:
+    assert settings.service_name == "${{ values.name }}"
+    assert settings.log_json is True
+    assert settings.http_max_body_bytes == 1024 * 1024
+    assert settings.request_timeout_seconds == 30
+    assert settings.cors_allow_origins == []
+    assert settings.hsts_max_age_seconds == 0
 
-    with pytest.raises(ValidationError):
-        Settings()
+
+def test_settings_read_dotenv_file(
+    base_env: SetEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text(f"{ENV_PREFIX}SERVICE_NAME=from-dotenv\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+
+    assert load_settings().service_name == "from-dotenv"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("LOG_LEVEL", "LOUD"),
+        ("ENVIRONMENT", "moon"),
+        ("HTTP_MAX_BODY_BYTES", "0"),
+        ("REQUEST_TIMEOUT_SECONDS", "soon"),
+        ("HTTP_CLIENT_RETRIES", "-1"),
+    ],
+)
+def test_invalid_setting_names_the_variable(base_env: SetEnv, name: str, value: str) -> None:
+    base_env(name, value)
+
+    with pytest.raises(SettingsError, match=f"{ENV_PREFIX}{name}"):
+        load_settings()
+
+
+def test_create_app_refuses_invalid_environment(base_env: SetEnv) -> None:
+    base_env("LOG_LEVEL", "LOUD")
+
+    with pytest.raises(SettingsError, match=f"{ENV_PREFIX}LOG_LEVEL"):
+        create_app(load_settings())
+
+
+def test_wildcard_cors_with_credentials_is_refused(base_env: SetEnv) -> None:
+    base_env("CORS_ALLOW_ORIGINS", '["*"]')
+    base_env("CORS_ALLOW_CREDENTIALS", "true")
+
+    with pytest.raises(SettingsError, match=f"{ENV_PREFIX}CORS_ALLOW_ORIGINS"):
+        load_settings()
+
+
+@pytest.mark.parametrize("environment", ["test", "development", "staging", "production"])
+def test_dependency_urls_are_required_outside_local(base_env: SetEnv, environment: str) -> None:
+    base_env("ENVIRONMENT", environment)
+
+    if not DEPENDENCY_URLS:
+        assert load_settings().environment == environment
+        return
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    for name in DEPENDENCY_URLS:
+        assert f"{ENV_PREFIX}{name.upper()}" in str(raised.value)
+
+
+def test_local_environment_runs_without_urls(settings: Settings) -> None:
+    assert settings.uses_stand_ins
+    assert settings.missing_dependency_settings() == DEPENDENCY_URLS
+
+
+@pytest.mark.skipif(not DEPENDENCY_URLS, reason="this service has no connection URL")
+def test_urls_are_secrets(base_env: SetEnv) -> None:
+    base_env("ENVIRONMENT", "production")
+    for name in DEPENDENCY_URLS:
+        base_env(name.upper(), "redis://user:hunter2@host:6379/0")
+
+    settings = load_settings()
+
+    for name in DEPENDENCY_URLS:
+        value = getattr(settings, name)
+        assert isinstance(value, SecretStr)
+        assert value.get_secret_value().endswith("@host:6379/0")
+    assert "hunter2" not in repr(settings)
+{% if values.auth == 'jwt' %}
+
+
+def test_jwt_settings_are_required(base_env: SetEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(f"{ENV_PREFIX}JWT_ISSUER")
+
+    with pytest.raises(SettingsError, match=f"{ENV_PREFIX}JWT_ISSUER"):
+        load_settings()
+{% endif %}

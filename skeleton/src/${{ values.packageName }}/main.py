@@ -1,16 +1,13 @@
-"""The FastAPI application factory, ``create_app``; uvicorn calls it with ``--factory``."""
+"""The composition root: ``create_app`` builds the application, and its lifespan opens and
+closes every client. uvicorn calls it with ``--factory``; run uvicorn with
+``--no-server-header`` so responses do not advertise the server."""
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import structlog
-{% if values.datadog %}
-from ddtrace.trace import tracer
-{% endif %}
 from fastapi import FastAPI
 
-from . import __version__
-from .api.health import router as health_router
 {% if values.auth == 'jwt' %}
 from .auth.tokens import TokenVerifier
 {% endif %}
@@ -18,21 +15,50 @@ from .auth.tokens import TokenVerifier
 from .cache.client import redis_lifespan
 {% endif %}
 from .core.config import Settings, get_settings
+from .core.errors import install_error_handlers
+from .core.health import HealthRegistry
+from .core.health import router as health_router
+from .core.http_client import create_http_client, create_resilient_client
 from .core.logging import configure_logging
+from .core.metrics import HttpMetrics
+from .core.metrics import router as metrics_router
+from .core.middleware.stack import install_middleware
+{% if values.datadog %}
+from .core.tracing import configure_tracing
+{% endif %}
 {% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
 from .db.engine import database_lifespan
 {% elif values.database == 'dynamodb' %}
 from .dynamodb.client import dynamodb_lifespan
 {% endif %}
+from .products.memory import InMemoryProductRepository
+from .products.router import router as products_router
 
-logger = structlog.get_logger(__name__)
+logger = structlog.stdlib.get_logger(__name__)
+
+{% if values.database == 'none' %}
+DESCRIPTION = (
+    "${{ values.name }} API. This service has no database: products are kept in process "
+    "memory, lost on restart and not shared between replicas."
+)
+{% else %}
+DESCRIPTION = (
+    "${{ values.name }} API. Products are kept in process memory for now; the database "
+    "repository replaces that store behind the same interface."
+)
+{% endif %}
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the service's connections on startup; close them in reverse order on shutdown."""
+    """Open the clients on startup and close them in reverse order on shutdown. Each
+    optional module registers its readiness checks into ``app.state.health``."""
+    settings: Settings = app.state.settings
+    health: HealthRegistry = app.state.health
     async with AsyncExitStack() as stack:
         stack.callback(logger.info, "service stopped")
+        http_client = await stack.enter_async_context(create_http_client(settings))
+        app.state.http_client = create_resilient_client(settings, http_client)
 {% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
         await stack.enter_async_context(database_lifespan(app))
 {% elif values.database == 'dynamodb' %}
@@ -41,23 +67,41 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 {% if values.cache == 'elasticache-redis' %}
         await stack.enter_async_context(redis_lifespan(app))
 {% endif %}
-        logger.info("service started", version=__version__)
+        app.state.product_repository = InMemoryProductRepository()
+        health.mark_started()
+        logger.info(
+            "service started",
+            environment=settings.environment,
+            stand_ins=settings.uses_stand_ins and bool(settings.missing_dependency_settings()),
+        )
         yield
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the application; without ``settings`` they are read from the environment."""
+    """Build the application; without ``settings`` they are read from the environment
+    (``SettingsError`` names any variable that is missing or invalid)."""
     if settings is None:
         settings = get_settings()
     configure_logging(settings)
 {% if values.datadog %}
-    if not settings.datadog_enabled:
-        tracer.enabled = False
+    configure_tracing(settings)
 {% endif %}
-    app = FastAPI(title=settings.service_name, version=__version__, lifespan=lifespan)
+    metrics = HttpMetrics()
+    app = FastAPI(
+        title=settings.service_name,
+        version=settings.version,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
     app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.health = HealthRegistry()
 {% if values.auth == 'jwt' %}
     app.state.token_verifier = TokenVerifier(settings)
 {% endif %}
+    install_error_handlers(app)
+    install_middleware(app, settings, metrics)
     app.include_router(health_router)
+    app.include_router(metrics_router)
+    app.include_router(products_router, prefix="/api/v1")
     return app

@@ -6,8 +6,14 @@ from ..core.config import get_settings
 from .tasks import ping
 
 
+def redis_settings() -> RedisSettings:
+    """The broker from ``${{ values.envPrefix }}TASK_BROKER_URL``; locally a Redis on localhost."""
+    url = get_settings().task_broker_url
+    return RedisSettings.from_dsn(url.get_secret_value()) if url else RedisSettings()
+
+
 class WorkerSettings:
     """Read by ``arq``: the task functions and the Redis broker."""
 
     functions = (ping,)
-    redis_settings = RedisSettings.from_dsn(get_settings().broker_url.get_secret_value())
+    redis_settings = redis_settings()

@@ -11,7 +11,10 @@ def create_celery_app() -> Celery:
     settings = get_settings()
     app = Celery(
         settings.service_name,
-        broker=settings.broker_url.get_secret_value(),
+        # Locally without a broker URL, Celery's in-memory transport.
+        broker=(
+            settings.task_broker_url.get_secret_value() if settings.task_broker_url else "memory://"
+        ),
         include=["${{ values.packageName }}.worker.tasks"],
     )
     app.conf.update(

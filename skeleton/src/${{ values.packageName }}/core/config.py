@@ -1,62 +1,94 @@
-"""Service settings, read from environment variables."""
+"""Service settings, read from environment variables (and a ``.env`` file for local work)."""
 
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, Self
 
 {% if values.database in ['aurora-postgresql', 'aurora-mysql'] or values.cache != 'none' or values.taskQueue != 'none' %}
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, ValidationError, model_validator
+{% else %}
+from pydantic import Field, ValidationError, model_validator
 {% endif %}
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .. import __version__
+
+ENV_PREFIX = "${{ values.envPrefix }}"
+
+Environment = Literal["local", "test", "development", "staging", "production"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class SettingsError(RuntimeError):
+    """The configuration is invalid; the message names the environment variables to fix."""
 
 
 class Settings(BaseSettings):
     """Each field is read from the environment variable named after it in upper case, with
-    the prefix below: ``log_level`` from ``<PREFIX>LOG_LEVEL``.
+    the prefix ``${{ values.envPrefix }}``: ``log_level`` from ``${{ values.envPrefix }}LOG_LEVEL``.
 
-    Defaults suit local development. Connection URLs can carry credentials, so they are
-    secrets that never appear in logs or reprs.
+    Defaults suit local development. With ``environment=local`` and no connection URL the
+    service runs on in-process stand-ins; every other environment must configure its
+    dependencies. Connection URLs and keys are ``SecretStr``: never shown in logs or reprs.
     """
 
     model_config = SettingsConfigDict(
-        env_prefix="${{ values.envPrefix }}",
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
         extra="ignore",
     )
 
-    service_name: str = "${{ values.name }}"
-    environment: str = "local"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    environment: Environment = "local"
+    service_name: str = Field(default="${{ values.name }}", min_length=1)
+    version: str = Field(default=__version__, min_length=1)
+    log_level: LogLevel = "INFO"
     log_json: bool = True
+
+    # HTTP server
+    http_max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    request_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Browser origins allowed to call the API; empty turns CORS off.
+    cors_allow_origins: list[str] = []
+    cors_allow_credentials: bool = False
+    # Strict-Transport-Security max-age; 0 sends no HSTS header (e.g. plain-HTTP local work).
+    hsts_max_age_seconds: int = Field(default=0, ge=0)
+
+    # Outbound HTTP client
+    http_client_timeout_seconds: float = Field(default=5.0, gt=0)
+    http_client_retries: int = Field(default=3, ge=0, le=10)
+    circuit_breaker_failure_threshold: int = Field(default=5, ge=1)
+    circuit_breaker_reset_seconds: float = Field(default=30.0, gt=0)
 {% if values.database == 'aurora-postgresql' %}
 
-    # Aurora PostgreSQL, through SQLAlchemy's asyncpg driver.
-    database_url: SecretStr = SecretStr("postgresql+asyncpg://app@localhost:5432/app")
+    # Aurora PostgreSQL, e.g. postgresql+asyncpg://user:password@host:5432/db.
+    database_url: SecretStr | None = None
 {% elif values.database == 'aurora-mysql' %}
 
-    # Aurora MySQL, through SQLAlchemy's aiomysql driver.
-    database_url: SecretStr = SecretStr("mysql+aiomysql://app@localhost:3306/app")
+    # Aurora MySQL, e.g. mysql+aiomysql://user:password@host:3306/db.
+    database_url: SecretStr | None = None
 {% endif %}
 {% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
-    database_pool_size: int = 5
-    database_max_overflow: int = 10
+    database_pool_size: int = Field(default=5, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
     # Recycle connections before Aurora or a proxy drops idle ones.
-    database_pool_recycle_seconds: int = 1800
+    database_pool_recycle_seconds: int = Field(default=1800, gt=0)
 {% elif values.database == 'dynamodb' %}
 
     # DynamoDB; credentials come from the standard AWS chain (role, env, profile).
     dynamodb_table: str = "${{ values.name }}"
     aws_region: str = "us-east-1"
-    # Set to e.g. http://localhost:8000 for DynamoDB Local; None means AWS.
+    # e.g. http://localhost:8000 for DynamoDB Local; None means AWS (locally: in-process).
     dynamodb_endpoint_url: str | None = None
 {% endif %}
 {% if values.cache == 'elasticache-redis' %}
 
-    # ElastiCache for Redis; use rediss:// when in-transit encryption is on.
-    redis_url: SecretStr = SecretStr("redis://localhost:6379/0")
+    # ElastiCache for Redis; rediss:// when in-transit encryption is on.
+    redis_url: SecretStr | None = None
 {% endif %}
 {% if values.taskQueue != 'none' %}
 
     # Redis broker of the ${{ values.taskQueue }} worker.
-    broker_url: SecretStr = SecretStr("redis://localhost:6379/1")
+    task_broker_url: SecretStr | None = None
 {% endif %}
 {% if values.auth == 'jwt' %}
 
@@ -68,13 +100,68 @@ class Settings(BaseSettings):
 {% endif %}
 {% if values.datadog %}
 
-    # Datadog APM: the service runs under ddtrace-run, which also adds dd.trace_id and
-    # dd.span_id to the log lines. False turns tracing off, e.g. where no agent runs.
+    # Datadog APM; false turns tracing off, e.g. where no agent runs.
     datadog_enabled: bool = True
 {% endif %}
+
+    @property
+    def uses_stand_ins(self) -> bool:
+        """True when the service runs its dependencies in process (local work only)."""
+        return self.environment == "local"
+
+    def missing_dependency_settings(self) -> list[str]:
+        """Names of the connection settings that are not configured."""
+        missing: list[str] = []
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+        if self.database_url is None:
+            missing.append("database_url")
+{% endif %}
+{% if values.cache == 'elasticache-redis' %}
+        if self.redis_url is None:
+            missing.append("redis_url")
+{% endif %}
+{% if values.taskQueue != 'none' %}
+        if self.task_broker_url is None:
+            missing.append("task_broker_url")
+{% endif %}
+        return missing
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Self:
+        if "*" in self.cors_allow_origins and self.cors_allow_credentials:
+            raise ValueError(
+                f"{ENV_PREFIX}CORS_ALLOW_ORIGINS must list explicit origins, not '*', when "
+                f"{ENV_PREFIX}CORS_ALLOW_CREDENTIALS is true"
+            )
+        missing = self.missing_dependency_settings()
+        if missing and not self.uses_stand_ins:
+            names = ", ".join(f"{ENV_PREFIX}{name.upper()}" for name in missing)
+            raise ValueError(
+                f"{names} must be set when {ENV_PREFIX}ENVIRONMENT is {self.environment!r}; "
+                "only 'local' runs on in-process stand-ins"
+            )
+        return self
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem, each naming the environment variable to fix."""
+    lines = []
+    for problem in error.errors():
+        location = problem["loc"]
+        variable = f"{ENV_PREFIX}{str(location[0]).upper()}" if location else "settings"
+        lines.append(f"{variable}: {problem['msg']}")
+    return "Invalid configuration:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def load_settings() -> Settings:
+    """Read and validate the settings; ``SettingsError`` names every variable at fault."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from None
 
 
 @lru_cache
 def get_settings() -> Settings:
     """Settings of this process, read once."""
-    return Settings()
+    return load_settings()

@@ -1,0 +1,161 @@
+"""Typed exceptions and the single error envelope of every failed request.
+
+Every error response has the body
+``{"error": CODE, "message": str, "correlation_id": str, "details": ...}`` (``details`` only
+when there is something to add), whether it comes from the service's own exceptions,
+request validation, routing (404, 405), the middleware (413, 504) or an unhandled exception
+(500, whose message never reveals internals).
+"""
+
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from .correlation import CORRELATION_ID_HEADER, get_correlation_id
+
+
+class ErrorEnvelope(BaseModel):
+    """Body of every error response (for the OpenAPI description)."""
+
+    error: str
+    message: str
+    correlation_id: str | None
+    details: Any = None
+
+
+class ServiceError(Exception):
+    """Base of the service's own errors; subclasses set the status and the code."""
+
+    status_code: ClassVar[int] = 500
+    code: ClassVar[str] = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFoundError(ServiceError):
+    """A resource does not exist."""
+
+    status_code = 404
+    code = "NOT_FOUND"
+
+    def __init__(self, resource: str, identifier: object) -> None:
+        super().__init__(
+            f"{resource} '{identifier}' was not found.",
+            details={"resource": resource, "id": str(identifier)},
+        )
+
+
+class ConflictError(ServiceError):
+    """The request conflicts with the current state (duplicate, version mismatch)."""
+
+    status_code = 409
+    code = "CONFLICT"
+
+
+class ValidationFailed(ServiceError):  # noqa: N818 (reads as the response it becomes)
+    """Input that is well-formed but breaks a business rule."""
+
+    status_code = 422
+    code = "VALIDATION_FAILED"
+
+
+class ServiceUnavailable(ServiceError):  # noqa: N818 (reads as the response it becomes)
+    """A dependency cannot serve the request right now; the client may retry later."""
+
+    status_code = 503
+    code = "SERVICE_UNAVAILABLE"
+
+
+HTTP_ERROR_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_ERROR",
+    429: "TOO_MANY_REQUESTS",
+    500: "INTERNAL_ERROR",
+    502: "BAD_GATEWAY",
+    503: "SERVICE_UNAVAILABLE",
+    504: "TIMEOUT",
+}
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    *,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """The envelope as a response, with the current correlation ID."""
+    correlation_id = get_correlation_id()
+    body: dict[str, Any] = {"error": code, "message": message, "correlation_id": correlation_id}
+    if details is not None:
+        body["details"] = details
+    all_headers = dict(headers or {})
+    if correlation_id is not None:
+        all_headers.setdefault(CORRELATION_ID_HEADER, correlation_id)
+    return JSONResponse(body, status_code=status_code, headers=all_headers)
+
+
+def http_error_code(status_code: int) -> str:
+    """The envelope code of an HTTP status."""
+    return HTTP_ERROR_CODES.get(status_code, f"HTTP_{status_code}")
+
+
+async def handle_service_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    return error_response(exc.status_code, exc.code, exc.message, details=exc.details)
+
+
+async def handle_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        {
+            "location": str(problem["loc"][0]) if problem["loc"] else "request",
+            "field": ".".join(str(part) for part in problem["loc"][1:]),
+            "message": problem["msg"],
+            "type": problem["type"],
+        }
+        for problem in exc.errors()
+    ]
+    return error_response(422, "VALIDATION_ERROR", "The request is not valid.", details=details)
+
+
+async def handle_http_exception(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    if isinstance(exc.detail, str) and exc.detail:
+        message = exc.detail
+    else:
+        try:
+            message = HTTPStatus(exc.status_code).phrase
+        except ValueError:
+            message = "The request failed."
+    return error_response(
+        exc.status_code,
+        http_error_code(exc.status_code),
+        message,
+        headers=dict(exc.headers or {}),
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every error the framework knows about through the envelope. Unhandled
+    exceptions are turned into the 500 envelope by ``ExceptionGuardMiddleware``."""
+    app.add_exception_handler(ServiceError, handle_service_error)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(HTTPException, handle_http_exception)

@@ -1,0 +1,232 @@
+"""The shared outbound HTTP client: timeouts, retries with backoff on transient failures,
+a circuit breaker, and the correlation ID on every request.
+
+One ``httpx2.AsyncClient`` (connection pool) is created by the app's lifespan and closed
+with it; handlers get the ``ResilientHttpClient`` around it through ``HttpClientDep``.
+"""
+
+import asyncio
+import time
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Annotated, Any
+
+import httpx2
+import structlog
+from fastapi import Depends, Request
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from .config import Settings
+from .correlation import CORRELATION_ID_HEADER, get_correlation_id
+from .errors import ServiceUnavailable
+
+logger = structlog.stdlib.get_logger(__name__)
+
+TRANSIENT_STATUS_CODES = frozenset({502, 503, 504})
+
+
+class CircuitOpenError(ServiceUnavailable):
+    """The circuit is open: the upstream failed repeatedly, so calls fail fast for a while."""
+
+    code = "UPSTREAM_UNAVAILABLE"
+
+
+class UpstreamUnavailable(ServiceUnavailable):
+    """The upstream could not be reached, or kept failing after the retries."""
+
+    code = "UPSTREAM_UNAVAILABLE"
+
+
+class CircuitState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    """Closed: calls go through, consecutive failures are counted. After
+    ``failure_threshold`` of them it opens: calls fail at once. After ``reset_seconds`` it
+    lets one trial call through (half-open): success closes it, failure opens it again.
+
+    Safe for concurrent tasks: state changes happen under an ``asyncio.Lock``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        failure_threshold: int,
+        reset_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.failure_threshold = failure_threshold
+        self.reset_seconds = reset_seconds
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._state = CircuitState.CLOSED
+        self._failures = 0
+        self._opened_at = 0.0
+        self._trial_in_flight = False
+
+    @property
+    def state(self) -> CircuitState:
+        if (
+            self._state is CircuitState.OPEN
+            and self._clock() - self._opened_at >= self.reset_seconds
+        ):
+            return CircuitState.HALF_OPEN
+        return self._state
+
+    async def before_call(self) -> None:
+        """Raise ``CircuitOpenError`` unless a call may go through now."""
+        async with self._lock:
+            state = self.state
+            if state is CircuitState.CLOSED:
+                return
+            if state is CircuitState.HALF_OPEN and not self._trial_in_flight:
+                self._state = CircuitState.HALF_OPEN
+                self._trial_in_flight = True
+                return
+            raise CircuitOpenError(
+                f"Calls to {self.name} are suspended after repeated failures.",
+                details={"upstream": self.name},
+            )
+
+    async def record_success(self) -> None:
+        async with self._lock:
+            if self._state is not CircuitState.CLOSED:
+                logger.info("circuit closed", upstream=self.name)
+            self._state = CircuitState.CLOSED
+            self._failures = 0
+            self._trial_in_flight = False
+
+    async def record_failure(self) -> None:
+        async with self._lock:
+            self._failures += 1
+            reopen = self._state is CircuitState.HALF_OPEN
+            if reopen or self._failures >= self.failure_threshold:
+                if self._state is not CircuitState.OPEN or reopen:
+                    logger.warning("circuit opened", upstream=self.name, failures=self._failures)
+                self._state = CircuitState.OPEN
+                self._opened_at = self._clock()
+            self._trial_in_flight = False
+
+
+class _TransientStatusError(Exception):
+    def __init__(self, response: httpx2.Response) -> None:
+        super().__init__(f"transient status {response.status_code}")
+        self.response = response
+
+
+def is_transient(error: BaseException) -> bool:
+    """Worth retrying: connection failures, timeouts and 502/503/504; never 4xx."""
+    return isinstance(error, httpx2.TransportError | _TransientStatusError)
+
+
+class ResilientHttpClient:
+    """Wraps an ``httpx2.AsyncClient`` with retries and a circuit breaker."""
+
+    def __init__(
+        self,
+        client: httpx2.AsyncClient,
+        *,
+        retries: int,
+        breaker: CircuitBreaker,
+        backoff_initial_seconds: float = 0.1,
+        backoff_max_seconds: float = 2.0,
+    ) -> None:
+        self.client = client
+        self.retries = retries
+        self.breaker = breaker
+        self.backoff_initial_seconds = backoff_initial_seconds
+        self.backoff_max_seconds = backoff_max_seconds
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx2.Response:
+        """Send a request; transient failures are retried with exponential backoff and
+        jitter. A 4xx or 5xx response is returned as is (after the retries for 502, 503,
+        504); unreachable upstreams raise ``UpstreamUnavailable``, an open circuit
+        ``CircuitOpenError`` (both 503 in the error envelope)."""
+        await self.breaker.before_call()
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retries + 1),
+            # Exponential backoff with full jitter, so clients do not retry in lockstep.
+            wait=wait_random_exponential(
+                multiplier=self.backoff_initial_seconds, max=self.backoff_max_seconds
+            ),
+            retry=retry_if_exception(is_transient),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    response = await self.client.request(method, url, **kwargs)
+                    if response.status_code in TRANSIENT_STATUS_CODES:
+                        await response.aclose()
+                        raise _TransientStatusError(response)
+        except _TransientStatusError as exhausted:
+            await self.breaker.record_failure()
+            return exhausted.response
+        except httpx2.TransportError as error:
+            await self.breaker.record_failure()
+            logger.warning("upstream unreachable", url=url, error=type(error).__name__)
+            raise UpstreamUnavailable(
+                "An upstream service could not be reached.", details={"upstream": self.breaker.name}
+            ) from error
+        if response.status_code >= 500:
+            await self.breaker.record_failure()
+        else:
+            await self.breaker.record_success()
+        return response
+
+    async def get(self, url: str, **kwargs: Any) -> httpx2.Response:
+        return await self.request("GET", url, **kwargs)
+
+    async def post(self, url: str, **kwargs: Any) -> httpx2.Response:
+        return await self.request("POST", url, **kwargs)
+
+
+async def _add_correlation_id(request: httpx2.Request) -> None:
+    correlation_id = get_correlation_id()
+    if correlation_id is not None and CORRELATION_ID_HEADER not in request.headers:
+        request.headers[CORRELATION_ID_HEADER] = correlation_id
+
+
+def create_http_client(
+    settings: Settings, transport: httpx2.AsyncBaseTransport | None = None
+) -> httpx2.AsyncClient:
+    """The pooled client; the caller closes it (the lifespan does)."""
+    return httpx2.AsyncClient(
+        timeout=httpx2.Timeout(settings.http_client_timeout_seconds),
+        transport=transport,
+        headers={"User-Agent": f"{settings.service_name}/{settings.version}"},
+        event_hooks={"request": [_add_correlation_id]},
+    )
+
+
+def create_resilient_client(
+    settings: Settings, client: httpx2.AsyncClient, name: str = "upstream"
+) -> ResilientHttpClient:
+    return ResilientHttpClient(
+        client,
+        retries=settings.http_client_retries,
+        breaker=CircuitBreaker(
+            name,
+            failure_threshold=settings.circuit_breaker_failure_threshold,
+            reset_seconds=settings.circuit_breaker_reset_seconds,
+        ),
+    )
+
+
+def get_http_client(request: Request) -> ResilientHttpClient:
+    """FastAPI dependency: the shared outbound client."""
+    client: ResilientHttpClient = request.app.state.http_client
+    return client
+
+
+HttpClientDep = Annotated[ResilientHttpClient, Depends(get_http_client)]

@@ -1,0 +1,92 @@
+"""Prometheus metrics: request count and latency by route template, method and status.
+
+Each app has its own registry (not the process-global one), so apps built in tests do not
+share counters. ``GET /metrics`` serves it in the Prometheus text format.
+"""
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .middleware._scope import route_template
+
+LABELS = ("method", "route", "status")
+
+
+class HttpMetrics:
+    """The service's metrics and their registry; add your own with ``registry=self.registry``."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.requests = Counter(
+            "http_requests",
+            "HTTP requests handled.",
+            LABELS,
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "Time to handle an HTTP request.",
+            LABELS,
+            registry=self.registry,
+        )
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        labels = {"method": method, "route": route, "status": str(status)}
+        self.requests.labels(**labels).inc()
+        self.latency.labels(**labels).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware that records every HTTP request."""
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_code = 500
+
+        async def send_recording_status(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_recording_status)
+        finally:
+            self.metrics.observe(
+                scope["method"],
+                route_template(scope),
+                status_code,
+                time.perf_counter() - started,
+            )
+
+
+def get_metrics(request: Request) -> HttpMetrics:
+    """FastAPI dependency: the app's metrics."""
+    metrics: HttpMetrics = request.app.state.metrics
+    return metrics
+
+
+MetricsDep = Annotated[HttpMetrics, Depends(get_metrics)]
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics_endpoint(metrics: MetricsDep) -> Response:
+    """Prometheus scrape endpoint."""
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

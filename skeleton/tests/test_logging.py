@@ -1,0 +1,116 @@
+"""Logs: one JSON object per line with the service fields, the correlation ID, one access
+line per request, and sensitive values redacted."""
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import structlog
+from fastapi.testclient import TestClient
+
+from ${{ values.packageName }}.core.config import Settings
+from ${{ values.packageName }}.core.logging import REDACTED, configure_logging, redact
+
+ReadLogs = Callable[[], list[dict[str, Any]]]
+
+REQUIRED_FIELDS = {
+    "timestamp",
+    "level",
+    "event",
+    "service",
+    "version",
+    "environment",
+    "correlation_id",
+}
+
+
+def test_log_line_is_json_with_service_fields(settings: Settings, read_logs: ReadLogs) -> None:
+    configure_logging(settings)
+
+    structlog.stdlib.get_logger("test").info("something happened", order_id=7)
+
+    (line,) = read_logs()
+    assert line.keys() >= REQUIRED_FIELDS
+    assert line["event"] == "something happened"
+    assert line["level"] == "info"
+    assert line["order_id"] == 7
+    assert line["service"] == settings.service_name
+    assert line["version"] == settings.version
+    assert line["environment"] == "local"
+    assert line["correlation_id"] is None
+
+
+def test_standard_library_records_are_json_too(settings: Settings, read_logs: ReadLogs) -> None:
+    import logging
+
+    configure_logging(settings)
+
+    logging.getLogger("some.library").warning("disk %s", "full")
+
+    (line,) = read_logs()
+    assert line["event"] == "disk full"
+    assert line["level"] == "warning"
+    assert line.keys() >= REQUIRED_FIELDS
+
+
+def test_level_below_threshold_is_dropped(settings: Settings, read_logs: ReadLogs) -> None:
+
+    configure_logging(settings)
+
+    structlog.stdlib.get_logger("test").debug("noise")
+
+    assert read_logs() == []
+
+
+def test_sensitive_values_are_redacted_recursively(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(settings)
+
+    structlog.stdlib.get_logger("test").info(
+        "login",
+        password="hunter2",
+        user="ada",
+        headers={"Authorization": "Bearer abc", "Accept": "json", "Cookie": "s=1"},
+        attempts=[{"refresh_token": "xyz", "ok": False}],
+        client_secret="shh",
+    )
+
+    output = capsys.readouterr().out
+    (line,) = [json.loads(text) for text in output.splitlines()]
+    assert line["password"] == REDACTED
+    assert line["client_secret"] == REDACTED
+    assert line["user"] == "ada"
+    assert line["headers"] == {"Authorization": REDACTED, "Accept": "json", "Cookie": REDACTED}
+    assert line["attempts"] == [{"refresh_token": REDACTED, "ok": False}]
+    for secret in ("hunter2", "Bearer abc", "xyz", "shh"):
+        assert secret not in output
+
+
+def test_redact_leaves_other_values() -> None:
+    value = {"a": [1, {"b": "c"}], "api_key": 1}
+
+    assert redact(value) == {"a": [1, {"b": "c"}], "api_key": REDACTED}
+
+
+def test_one_access_line_per_request_with_route_template(
+    client: TestClient, read_logs: ReadLogs
+) -> None:
+    read_logs()
+
+    response = client.get(
+        "/api/v1/products/00000000-0000-0000-0000-000000000000",
+        headers={"X-Correlation-ID": "trace-me"},
+    )
+
+    lines = read_logs()
+    access = [line for line in lines if line["event"] == "request"]
+    assert len(access) == 1
+    (entry,) = access
+    assert entry["method"] == "GET"
+    assert entry["route"] == "/api/v1/products/{product_id}"
+    assert entry["status"] == response.status_code == 404
+    assert isinstance(entry["duration_ms"], float | int)
+    assert entry["correlation_id"] == "trace-me"
+    assert all(line["correlation_id"] == "trace-me" for line in lines)
