@@ -460,6 +460,14 @@ def test_catalog_info_and_docs(service: Service) -> None:
         "Datadog": bool(service.values["datadog"]),
     }
     assert {word: word in docs for word in mentions} == mentions
+    links = [
+        (page, target)
+        for page in [service.root / "README.md", *(service.root / "docs").glob("*.md")]
+        for target in re.findall(r"\]\(([^):#]+\.md)\)", page.read_text(encoding="utf-8"))
+    ]
+    assert len(links) >= 3
+    missing = [f"{page.name} -> {target}" for page, target in links if not (page.parent / target).is_file()]
+    assert not missing
 
 
 # --- CI workflow (copied without templating, so the same for every variant) ---------------
