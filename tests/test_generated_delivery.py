@@ -155,6 +155,23 @@ def _env_names(text: str) -> set[str]:
     return {match[1] for match in re.finditer(r"^(?:# )?([A-Z][A-Z0-9_]*)=", text, re.MULTILINE)}
 
 
+# --- The skeleton ------------------------------------------------------------------------
+
+
+def test_no_skeleton_line_ends_with_a_block_tag_after_text() -> None:
+    """With trimBlocks a block tag eats the newline after it: ``text{% endif %}`` at the end
+    of a line glues the next line on (``Redis{% endif %}`` + ``with`` gives ``Rediswith``).
+    Put such tags on their own line, or keep words after them."""
+    problems = []
+    for path in _files(SKELETON_PATH):
+        if path.relative_to(SKELETON_PATH).parts[:2] == (".github", "workflows"):
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(r"\S.*\{%[^%]*%\}$", line) and not re.fullmatch(r"\s*\{%[^%]*%\}", line):
+                problems.append(f"{path.relative_to(SKELETON_PATH)}:{number}: {line.strip()}")
+    assert not problems
+
+
 # --- Every file -------------------------------------------------------------------------
 
 
