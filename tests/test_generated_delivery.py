@@ -7,6 +7,7 @@ Every (database, orm, cache, taskQueue) combination is rendered once; the other 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -70,9 +71,8 @@ VARIANTS = _variants()
 
 @dataclass(frozen=True)
 class Service:
-    """One rendered variant: the submitted values, the values the skeleton saw, its files."""
+    """One rendered variant: the values the skeleton saw and the folder it was rendered to."""
 
-    submitted: dict[str, Any]
     values: dict[str, Any]
     root: Path
 
@@ -132,7 +132,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Service]:
         result = run_template(template, values, workspace)
         (step,) = (step for step in result.steps if step.id == "fetchSkeleton")
         assert isinstance(step.input, dict)
-        rendered[combination_id(values)] = Service(values, step.input["values"], workspace)
+        rendered[combination_id(values)] = Service(step.input["values"], workspace)
     return rendered
 
 
@@ -240,11 +240,17 @@ def test_dockerfile_passes_hadolint(service: Service) -> None:
 # --- Docker Compose -----------------------------------------------------------------------
 
 
-def _validate_with_builtin_schema(name: str, document: Any) -> None:
-    """Validate against a schema that check-jsonschema ships (``--builtin-schema vendor.NAME``)."""
+@functools.cache
+def _builtin_validator(name: str) -> jsonschema.protocols.Validator:
+    """A schema that check-jsonschema ships (``--builtin-schema vendor.NAME``)."""
     schemas = resources.files("check_jsonschema.builtin_schemas.vendor")
     schema = json.loads(schemas.joinpath(f"{name}.json").read_text(encoding="utf-8"))
-    jsonschema.validators.validator_for(schema)(schema).validate(document)
+    validator: jsonschema.protocols.Validator = jsonschema.validators.validator_for(schema)(schema)
+    return validator
+
+
+def _validate_with_builtin_schema(name: str, document: Any) -> None:
+    _builtin_validator(name).validate(document)
 
 
 # Containers that set something up and exit: migrations, the DynamoDB table.
