@@ -121,6 +121,7 @@ CURATED = [
     "${{ values.owner | parseEntityRef | pick('name') }}|${{ 'web' | parseEntityRef({defaultKind: 'component'}) | dump }}",
     "${{ values.record | pick('nested.deep') }}|${{ values.list | pick('[3][0]') }}",
     "${{ values.text is string }}|${{ values.missing is defined }}|${{ values.nothing is null }}",
+    "${{ not null }}|${{ (not null) | string }}|${{ values.nothing is not null }}|${{ True }}|${{ None is none }}",
     # Statements.
     "{% for item in values.list %}${{ loop.index }}/${{ loop.length }}:${{ item }};{% else %}none{% endfor %}",
     "{% for key, item in values.record %}${{ key }}=${{ item }}{% if not loop.last %},{% endif %}{% endfor %}",

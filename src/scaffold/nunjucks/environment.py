@@ -222,12 +222,13 @@ class NunjucksEnvironment(Environment):
             for _, kind, text in raw:
                 if kind in ("integer", "float") and not _NUMBER_LITERAL.match(text):
                     raise TemplateSyntaxError(f"Invalid numeric literal {text}", token.line, name, filename)
-            previous = ""
+            names: list[str] = []  # the name tokens before this one; `is [not] null` is a test
             for lineno, kind, text in raw:
                 line = lineno + token.line - 1
                 if kind == "whitespace":
                     continue
-                after_is, previous = previous in ("is", "not"), text if kind == "name" else ""
+                after_is = names[-1:] == ["is"] or names[-2:] == ["is", "not"]
+                names.append(text if kind == "name" else "")
                 if kind == "string":
                     yield Token(line, "string", _unescape(text[1:-1]))
                 elif kind == "name" and text in _NOT_LITERALS and not after_is:
