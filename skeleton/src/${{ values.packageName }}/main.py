@@ -24,7 +24,7 @@ from .core.metrics import HttpMetrics
 from .core.metrics import router as metrics_router
 from .core.middleware.stack import install_middleware
 {% if values.datadog %}
-from .core.tracing import configure_tracing
+from .core.tracing import configure_tracing, disable_tracing_without_local_agent
 {% endif %}
 {% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
 from .db.engine import database_lifespan
@@ -57,6 +57,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     health: HealthRegistry = app.state.health
     async with AsyncExitStack() as stack:
         stack.callback(logger.info, "service stopped")
+{% if values.datadog %}
+        await disable_tracing_without_local_agent(settings)
+{% endif %}
         http_client = await stack.enter_async_context(create_http_client(settings))
         app.state.http_client = create_resilient_client(settings, http_client)
 {% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}

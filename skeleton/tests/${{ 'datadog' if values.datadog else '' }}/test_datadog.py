@@ -1,5 +1,6 @@
 """Datadog: trace correlation fields in every log line, no noise without an agent."""
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -11,10 +12,13 @@ from fastapi.testclient import TestClient
 
 from ${{ values.packageName }}.core.config import Settings
 from ${{ values.packageName }}.core.logging import configure_logging
+from ${{ values.packageName }}.core.tracing import agent_reachable
 from ${{ values.packageName }}.main import create_app
 
 SetEnv = Callable[[str, str], None]
 ReadLogs = Callable[[], list[dict[str, Any]]]
+
+pytestmark = pytest.mark.anyio
 
 DD_FIELDS = {"dd.trace_id", "dd.span_id", "dd.service", "dd.env", "dd.version"}
 
@@ -63,14 +67,31 @@ def test_app_with_datadog_and_no_agent_logs_no_errors(
     datadog_settings: Settings,
     read_logs: ReadLogs,
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Port 9 (discard) on the loopback interface: nothing listens there.
+    monkeypatch.setenv("DD_TRACE_AGENT_URL", "http://127.0.0.1:9")
+    monkeypatch.setattr(tracer, "enabled", True)
 
     with caplog.at_level(logging.WARNING), TestClient(create_app(datadog_settings)) as client:
         assert client.get("/health/live").status_code == 200
         assert client.get("/api/v1/products").status_code == 200
 
+    assert tracer.enabled is False
     lines = read_logs()
-    assert lines
+    assert any(line["event"].startswith("no Datadog agent reachable") for line in lines)
     assert all(line.keys() >= DD_FIELDS for line in lines)
     assert [line for line in lines if line["level"] in {"warning", "error", "critical"}] == []
     assert [record for record in caplog.records if record.levelno >= logging.WARNING] == []
+
+
+async def test_agent_probe_finds_a_listening_agent(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = await asyncio.start_server(lambda _reader, writer: writer.close(), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("DD_TRACE_AGENT_URL", f"http://127.0.0.1:{port}")
+    try:
+        assert await agent_reachable()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert not await agent_reachable()

@@ -148,8 +148,10 @@ def describe_validation_error(error: ValidationError) -> str:
     lines = []
     for problem in error.errors():
         location = problem["loc"]
-        variable = f"{ENV_PREFIX}{str(location[0]).upper()}" if location else "settings"
-        lines.append(f"{variable}: {problem['msg']}")
+        message = problem["msg"].removeprefix("Value error, ")
+        if location:
+            message = f"{ENV_PREFIX}{str(location[0]).upper()}: {message}"
+        lines.append(message)
     return "Invalid configuration:\n" + "\n".join(f"  {line}" for line in lines)
 
 

@@ -139,8 +139,8 @@ def configure_logging(settings: Settings) -> None:
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
     logging.getLogger("uvicorn.access").disabled = True
-    # One line per outbound request from the HTTP client library is noise at INFO.
-    for name in ("httpx2", "httpcore2"):
+    # Routine INFO lines of the HTTP client library (one per request) and of the tracer.
+    for name in ("httpx2", "httpcore2", "ddtrace"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
     structlog.configure(

@@ -20,16 +20,11 @@ class AccessLogMiddleware:
             return
         started = time.perf_counter()
         status_code = 500
+        logged = False
 
-        async def send_recording_status(message: Message) -> None:
-            nonlocal status_code
-            if message["type"] == "http.response.start":
-                status_code = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_recording_status)
-        finally:
+        def log_request() -> None:
+            nonlocal logged
+            logged = True
             logger.info(
                 "request",
                 method=scope["method"],
@@ -37,3 +32,19 @@ class AccessLogMiddleware:
                 status=status_code,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+
+        async def send_logging(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Logged before the last chunk goes out, while the request's trace span is
+                # still active, so the line carries its trace ID.
+                log_request()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_logging)
+        finally:
+            if not logged:
+                log_request()
