@@ -89,16 +89,17 @@ def test_ready_is_degraded_when_a_non_critical_check_fails(
 
 def test_checks_time_out_and_run_concurrently(client: TestClient, app: FastAPI) -> None:
     registry = registry_of(app)
-    registry.register("slow-a", hanging, timeout_seconds=0.2)
-    registry.register("slow-b", hanging, timeout_seconds=0.2, critical=False)
+    registry.register("slow-a", hanging, timeout_seconds=0.3)
+    registry.register("slow-b", hanging, timeout_seconds=0.3, critical=False)
+    registry.register("slow-c", hanging, timeout_seconds=0.3, critical=False)
 
     response = client.get("/health/ready")
 
     assert response.status_code == 503
     checks = response.json()["checks"]
-    assert checks["slow-a"]["error"] == "timed out after 0.2 s"
-    # Concurrent: both took about 0.2 s, and the request well under their sum of 0.4 s.
-    assert response.elapsed.total_seconds() < 0.39
+    assert checks["slow-a"]["error"] == "timed out after 0.3 s"
+    # Concurrent: each took about 0.3 s, the request well under their sum of 0.9 s.
+    assert response.elapsed.total_seconds() < 0.8
 
 
 def test_duplicate_check_name_is_refused() -> None:

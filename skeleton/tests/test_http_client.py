@@ -115,6 +115,23 @@ async def test_timeouts_are_retried(settings: Settings) -> None:
     assert len(upstream.requests) == 2
 
 
+async def test_post_is_retried_only_when_it_could_not_connect(settings: Settings) -> None:
+    timed_out = Upstream(httpx2.ReadTimeout("slow"), 201)
+    bad_gateway = Upstream(502, 201)
+    refused = Upstream(httpx2.ConnectError("refused"), 201)
+
+    with pytest.raises(UpstreamUnavailable):
+        await resilient(settings, timed_out).post("https://upstream.test/orders", json={})
+    response = await resilient(settings, bad_gateway).post("https://upstream.test/orders")
+    retried = await resilient(settings, refused).post("https://upstream.test/orders")
+
+    assert len(timed_out.requests) == 1
+    assert response.status_code == 502
+    assert len(bad_gateway.requests) == 1
+    assert retried.status_code == 201
+    assert len(refused.requests) == 2
+
+
 async def test_correlation_id_is_forwarded(settings: Settings) -> None:
     upstream = Upstream(200)
     client = resilient(settings, upstream)

@@ -72,11 +72,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 {% endif %}
         app.state.product_repository = InMemoryProductRepository()
         health.mark_started()
-        logger.info(
-            "service started",
-            environment=settings.environment,
-            stand_ins=settings.uses_stand_ins and bool(settings.missing_dependency_settings()),
-        )
+        logger.info("service started", environment=settings.environment)
         yield
 
 

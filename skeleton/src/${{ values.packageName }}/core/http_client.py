@@ -124,8 +124,18 @@ class _TransientStatusError(Exception):
         self.response = response
 
 
-def is_transient(error: BaseException) -> bool:
-    """Worth retrying: connection failures, timeouts and 502/503/504; never 4xx."""
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+def is_transient(error: BaseException, method: str = "GET") -> bool:
+    """Worth retrying: connection failures, timeouts and 502/503/504; never 4xx.
+
+    A POST or PATCH may have been processed before a timeout or a 502/504, so for those
+    only failures to connect (the request never left) are retried."""
+    if isinstance(error, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout):
+        return True
+    if method.upper() not in IDEMPOTENT_METHODS:
+        return False
     return isinstance(error, httpx2.TransportError | _TransientStatusError)
 
 
@@ -159,7 +169,7 @@ class ResilientHttpClient:
             wait=wait_random_exponential(
                 multiplier=self.backoff_initial_seconds, max=self.backoff_max_seconds
             ),
-            retry=retry_if_exception(is_transient),
+            retry=retry_if_exception(lambda error: is_transient(error, method)),
             reraise=True,
         )
         try:
