@@ -150,6 +150,10 @@ def _files(root: Path) -> Iterator[Path]:
     return (path for path in sorted(root.rglob("*")) if path.is_file())
 
 
+def _trailing_whitespace(text: str) -> list[int]:
+    return [number for number, line in enumerate(text.splitlines(), 1) if line != line.rstrip()]
+
+
 def _env_names(text: str) -> set[str]:
     """Variables set in a dotenv file, including the ones commented out as examples."""
     return {match[1] for match in re.finditer(r"^(?:# )?([A-Z][A-Z0-9_]*)=", text, re.MULTILINE)}
@@ -182,6 +186,10 @@ def test_no_template_syntax_is_left_and_structured_files_parse(service: Service)
         text = path.read_text(encoding="utf-8")
         if relative != WORKFLOW:
             problems += [f"{relative}: {marker}" for marker in TEMPLATE_MARKERS if marker in text]
+        # What the pre-commit hooks trailing-whitespace and end-of-file-fixer would change.
+        if text and (not text.endswith("\n") or text.endswith("\n\n")):
+            problems.append(f"{relative}: must end with exactly one newline")
+        problems += [f"{relative}:{number}: trailing whitespace" for number in _trailing_whitespace(text)]
         try:
             if path.suffix in (".yaml", ".yml"):
                 list(yaml.safe_load_all(text))
