@@ -294,7 +294,9 @@ def test_compose_has_exactly_the_services_of_the_variant(service: Service) -> No
     # The app waits for the one-shot set-up containers, which wait for the database.
     backing = expected - {"app", "worker", "postgres", "mysql", "dynamodb"}
     assert set(services["app"].get("depends_on", {})) == backing
-    assert services["app"]["read_only"] is True
+    for name in {"app", "migrate", "worker"} & expected:
+        assert services[name]["read_only"] is True, name
+        assert services[name]["cap_drop"] == ["ALL"], name
     if service.queue:
         assert services["worker"]["command"] == _worker_command(service)
     if service.aurora:
