@@ -7,6 +7,7 @@ Every (database, orm, cache, taskQueue) combination is rendered once; the other 
 
 from __future__ import annotations
 
+import ast
 import functools
 import json
 import re
@@ -148,6 +149,22 @@ def _tool(name: str) -> Path:
 
 def _files(root: Path) -> Iterator[Path]:
     return (path for path in sorted(root.rglob("*")) if path.is_file())
+
+
+def _settings_fields(config_py: str) -> set[str]:
+    """Upper-cased field names of the generated ``Settings`` class."""
+    (settings,) = (
+        node
+        for node in ast.walk(ast.parse(config_py))
+        if isinstance(node, ast.ClassDef) and node.name == "Settings"
+    )
+    return {
+        statement.target.id.upper()
+        for statement in settings.body
+        if isinstance(statement, ast.AnnAssign)
+        and isinstance(statement.target, ast.Name)
+        and statement.target.id != "model_config"
+    }
 
 
 def _trailing_whitespace(text: str) -> list[int]:
@@ -367,6 +384,9 @@ def test_env_example_lists_the_settings_of_the_variant(service: Service) -> None
     names = {name.removeprefix(prefix) for name in listed}
     assert service.settings <= names, service.settings - names
     assert names & OPTIONAL_SETTINGS == service.settings & OPTIONAL_SETTINGS, "other variants' settings"
+    # Exactly the fields of the generated Settings class, so the example stays complete.
+    fields = _settings_fields(service.text(f"src/{service.values['packageName']}/core/config.py"))
+    assert names == fields, f"missing: {fields - names}; not settings: {names - fields}"
 
 
 # --- Kubernetes ---------------------------------------------------------------------------
