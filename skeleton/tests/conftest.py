@@ -9,7 +9,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ${{ values.packageName }}.core.config import ENV_PREFIX, Settings
+from ${{ values.packageName }}.core.config import (
+    ENV_PREFIX,
+    Settings,
+)
 from ${{ values.packageName }}.main import create_app
 
 SetEnv = Callable[[str, str], None]

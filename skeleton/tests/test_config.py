@@ -7,10 +7,16 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from ${{ values.packageName }}.core.config import ENV_PREFIX, Settings, SettingsError, load_settings
+from ${{ values.packageName }}.core.config import (
+    ENV_PREFIX,
+    Settings,
+    SettingsError,
+    load_settings,
+)
 from ${{ values.packageName }}.main import create_app
 
 SetEnv = Callable[[str, str], None]
+SERVICE_NAME = "${{ values.name }}"
 
 DEPENDENCY_URLS = [
     name
@@ -31,7 +37,7 @@ def test_settings_read_prefixed_environment(base_env: SetEnv) -> None:
 
 
 def test_defaults(settings: Settings) -> None:
-    assert settings.service_name == "${{ values.name }}"
+    assert settings.service_name == SERVICE_NAME
     assert settings.log_json is True
     assert settings.http_max_body_bytes == 1024 * 1024
     assert settings.request_timeout_seconds == 30

@@ -6,7 +6,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ${{ values.packageName }}.core.health import HealthRegistry
+from ${{ values.packageName }}.core.health import (
+    HealthRegistry,
+)
 
 
 async def healthy() -> None:

@@ -7,7 +7,9 @@ import httpx2
 import pytest
 
 from ${{ values.packageName }}.core.config import Settings
-from ${{ values.packageName }}.core.correlation import correlation_id_var
+from ${{ values.packageName }}.core.correlation import (
+    correlation_id_var,
+)
 from ${{ values.packageName }}.core.http_client import (
     CircuitBreaker,
     CircuitOpenError,

@@ -10,7 +10,11 @@ import structlog
 from fastapi.testclient import TestClient
 
 from ${{ values.packageName }}.core.config import Settings
-from ${{ values.packageName }}.core.logging import REDACTED, configure_logging, redact
+from ${{ values.packageName }}.core.logging import (
+    REDACTED,
+    configure_logging,
+    redact,
+)
 
 ReadLogs = Callable[[], list[dict[str, Any]]]
 

@@ -7,7 +7,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 
-from ${{ values.packageName }}.core.config import Settings, load_settings
+from ${{ values.packageName }}.core.config import (
+    Settings,
+    load_settings,
+)
 from ${{ values.packageName }}.main import create_app
 
 SetEnv = Callable[[str, str], None]

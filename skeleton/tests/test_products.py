@@ -7,8 +7,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ${{ values.packageName }}.products.dependencies import get_product_repository
-from ${{ values.packageName }}.products.memory import InMemoryProductRepository
+from ${{ values.packageName }}.products.dependencies import (
+    get_product_repository,
+)
+from ${{ values.packageName }}.products.memory import (
+    InMemoryProductRepository,
+)
 
 BASE = "/api/v1/products"
 

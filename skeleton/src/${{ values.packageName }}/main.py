@@ -38,13 +38,13 @@ logger = structlog.stdlib.get_logger(__name__)
 
 {% if values.database == 'none' %}
 DESCRIPTION = (
-    "${{ values.name }} API. This service has no database: products are kept in process "
-    "memory, lost on restart and not shared between replicas."
+    "This service has no database: products are kept in process memory, lost on restart "
+    "and not shared between replicas."
 )
 {% else %}
 DESCRIPTION = (
-    "${{ values.name }} API. Products are kept in process memory for now; the database "
-    "repository replaces that store behind the same interface."
+    "Products are kept in process memory for now; the database repository replaces that "
+    "store behind the same interface."
 )
 {% endif %}
 

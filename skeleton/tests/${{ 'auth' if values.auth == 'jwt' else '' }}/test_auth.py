@@ -5,7 +5,9 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
-from ${{ values.packageName }}.auth.tokens import require_claims
+from ${{ values.packageName }}.auth.tokens import (
+    require_claims,
+)
 
 
 def test_missing_bearer_token_is_401_envelope(app: FastAPI) -> None:

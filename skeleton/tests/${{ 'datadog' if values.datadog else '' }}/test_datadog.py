@@ -11,8 +11,12 @@ from ddtrace.trace import tracer
 from fastapi.testclient import TestClient
 
 from ${{ values.packageName }}.core.config import Settings
-from ${{ values.packageName }}.core.logging import configure_logging
-from ${{ values.packageName }}.core.tracing import agent_reachable
+from ${{ values.packageName }}.core.logging import (
+    configure_logging,
+)
+from ${{ values.packageName }}.core.tracing import (
+    agent_reachable,
+)
 from ${{ values.packageName }}.main import create_app
 
 SetEnv = Callable[[str, str], None]

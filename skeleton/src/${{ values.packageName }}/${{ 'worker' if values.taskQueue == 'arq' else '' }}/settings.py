@@ -7,7 +7,7 @@ from .tasks import ping
 
 
 def redis_settings() -> RedisSettings:
-    """The broker from ``${{ values.envPrefix }}TASK_BROKER_URL``; locally a Redis on localhost."""
+    """The broker from the ``TASK_BROKER_URL`` setting; without it a Redis on localhost."""
     url = get_settings().task_broker_url
     return RedisSettings.from_dsn(url.get_secret_value()) if url else RedisSettings()
 

@@ -1,7 +1,7 @@
 """Service settings, read from environment variables (and a ``.env`` file for local work)."""
 
 from functools import lru_cache
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 {% if values.database in ['aurora-postgresql', 'aurora-mysql'] or values.cache != 'none' or values.taskQueue != 'none' %}
 from pydantic import Field, SecretStr, ValidationError, model_validator
@@ -15,6 +15,7 @@ from .. import __version__
 ENV_PREFIX = "${{ values.envPrefix }}"
 
 Environment = Literal["local", "test", "development", "staging", "production"]
+NonEmptyStr = Annotated[str, Field(min_length=1)]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -24,7 +25,7 @@ class SettingsError(RuntimeError):
 
 class Settings(BaseSettings):
     """Each field is read from the environment variable named after it in upper case, with
-    the prefix ``${{ values.envPrefix }}``: ``log_level`` from ``${{ values.envPrefix }}LOG_LEVEL``.
+    the prefix ``ENV_PREFIX``: ``log_level`` from ``<ENV_PREFIX>LOG_LEVEL``.
 
     Defaults suit local development. With ``environment=local`` and no connection URL the
     service runs on in-process stand-ins; every other environment must configure its
@@ -39,8 +40,8 @@ class Settings(BaseSettings):
     )
 
     environment: Environment = "local"
-    service_name: str = Field(default="${{ values.name }}", min_length=1)
-    version: str = Field(default=__version__, min_length=1)
+    service_name: NonEmptyStr = "${{ values.name }}"
+    version: NonEmptyStr = __version__
     log_level: LogLevel = "INFO"
     log_json: bool = True
 
