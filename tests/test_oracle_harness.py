@@ -7,7 +7,6 @@ message of :func:`oracle.ensure_installed`, which names ``npm ci --prefix oracle
 from __future__ import annotations
 
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -138,14 +137,12 @@ def test_fetch_template_skips_existing_files_unless_replace(tmp_path: Path) -> N
     assert (replace / "README.md").stat().st_mode & 0o777 == 0o600
 
 
-def test_fetch_template_batch_of_100_is_fast(tmp_path: Path) -> None:
+def test_fetch_template_batch_renders_every_job(tmp_path: Path) -> None:
     skel = make_skeleton(tmp_path)
     jobs = [FetchJob(f"j{i}", skel, tmp_path / f"o{i}", {"name": f"n{i}"}) for i in range(100)]
-    start = time.monotonic()
     results = fetch_template_batch(jobs)
-    elapsed = time.monotonic() - start
-    assert all(r.ok for r in results)
-    assert elapsed < 30, f"100 renders took {elapsed:.1f}s"
+    assert [r.id for r in results if r.ok] == [job.id for job in jobs]
+    assert all(any(job.workspace.rglob("*")) for job in jobs)
 
 
 # --------------------------------------------------------------------------- validate.cjs
