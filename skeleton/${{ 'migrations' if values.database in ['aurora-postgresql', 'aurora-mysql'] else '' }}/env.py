@@ -18,8 +18,12 @@ target_metadata = metadata
 
 
 def database_url() -> str:
-    """The URL the service itself uses."""
-    return Settings().database_url.get_secret_value()
+    """The URL the service itself uses; migrations need a real database."""
+    url = Settings().database_url
+    if url is None:
+        variable = "${{ values.envPrefix }}DATABASE_URL"
+        raise SystemExit(f"{variable} is not set: migrations need the database to migrate")
+    return url.get_secret_value()
 
 
 def run_migrations_offline() -> None:
