@@ -6,6 +6,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import error_response
+from ._response import ResponseTracker
 
 
 class PayloadTooLarge(HTTPException):
@@ -40,18 +41,11 @@ class BodyLimitMiddleware:
                     raise PayloadTooLarge(self.max_body_bytes)
             return message
 
-        response_started = False
-
-        async def send_tracking(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
+        response = ResponseTracker(send)
         try:
-            await self.app(scope, limited_receive, send_tracking)
+            await self.app(scope, limited_receive, response.send)
         except PayloadTooLarge:
-            if response_started:
+            if response.started:
                 raise
             await self._reject(scope, receive, send)
 

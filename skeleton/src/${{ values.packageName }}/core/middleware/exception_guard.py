@@ -2,9 +2,10 @@
 answered with the 500 envelope, whose message reveals nothing about the failure."""
 
 import structlog
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import error_response
+from ._response import ResponseTracker
 
 logger = structlog.stdlib.get_logger(__name__)
 
@@ -17,19 +18,12 @@ class ExceptionGuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        response_started = False
-
-        async def send_tracking(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
+        response = ResponseTracker(send)
         try:
-            await self.app(scope, receive, send_tracking)
+            await self.app(scope, receive, response.send)
         except Exception:
             logger.exception("unhandled exception", method=scope["method"], path=scope["path"])
-            if response_started:
+            if response.started:
                 raise
-            response = error_response(500, "INTERNAL_ERROR", "An unexpected error occurred.")
-            await response(scope, receive, send)
+            error = error_response(500, "INTERNAL_ERROR", "An unexpected error occurred.")
+            await error(scope, receive, send)

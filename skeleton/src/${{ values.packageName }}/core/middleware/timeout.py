@@ -4,9 +4,10 @@ answered with 504."""
 import asyncio
 
 import structlog
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import error_response
+from ._response import ResponseTracker
 
 logger = structlog.stdlib.get_logger(__name__)
 
@@ -20,25 +21,18 @@ class TimeoutMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        response_started = False
-
-        async def send_tracking(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
+        response = ResponseTracker(send)
         deadline = asyncio.timeout(self.timeout_seconds)
         try:
             async with deadline:
-                await self.app(scope, receive, send_tracking)
+                await self.app(scope, receive, response.send)
         except TimeoutError:
-            if not deadline.expired() or response_started:
+            if not deadline.expired() or response.started:
                 raise
             logger.warning(
                 "request timed out", path=scope["path"], timeout_seconds=self.timeout_seconds
             )
-            response = error_response(
+            error = error_response(
                 504, "TIMEOUT", f"The request did not complete within {self.timeout_seconds} s."
             )
-            await response(scope, receive, send)
+            await error(scope, receive, send)
