@@ -13,6 +13,7 @@ from ${{ values.packageName }}.core.config import (
     ENV_PREFIX,
     Settings,
 )
+from ${{ values.packageName }}.core.tenancy import TENANT_ID_HEADER
 from ${{ values.packageName }}.main import create_app
 
 SetEnv = Callable[[str, str], None]
@@ -83,10 +84,16 @@ def app(settings: Settings) -> FastAPI:
     return create_app(settings)
 
 
+TENANT_ID = "tenant-a"
+
+
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
-    """A client of the app; entering it runs the lifespan (startup and shutdown)."""
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+    """A client of the app acting for ``TENANT_ID``; entering it runs the lifespan (startup
+    and shutdown)."""
+    with TestClient(
+        app, raise_server_exceptions=False, headers={TENANT_ID_HEADER: TENANT_ID}
+    ) as test_client:
         yield test_client
 
 

@@ -1,18 +1,25 @@
-"""The products API: CRUD, pagination, filtering and input rules."""
+"""The products API: CRUD, tenancy, versions and input rules."""
 
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from ${{ values.packageName }}.core.errors import ConflictError
+from ${{ values.packageName }}.core.tenancy import TENANT_ID_HEADER
 from ${{ values.packageName }}.products.dependencies import (
     get_product_repository,
 )
-from ${{ values.packageName }}.products.memory import (
-    InMemoryProductRepository,
+from ${{ values.packageName }}.products.models import Product, ProductStatus
+from ${{ values.packageName }}.products.repository import (
+    StaleProductError,
 )
+from ${{ values.packageName }}.products.schemas import ProductUpdate
+from ${{ values.packageName }}.products.service import ProductService
 
 BASE = "/api/v1/products"
 
@@ -102,70 +109,6 @@ def test_delete_is_204_then_404(client: TestClient) -> None:
     assert client.delete(f"{BASE}/{product['id']}").status_code == 404
 
 
-def test_list_empty(client: TestClient) -> None:
-    response = client.get(BASE)
-
-    assert response.status_code == 200
-    assert response.json() == {
-        "items": [],
-        "total": 0,
-        "page": 1,
-        "page_size": 20,
-        "total_pages": 0,
-    }
-
-
-def test_list_pages(client: TestClient) -> None:
-    names = [f"p{index}" for index in range(5)]
-    for name in names:
-        create(client, name=name)
-
-    first = client.get(BASE, params={"page": 1, "page_size": 2}).json()
-    last = client.get(BASE, params={"page": 3, "page_size": 2}).json()
-    past_end = client.get(BASE, params={"page": 4, "page_size": 2}).json()
-
-    assert [item["name"] for item in first["items"]] == ["p0", "p1"]
-    assert first["total"] == 5
-    assert first["total_pages"] == 3
-    assert [item["name"] for item in last["items"]] == ["p4"]
-    assert past_end["items"] == []
-    assert past_end["total"] == 5
-    assert past_end["page"] == 4
-
-
-def test_list_filters_by_status(client: TestClient) -> None:
-    create(client, name="a", status="active")
-    create(client, name="d")
-    create(client, name="b", status="active")
-
-    body = client.get(BASE, params={"status": "active"}).json()
-
-    assert [item["name"] for item in body["items"]] == ["a", "b"]
-    assert body["total"] == 2
-
-
-@pytest.mark.parametrize(
-    "params",
-    [
-        {"page_size": 0},
-        {"page_size": 101},
-        {"page": 0},
-        {"page": -1},
-        {"status": "sold"},
-    ],
-)
-def test_list_rejects_bad_parameters(client: TestClient, params: dict[str, Any]) -> None:
-    response = client.get(BASE, params=params)
-
-    assert response.status_code == 422
-    assert response.json()["error"] == "VALIDATION_ERROR"
-
-
-def test_list_accepts_page_size_bounds(client: TestClient) -> None:
-    assert client.get(BASE, params={"page_size": 1}).status_code == 200
-    assert client.get(BASE, params={"page_size": 100}).status_code == 200
-
-
 def test_unknown_fields_are_rejected(client: TestClient) -> None:
     created = client.post(BASE, json={"name": "x", "price": "1", "colour": "red"})
     product = create(client)
@@ -209,12 +152,108 @@ def test_field_limits_accept(client: TestClient) -> None:
     assert len(body["name"]) == 255
 
 
+def test_missing_tenant_is_400(client: TestClient) -> None:
+    response = client.get(BASE, headers={TENANT_ID_HEADER: ""})
+    del client.headers[TENANT_ID_HEADER]
+    missing = client.post(BASE, json={"name": "x", "price": "1"})
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "INVALID_TENANT"
+    assert missing.status_code == 400
+    assert missing.json()["error"] == "TENANT_REQUIRED"
+    assert missing.json()["correlation_id"] == missing.headers["X-Correlation-ID"]
+
+
+@pytest.mark.parametrize("tenant", ["-leading-dash", "a b", "x" * 101, "tenant/a", "a:b"])
+def test_malformed_tenant_is_400(client: TestClient, tenant: str) -> None:
+    response = client.get(BASE, headers={TENANT_ID_HEADER: tenant})
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "INVALID_TENANT"
+
+
+def test_other_tenants_product_is_404(client: TestClient) -> None:
+    product = create(client)
+    url = f"{BASE}/{product['id']}"
+    other = {TENANT_ID_HEADER: "tenant-b"}
+
+    assert client.get(url, headers=other).status_code == 404
+    assert client.patch(url, json={"name": "stolen"}, headers=other).status_code == 404
+    assert client.delete(url, headers=other).status_code == 404
+    assert client.get(BASE, headers=other).json()["items"] == []
+    assert client.get(url).json() == product
+
+
+def test_update_increments_version(client: TestClient) -> None:
+    product = create(client)
+
+    first = client.patch(f"{BASE}/{product['id']}", json={"name": "one"}).json()
+    second = client.patch(f"{BASE}/{product['id']}", json={"name": "two"}).json()
+
+    assert (product["version"], first["version"], second["version"]) == (1, 2, 3)
+
+
+class StaleStore:
+    """A repository whose stored product changes between the service's read and write."""
+
+    def __init__(self) -> None:
+        now = datetime.now(UTC)
+        self.product = Product(
+            tenant_id="t",
+            id=uuid4(),
+            name="n",
+            description=None,
+            price=Decimal("1.00"),
+            status=ProductStatus.DRAFT,
+            created_at=now,
+            updated_at=now,
+        )
+
+    async def add(self, product: Product) -> None:
+        raise AssertionError("not used")
+
+    async def get(self, tenant_id: str, product_id: UUID) -> Product | None:
+        return self.product
+
+{% if values.database == 'dynamodb' %}
+    async def list_after(
+        self, tenant_id: str, *, cursor: str | None, limit: int, status: ProductStatus | None
+    ) -> tuple[list[Product], str | None]:
+        return [self.product], None
+{% else %}
+    async def list_page(
+        self, tenant_id: str, *, offset: int, limit: int, status: ProductStatus | None
+    ) -> tuple[list[Product], int]:
+        return [self.product], 1
+{% endif %}
+
+    async def replace(self, product: Product) -> bool:
+        raise StaleProductError(product.id)
+
+    async def delete(self, tenant_id: str, product_id: UUID) -> bool:
+        return True
+
+
+@pytest.mark.anyio
+async def test_concurrent_update_is_a_conflict() -> None:
+    store = StaleStore()
+    service = ProductService(store)
+
+    with pytest.raises(ConflictError) as raised:
+        await service.update("t", store.product.id, ProductUpdate(name="late"))
+
+    assert raised.value.status_code == 409
+
+
 def test_repository_can_be_swapped(client: TestClient, app: FastAPI) -> None:
-    replacement = InMemoryProductRepository()
-    app.dependency_overrides[get_product_repository] = lambda: replacement
+    store = StaleStore()
+    app.dependency_overrides[get_product_repository] = lambda: store
     try:
-        create(client)
+        body = client.get(f"{BASE}/{store.product.id}").json()
+        conflict = client.patch(f"{BASE}/{store.product.id}", json={"name": "late"})
     finally:
         app.dependency_overrides.clear()
 
-    assert client.get(BASE).json()["total"] == 0
+    assert body["id"] == str(store.product.id)
+    assert conflict.status_code == 409
+    assert conflict.json()["error"] == "CONFLICT"

@@ -31,7 +31,9 @@ from .db.engine import database_lifespan
 {% elif values.database == 'dynamodb' %}
 from .dynamodb.client import dynamodb_lifespan
 {% endif %}
+{% if values.database == 'none' %}
 from .products.memory import InMemoryProductRepository
+{% endif %}
 from .products.router import router as products_router
 
 logger = structlog.stdlib.get_logger(__name__)
@@ -39,12 +41,17 @@ logger = structlog.stdlib.get_logger(__name__)
 {% if values.database == 'none' %}
 DESCRIPTION = (
     "This service has no database: products are kept in process memory, lost on restart "
-    "and not shared between replicas."
+    "and not shared between replicas. Every product route needs the X-Tenant-ID header."
+)
+{% elif values.database == 'dynamodb' %}
+DESCRIPTION = (
+    "Products are stored in DynamoDB, partitioned by tenant. Every product route needs the "
+    "X-Tenant-ID header."
 )
 {% else %}
 DESCRIPTION = (
-    "Products are kept in process memory for now; the database repository replaces that "
-    "store behind the same interface."
+    "Products are stored in Aurora ${{ 'PostgreSQL' if values.database == 'aurora-postgresql' else 'MySQL' }}, scoped by tenant. Every product route needs the "
+    "X-Tenant-ID header."
 )
 {% endif %}
 
@@ -70,7 +77,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 {% if values.cache == 'elasticache-redis' %}
         await stack.enter_async_context(redis_lifespan(app))
 {% endif %}
+{% if values.database == 'none' %}
         app.state.product_repository = InMemoryProductRepository()
+{% endif %}
         health.mark_started()
         logger.info("service started", environment=settings.environment)
         yield

@@ -79,7 +79,7 @@ def test_app_with_datadog_and_no_agent_logs_no_errors(
 
     with caplog.at_level(logging.WARNING), TestClient(create_app(datadog_settings)) as client:
         assert client.get("/health/live").status_code == 200
-        assert client.get("/api/v1/products").status_code == 200
+        assert client.get("/api/v1/products", headers={"X-Tenant-ID": "t"}).status_code == 200
 
     assert tracer.enabled is False
     lines = read_logs()

@@ -40,6 +40,13 @@ class ServiceError(Exception):
         self.details = details
 
 
+class BadRequestError(ServiceError):
+    """The request is malformed in a way the schema cannot express (a header, a cursor)."""
+
+    status_code = 400
+    code = "BAD_REQUEST"
+
+
 class NotFoundError(ServiceError):
     """A resource does not exist."""
 

@@ -3,17 +3,17 @@
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
+{% if values.database == 'none' %}
+from .memory import get_product_repository
+{% elif values.database == 'dynamodb' %}
+from .dynamodb import get_product_repository
+{% else %}
+from .sql import get_product_repository
+{% endif %}
 from .repository import ProductRepository
 from .service import ProductService
-
-
-def get_product_repository(request: Request) -> ProductRepository:
-    """The repository the lifespan created."""
-    repository: ProductRepository = request.app.state.product_repository
-    return repository
-
 
 ProductRepositoryDep = Annotated[ProductRepository, Depends(get_product_repository)]
 
@@ -23,3 +23,5 @@ def get_product_service(repository: ProductRepositoryDep) -> ProductService:
 
 
 ProductServiceDep = Annotated[ProductService, Depends(get_product_service)]
+
+__all__ = ["ProductRepositoryDep", "ProductServiceDep", "get_product_repository"]

@@ -15,6 +15,9 @@ class ProductStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Product:
+    """``version`` starts at 1 and grows by one with every change (optimistic locking)."""
+
+    tenant_id: str
     id: UUID
     name: str
     description: str | None
@@ -22,3 +25,4 @@ class Product:
     status: ProductStatus
     created_at: datetime
     updated_at: datetime
+    version: int = 1

@@ -52,6 +52,7 @@ class ProductRead(BaseModel):
     status: ProductStatus
     created_at: datetime
     updated_at: datetime
+    version: int = Field(description="Grows by one with every change.")
 
     @classmethod
     def from_domain(cls, product: Product) -> Self:
@@ -63,12 +64,23 @@ class ProductRead(BaseModel):
             status=product.status,
             created_at=product.created_at,
             updated_at=product.updated_at,
+            version=product.version,
         )
 
 
+{% if values.database == 'dynamodb' %}
+class ProductPage(BaseModel):
+    """One page of a listing. DynamoDB pages by key, not by offset: pass ``next_cursor``
+    back as ``cursor`` for the next page; there is no total count or page number."""
+
+    items: list[ProductRead]
+    page_size: int
+    next_cursor: str | None = Field(description="Cursor of the next page; null on the last.")
+{% else %}
 class ProductPage(BaseModel):
     items: list[ProductRead]
     total: int
     page: int
     page_size: int
     total_pages: int
+{% endif %}
