@@ -6,14 +6,16 @@ from collections.abc import Callable
 import httpx2
 import pytest
 
+from ${{ values.packageName }}.core.circuit_breaker import (
+    CircuitBreaker,
+    CircuitOpenError,
+    CircuitState,
+)
 from ${{ values.packageName }}.core.config import Settings
 from ${{ values.packageName }}.core.correlation import (
     correlation_id_var,
 )
 from ${{ values.packageName }}.core.http_client import (
-    CircuitBreaker,
-    CircuitOpenError,
-    CircuitState,
     ResilientHttpClient,
     UpstreamUnavailable,
     create_http_client,

@@ -1,48 +1,82 @@
-"""The Redis client, opened and closed with the app."""
+"""The cache of the app, opened and closed with it."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Annotated
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from redis.asyncio import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
+from ..core.circuit_breaker import CircuitBreaker
 from ..core.config import Settings
-from ..core.errors import ServiceUnavailable
 from ..core.health import HealthRegistry
+from ..core.metrics import HttpMetrics
+from .aside import CacheAside
+from .store import CacheStore, InProcessCacheStore, RedisCacheStore
 
 logger = structlog.stdlib.get_logger(__name__)
 
 
-@asynccontextmanager
-async def redis_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Keep a pooled client in ``app.state.redis`` while the app runs and register its
-    readiness check (non-critical: without the cache the service is slower, not down).
-    Without a URL (local only) there is no client."""
-    settings: Settings = app.state.settings
-    health: HealthRegistry = app.state.health
-    if settings.redis_url is None:
-        logger.info("no Redis configured: running without the cache")
-        app.state.redis = None
-        yield
-        return
-    client = Redis.from_url(settings.redis_url.get_secret_value(), decode_responses=True)
-    app.state.redis = client
+def create_redis(url: str, settings: Settings) -> Redis:
+    """A pooled client with short timeouts and at most one retry: a slow cache must cost a
+    request milliseconds, not seconds."""
+    return Redis.from_url(
+        url,
+        socket_connect_timeout=settings.redis_connect_timeout_seconds,
+        socket_timeout=settings.redis_socket_timeout_seconds,
+        retry=Retry(NoBackoff(), retries=1),
+        max_connections=settings.redis_max_connections,
+        health_check_interval=30,
+    )
 
-    async def check() -> None:
+
+def _pinger(client: Redis) -> Callable[[], Awaitable[None]]:
+    async def ping() -> None:
         await client.ping()
 
-    health.register("redis", check, critical=False)
+    return ping
+
+
+@asynccontextmanager
+async def cache_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Keep the ``CacheAside`` in ``app.state.cache`` while the app runs. Redis is a
+    non-critical readiness check: without it the service is slower, not down. Locally
+    without a URL the cache lives in process."""
+    settings: Settings = app.state.settings
+    health: HealthRegistry = app.state.health
+    metrics: HttpMetrics = app.state.metrics
+    store: CacheStore
+    client: Redis | None = None
+    if settings.redis_url is None:
+        logger.info("no Redis configured: caching in process")
+        store = InProcessCacheStore()
+    else:
+        client = create_redis(settings.redis_url.get_secret_value(), settings)
+        breaker = CircuitBreaker(
+            "redis",
+            failure_threshold=settings.cache_failure_threshold,
+            reset_seconds=settings.cache_retry_after_seconds,
+        )
+        store = RedisCacheStore(client, breaker, metrics.registry)
+        health.register("redis", _pinger(client), critical=False, timeout_seconds=0.5)
+    app.state.cache = CacheAside(
+        store, namespace=settings.service_name, ttl_seconds=settings.cache_ttl_seconds
+    )
     try:
         yield
     finally:
-        health.unregister("redis")
-        await client.aclose()
+        if client is not None:
+            health.unregister("redis")
+            await client.aclose()
 
 
-def get_redis(request: Request) -> Redis:
-    """FastAPI dependency: the shared Redis client."""
-    client: Redis | None = request.app.state.redis
-    if client is None:
-        raise ServiceUnavailable("No cache is configured.")
-    return client
+def get_cache(request: Request) -> CacheAside:
+    """FastAPI dependency: the app's cache."""
+    cache: CacheAside = request.app.state.cache
+    return cache
+
+
+CacheDep = Annotated[CacheAside, Depends(get_cache)]

@@ -5,10 +5,6 @@ One ``httpx2.AsyncClient`` (connection pool) is created by the app's lifespan an
 with it; handlers get the ``ResilientHttpClient`` around it through ``HttpClientDep``.
 """
 
-import asyncio
-import time
-from collections.abc import Callable
-from enum import StrEnum
 from typing import Annotated, Any
 
 import httpx2
@@ -21,6 +17,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from .circuit_breaker import CircuitBreaker
 from .config import Settings
 from .correlation import CORRELATION_ID_HEADER, get_correlation_id
 from .errors import ServiceUnavailable
@@ -30,92 +27,10 @@ logger = structlog.stdlib.get_logger(__name__)
 TRANSIENT_STATUS_CODES = frozenset({502, 503, 504})
 
 
-class CircuitOpenError(ServiceUnavailable):
-    """The circuit is open: the upstream failed repeatedly, so calls fail fast for a while."""
-
-    code = "UPSTREAM_UNAVAILABLE"
-
-
 class UpstreamUnavailable(ServiceUnavailable):
     """The upstream could not be reached, or kept failing after the retries."""
 
     code = "UPSTREAM_UNAVAILABLE"
-
-
-class CircuitState(StrEnum):
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
-
-
-class CircuitBreaker:
-    """Closed: calls go through, consecutive failures are counted. After
-    ``failure_threshold`` of them it opens: calls fail at once. After ``reset_seconds`` it
-    lets one trial call through (half-open): success closes it, failure opens it again.
-
-    Safe for concurrent tasks: state changes happen under an ``asyncio.Lock``.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        failure_threshold: int,
-        reset_seconds: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.name = name
-        self.failure_threshold = failure_threshold
-        self.reset_seconds = reset_seconds
-        self._clock = clock
-        self._lock = asyncio.Lock()
-        self._state = CircuitState.CLOSED
-        self._failures = 0
-        self._opened_at = 0.0
-        self._trial_in_flight = False
-
-    @property
-    def state(self) -> CircuitState:
-        if (
-            self._state is CircuitState.OPEN
-            and self._clock() - self._opened_at >= self.reset_seconds
-        ):
-            return CircuitState.HALF_OPEN
-        return self._state
-
-    async def before_call(self) -> None:
-        """Raise ``CircuitOpenError`` unless a call may go through now."""
-        async with self._lock:
-            state = self.state
-            if state is CircuitState.CLOSED:
-                return
-            if state is CircuitState.HALF_OPEN and not self._trial_in_flight:
-                self._state = CircuitState.HALF_OPEN
-                self._trial_in_flight = True
-                return
-            raise CircuitOpenError(
-                f"Calls to {self.name} are suspended after repeated failures.",
-                details={"upstream": self.name},
-            )
-
-    async def record_success(self) -> None:
-        async with self._lock:
-            if self._state is not CircuitState.CLOSED:
-                logger.info("circuit closed", upstream=self.name)
-            self._state = CircuitState.CLOSED
-            self._failures = 0
-            self._trial_in_flight = False
-
-    async def record_failure(self) -> None:
-        async with self._lock:
-            self._failures += 1
-            reopen = self._state is CircuitState.HALF_OPEN
-            if reopen or self._failures >= self.failure_threshold:
-                if self._state is not CircuitState.OPEN or reopen:
-                    logger.warning("circuit opened", upstream=self.name, failures=self._failures)
-                self._state = CircuitState.OPEN
-                self._opened_at = self._clock()
-            self._trial_in_flight = False
 
 
 class _TransientStatusError(Exception):

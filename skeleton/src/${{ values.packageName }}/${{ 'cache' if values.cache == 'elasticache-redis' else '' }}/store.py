@@ -1,0 +1,107 @@
+"""Cache stores: Redis, and an in-process stand-in for local work. Both store bytes with a
+time to live and never raise on the read path."""
+
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from ..core.circuit_breaker import CircuitBreaker, CircuitOpenError
+
+logger = structlog.stdlib.get_logger(__name__)
+
+T = TypeVar("T")
+
+
+class CacheStore(Protocol):
+    async def get(self, key: str) -> bytes | None:
+        """The value, or None on a miss (including when the store cannot be reached)."""
+        ...
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None: ...
+
+    async def delete(self, *keys: str) -> None: ...
+
+
+class InProcessCacheStore:
+    """A bounded TTL cache in this process (least recently used entries go first): the
+    local stand-in for Redis. Not shared between processes, so only for local work."""
+
+    def __init__(
+        self, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._max_entries = max_entries
+        self._clock = clock
+
+    async def get(self, key: str) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        expires_at, value = entry
+        if expires_at <= self._clock():
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return value
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+        self._entries[key] = (self._clock() + ttl_seconds, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            self._entries.pop(key, None)
+
+
+class RedisCacheStore:
+    """Redis behind a circuit breaker: errors and timeouts count as misses (bypasses), and
+    after repeated failures Redis is not even tried until the breaker lets a trial through,
+    so a dead or paused Redis costs a request at most its short socket timeout."""
+
+    def __init__(self, client: Redis, breaker: CircuitBreaker, registry: CollectorRegistry) -> None:
+        self._client = client
+        self._breaker = breaker
+        self.bypasses = Counter(
+            "cache_bypass",
+            "Cache operations skipped or failed because the cache was unavailable.",
+            ("operation",),
+            registry=registry,
+        )
+
+    async def get(self, key: str) -> bytes | None:
+        value = await self._guarded("get", lambda: self._client.get(key))
+        # The client does not decode responses, so a hit is bytes.
+        return value if isinstance(value, bytes) else None
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+        await self._guarded("set", lambda: self._client.set(key, value, ex=ttl_seconds))
+
+    async def delete(self, *keys: str) -> None:
+        """Best effort: if Redis is unavailable the entries expire after their TTL."""
+        await self._guarded("delete", lambda: self._client.delete(*keys))
+
+    async def _guarded(self, operation: str, call: Callable[[], Awaitable[T]]) -> T | None:
+        """The call's result, or None (counted as a bypass) if the breaker is open or the
+        call fails."""
+        try:
+            await self._breaker.before_call()
+        except CircuitOpenError:
+            self.bypasses.labels(operation=operation).inc()
+            return None
+        try:
+            result = await call()
+        except (RedisError, OSError) as error:
+            self.bypasses.labels(operation=operation).inc()
+            await self._breaker.record_failure()
+            logger.warning("cache bypassed", operation=operation, error=type(error).__name__)
+            return None
+        await self._breaker.record_success()
+        return result

@@ -1,0 +1,326 @@
+"""The product read cache: cache-aside over Redis, invalidation, single-flight loads, the
+in-process stand-in, and bypass when Redis is down, stopped or paused.
+
+Redis is the shared server of ``TEST_REDIS_URL`` (default: the local one, database 15),
+or a private ``redis-server`` that a test stops and pauses."""
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from redis import Redis
+from redis.exceptions import RedisError
+
+from ${{ values.packageName }}.cache.aside import CacheAside
+from ${{ values.packageName }}.cache.store import (
+    InProcessCacheStore,
+)
+from ${{ values.packageName }}.core.config import Settings
+from ${{ values.packageName }}.core.tenancy import TENANT_ID_HEADER
+from ${{ values.packageName }}.main import create_app
+
+BASE = "/api/v1/products"
+TENANT_ID = "tenant-cache"
+AppFactory = Callable[..., FastAPI]
+SHARED_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class PrivateRedis:
+    """A ``redis-server`` of this test alone, so it can be stopped and paused."""
+
+    def __init__(self) -> None:
+        executable = shutil.which("redis-server")
+        if executable is None:
+            pytest.skip("redis-server is not installed")
+        self.executable = executable
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.executable, "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                Redis.from_url(self.url, socket_timeout=0.5).ping()
+                return
+            except RedisError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def pause(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    server = PrivateRedis()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def shared_redis() -> Iterator[Redis]:
+    client = Redis.from_url(SHARED_REDIS_URL, socket_timeout=2)
+    try:
+        client.ping()
+    except RedisError as error:
+        pytest.fail(f"no Redis at TEST_REDIS_URL={SHARED_REDIS_URL}: {error}")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def cached_app_factory(make_settings: Callable[..., Settings]) -> Callable[..., FastAPI]:
+    """Apps whose cache is the Redis at ``url``, under a namespace of their own."""
+
+    def build(url: str, **overrides: Any) -> FastAPI:
+        return create_app(
+            make_settings(
+                redis_url=SecretStr(url), service_name=f"test-{uuid4().hex[:12]}", **overrides
+            )
+        )
+
+    return build
+
+
+@contextmanager
+def running(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, headers={TENANT_ID_HEADER: TENANT_ID}) as client:
+        yield client
+
+
+def create(client: TestClient) -> dict[str, Any]:
+    response = client.post(BASE, json={"name": "Widget", "price": "9.99"})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def cache_keys(redis: Redis, app: FastAPI) -> list[str]:
+    pattern = f"{app.state.settings.service_name}:*"
+    return sorted(key.decode() for key in redis.scan_iter(match=pattern))
+
+
+def bypasses(client: TestClient) -> float:
+    total = 0.0
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith("cache_bypass_total{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_reads_are_served_from_redis(cached_app_factory: AppFactory, shared_redis: Redis) -> None:
+    app = cached_app_factory(SHARED_REDIS_URL, cache_ttl_seconds=60)
+    with running(app) as client:
+        product = create(client)
+        assert client.get(f"{BASE}/{product['id']}").json() == product
+        [key] = cache_keys(shared_redis, app)
+        ttl = shared_redis.ttl(key)
+        cached = json.loads(shared_redis.get(key) or b"{}")
+        shared_redis.set(key, json.dumps({**cached, "name": "from the cache"}))
+
+        served = client.get(f"{BASE}/{product['id']}").json()
+
+    assert served["name"] == "from the cache"
+    namespace = app.state.settings.service_name
+    assert key == f"{namespace}:product-v1:{TENANT_ID}:product:{product['id']}"
+    assert 0 < ttl <= 60
+    shared_redis.delete(key)
+
+
+def test_update_and_delete_invalidate(cached_app_factory: AppFactory, shared_redis: Redis) -> None:
+    app = cached_app_factory(SHARED_REDIS_URL)
+    with running(app) as client:
+        product = create(client)
+        url = f"{BASE}/{product['id']}"
+        client.get(url)
+        assert len(cache_keys(shared_redis, app)) == 1
+
+        client.patch(url, json={"name": "renamed"})
+        assert cache_keys(shared_redis, app) == []
+        assert client.get(url).json()["name"] == "renamed"
+
+        client.delete(url)
+        assert cache_keys(shared_redis, app) == []
+        assert client.get(url).status_code == 404
+
+
+def test_tenants_do_not_share_entries(cached_app_factory: AppFactory, shared_redis: Redis) -> None:
+    app = cached_app_factory(SHARED_REDIS_URL)
+    with running(app) as client:
+        product = create(client)
+        client.get(f"{BASE}/{product['id']}")
+
+        other = client.get(f"{BASE}/{product['id']}", headers={TENANT_ID_HEADER: "tenant-b"})
+
+    assert other.status_code == 404
+    for key in cache_keys(shared_redis, app):
+        shared_redis.delete(key)
+
+
+@pytest.mark.anyio
+async def test_concurrent_misses_load_once() -> None:
+    cache = CacheAside(InProcessCacheStore(), namespace="svc", ttl_seconds=60)
+    loads = 0
+
+    async def load() -> str:
+        nonlocal loads
+        loads += 1
+        await asyncio.sleep(0.05)
+        return "value"
+
+    def read() -> Any:
+        return cache.get_or_load("k", load, encode=str.encode, decode=bytes.decode)
+
+    results = await asyncio.gather(*(read() for _ in range(20)))
+
+    assert results == ["value"] * 20
+    assert loads == 1
+    assert await read() == "value"
+    assert loads == 1
+
+
+@pytest.mark.anyio
+async def test_a_failed_load_reaches_every_waiter_and_is_not_cached() -> None:
+    cache = CacheAside(InProcessCacheStore(), namespace="svc", ttl_seconds=60)
+
+    async def failing() -> str:
+        await asyncio.sleep(0.01)
+        raise LookupError("database down")
+
+    def read() -> Any:
+        return cache.get_or_load("k", failing, encode=str.encode, decode=bytes.decode)
+
+    outcomes = await asyncio.gather(read(), read(), return_exceptions=True)
+
+    assert [type(outcome) for outcome in outcomes] == [LookupError, LookupError]
+    assert await cache.store.get("k") is None
+
+
+@pytest.mark.anyio
+async def test_in_process_store_expires_and_evicts() -> None:
+    now = [0.0]
+    store = InProcessCacheStore(max_entries=2, clock=lambda: now[0])
+    await store.set("a", b"1", ttl_seconds=10)
+    await store.set("b", b"2", ttl_seconds=10)
+    assert await store.get("a") == b"1"  # now the most recently used
+
+    await store.set("c", b"3", ttl_seconds=10)
+    now[0] = 9.9
+
+    assert (await store.get("a"), await store.get("b"), await store.get("c")) == (b"1", None, b"3")
+    now[0] = 10.0
+    assert await store.get("a") is None
+
+
+def test_local_without_redis_caches_in_process(app: FastAPI) -> None:
+    with running(app) as client:
+        product = create(client)
+        read = client.get(f"{BASE}/{product['id']}").json()
+
+    assert read == product
+
+    assert isinstance(app.state.cache.store, InProcessCacheStore)
+
+
+def test_redis_down_means_bypass(cached_app_factory: AppFactory) -> None:
+    app = cached_app_factory(f"redis://127.0.0.1:{free_port()}/0")
+    with running(app) as client:
+        product = create(client)
+        reads = [client.get(f"{BASE}/{product['id']}") for _ in range(5)]
+        ready = client.get("/health/ready")
+
+        assert [read.status_code for read in reads] == [200] * 5
+        assert bypasses(client) >= 5
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "degraded"
+    assert ready.json()["checks"]["redis"]["status"] == "failed"
+
+
+def read_steadily(client: TestClient, url: str, seconds: float) -> list[tuple[int, float]]:
+    """(status, duration) of back-to-back reads for ``seconds``."""
+    results = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        status = client.get(url).status_code
+        results.append((status, time.monotonic() - started))
+    return results
+
+
+def wait_until_cached(redis: Redis, client: TestClient, url: str, timeout: float = 10) -> None:
+    """Read until the entry is back in Redis: caching resumed without a restart."""
+    deadline = time.monotonic() + timeout
+    while not redis.keys("*"):
+        assert time.monotonic() < deadline, "caching did not resume"
+        assert client.get(url).status_code == 200
+        time.sleep(0.05)
+
+
+def test_stopped_and_paused_redis_fail_no_request(
+    cached_app_factory: AppFactory, private_redis: PrivateRedis
+) -> None:
+    app = cached_app_factory(private_redis.url, cache_retry_after_seconds=0.2)
+    redis = Redis.from_url(private_redis.url, socket_timeout=2)
+    with running(app) as client:
+        url = f"{BASE}/{create(client)['id']}"
+        results = read_steadily(client, url, 0.5)
+        wait_until_cached(redis, client, url)
+
+        private_redis.stop()
+        results += read_steadily(client, url, 1.5)
+        private_redis.start()
+        wait_until_cached(redis, client, url)
+
+        private_redis.pause()
+        results += read_steadily(client, url, 1.5)
+        private_redis.resume()
+        redis.flushdb()
+        wait_until_cached(redis, client, url)
+        stalled_bypasses = bypasses(client)
+
+    assert {status for status, _ in results} == {200}
+    # Socket timeouts are 100 ms with one retry: a sick cache never stalls a read for long.
+    assert max(duration for _, duration in results) < 1.0
+    assert stalled_bypasses > 0
