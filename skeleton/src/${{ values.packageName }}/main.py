@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from .auth.tokens import TokenVerifier
 {% endif %}
 {% if values.cache == 'elasticache-redis' %}
-from .cache.client import redis_lifespan
+from .cache.client import cache_lifespan
 {% endif %}
 from .core.config import Settings, get_settings
 from .core.errors import install_error_handlers
@@ -75,7 +75,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await stack.enter_async_context(dynamodb_lifespan(app))
 {% endif %}
 {% if values.cache == 'elasticache-redis' %}
-        await stack.enter_async_context(redis_lifespan(app))
+        await stack.enter_async_context(cache_lifespan(app))
 {% endif %}
 {% if values.database == 'none' %}
         app.state.product_repository = InMemoryProductRepository()

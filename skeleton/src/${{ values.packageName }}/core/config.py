@@ -76,15 +76,31 @@ class Settings(BaseSettings):
 {% elif values.database == 'dynamodb' %}
 
     # DynamoDB; credentials come from the standard AWS chain (role, env, profile).
-    dynamodb_table: str = "${{ values.name }}"
-    aws_region: str = "us-east-1"
-    # e.g. http://localhost:8000 for DynamoDB Local; None means AWS (locally: in-process).
+    dynamodb_table: NonEmptyStr = "${{ values.name }}"
+    aws_region: NonEmptyStr = "us-east-1"
+    # e.g. http://localhost:8001 for the moto server of docker-compose.yml; None means AWS
+    # (locally: a moto server started in process).
     dynamodb_endpoint_url: str | None = None
+    # Short timeouts instead of botocore's 60 s; each attempt of a call has them.
+    dynamodb_connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    dynamodb_read_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Attempts per call, the first included; retries back off (and adapt to throttling).
+    dynamodb_max_attempts: int = Field(default=3, ge=1, le=10)
+    dynamodb_retry_mode: Literal["standard", "adaptive"] = "standard"
 {% endif %}
 {% if values.cache == 'elasticache-redis' %}
 
-    # ElastiCache for Redis; rediss:// when in-transit encryption is on.
+    # ElastiCache for Redis; rediss:// when in-transit encryption is on, credentials in the
+    # URL (AUTH). None locally caches in process.
     redis_url: SecretStr | None = None
+    cache_ttl_seconds: int = Field(default=300, ge=1)
+    # Short on purpose: a cache that answers slower than this is treated as a miss.
+    redis_connect_timeout_seconds: float = Field(default=0.1, gt=0)
+    redis_socket_timeout_seconds: float = Field(default=0.1, gt=0)
+    redis_max_connections: int = Field(default=50, ge=1)
+    # After this many consecutive cache failures, skip Redis for cache_retry_after_seconds.
+    cache_failure_threshold: int = Field(default=3, ge=1)
+    cache_retry_after_seconds: float = Field(default=5.0, gt=0)
 {% endif %}
 {% if values.taskQueue != 'none' %}
 

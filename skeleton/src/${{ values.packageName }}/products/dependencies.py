@@ -5,6 +5,10 @@ from typing import Annotated
 
 from fastapi import Depends
 
+{% if values.cache == 'elasticache-redis' %}
+from ..cache.client import CacheDep
+from .cached import CachedProductRepository
+{% endif %}
 {% if values.database == 'none' %}
 from .memory import get_product_repository
 {% elif values.database == 'dynamodb' %}
@@ -14,8 +18,21 @@ from .sql import get_product_repository
 {% endif %}
 from .repository import ProductRepository
 from .service import ProductService
+{% if values.cache == 'elasticache-redis' %}
+
+
+def get_cached_product_repository(
+    repository: Annotated[ProductRepository, Depends(get_product_repository)], cache: CacheDep
+) -> ProductRepository:
+    """The storage repository behind the read cache."""
+    return CachedProductRepository(repository, cache)
+
+
+ProductRepositoryDep = Annotated[ProductRepository, Depends(get_cached_product_repository)]
+{% else %}
 
 ProductRepositoryDep = Annotated[ProductRepository, Depends(get_product_repository)]
+{% endif %}
 
 
 def get_product_service(repository: ProductRepositoryDep) -> ProductService:
