@@ -206,7 +206,9 @@ def fetch_template(
         if _is_skipped(local_path):
             continue
         output_path = _safe_child(output_dir, local_path)
-        if entry.kind != "dir":
+        # A file whose name renders empty inside a folder renders to the folder's path, which
+        # Backstage skips because the folder exists: not a collision.
+        if entry.kind != "dir" and not local_path.endswith("/"):
             earlier = claimed.setdefault(output_path, location)
             if earlier != location:
                 raise FetchTemplateError(
