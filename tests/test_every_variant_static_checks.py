@@ -1,0 +1,186 @@
+"""Every combination of the form's choices renders into code that ruff (lint and format) and
+mypy --strict accept, with each variant's own tool settings.
+
+The 864 combinations render to far fewer distinct variants of the code: choices such as the
+lifecycle or the system change no Python file. Each distinct set of Python files and tool
+settings is checked once, in one environment holding the union of every variant's
+dependencies. mypy keeps one incremental cache per worker and each worker checks its
+variants in one fixed folder, so only the modules that differ from the previous variant are
+checked again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scaffold.workflow import Template, run_template
+from template_matrix import TEMPLATE_PATH, all_combinations, combination_id
+
+WORKERS = 2
+TOOL_SECTIONS = ("ruff", "mypy")
+
+
+@dataclass
+class CodeVariant:
+    """One distinct rendering of the code and the combinations that produce it."""
+
+    root: Path
+    combinations: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _fingerprint(root: Path) -> str:
+    """Python files and the tool settings that judge them."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    tools = tomllib.loads((root / "pyproject.toml").read_text())["tool"]
+    digest.update(repr([tools.get(name) for name in TOOL_SECTIONS]).encode())
+    return digest.hexdigest()
+
+
+def _requirements(root: Path) -> set[str]:
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    groups = project.get("dependency-groups", {})
+    return {*project["project"]["dependencies"], *groups.get("dev", [])}
+
+
+def _uv() -> str:
+    uv = os.environ.get("UV") or shutil.which("uv")
+    if uv is None:
+        pytest.fail("uv is not on PATH (bash .ci/run installs it)")
+    return uv
+
+
+def _run(
+    command: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False)
+
+
+@pytest.fixture(scope="module")
+def code_variants(tmp_path_factory: pytest.TempPathFactory) -> list[CodeVariant]:
+    template = Template.load(TEMPLATE_PATH)
+    renders = tmp_path_factory.mktemp("renders")
+    variants: dict[str, CodeVariant] = {}
+    for index, values in enumerate(all_combinations(template)):
+        target = renders / f"v{index}"
+        target.mkdir()
+        run_template(template, values, target)
+        variant = variants.setdefault(_fingerprint(target), CodeVariant(target))
+        variant.combinations.append(values)
+        if variant.root != target:
+            shutil.rmtree(target)
+    return list(variants.values())
+
+
+@pytest.fixture(scope="module")
+def union_environment(code_variants: list[CodeVariant], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A virtual environment with every dependency of every variant (and their dev tools)."""
+    venv = tmp_path_factory.mktemp("union") / "venv"
+    requirements = sorted(set().union(*(_requirements(variant.root) for variant in code_variants)))
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": ""}
+    for command in (
+        [_uv(), "venv", "--quiet", "--python", "3.11", str(venv)],
+        [_uv(), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *requirements],
+    ):
+        result = _run(command, venv.parent, env)
+        assert result.returncode == 0, result.stdout + result.stderr
+    return venv
+
+
+def test_combinations_collapse_to_distinct_code_variants(code_variants: list[CodeVariant]) -> None:
+    rendered = sum(len(variant.combinations) for variant in code_variants)
+
+    assert rendered == len(list(all_combinations()))
+    assert 1 < len(code_variants) < rendered
+
+
+def _tool(venv: Path, name: str) -> str:
+    return str(venv / "bin" / name)
+
+
+def _problems(result: subprocess.CompletedProcess[str], variant: CodeVariant) -> str | None:
+    if result.returncode == 0:
+        return None
+    example = combination_id(variant.combinations[0])
+    output = re.sub(r"\n{3,}", "\n\n", result.stdout + result.stderr)[-4000:]
+    alike = len(variant.combinations) - 1
+    return f"{' '.join(result.args[:3])} failed for {example} (+{alike} alike):\n{output}"
+
+
+def test_every_variant_passes_ruff(code_variants: list[CodeVariant], union_environment: Path) -> None:
+    failures = []
+    for variant in code_variants:
+        for arguments in (["check", "--no-cache", "."], ["format", "--no-cache", "--check", "."]):
+            problem = _problems(_run([_tool(union_environment, "ruff"), *arguments], variant.root), variant)
+            if problem:
+                failures.append(problem)
+
+    assert not failures, "\n\n".join(failures[:5])
+
+
+def _in_place(variants: list[CodeVariant], workdir: Path) -> Iterator[CodeVariant]:
+    """Each variant's files copied, in turn, into ``workdir`` (same paths for mypy's cache)."""
+    for variant in variants:
+        if workdir.exists():
+            shutil.rmtree(workdir)
+        shutil.copytree(variant.root, workdir, symlinks=True)
+        yield CodeVariant(workdir, variant.combinations)
+
+
+def _mypy_worker(variants: list[CodeVariant], venv: Path, scratch: Path) -> list[str]:
+    env = {**os.environ, "MYPYPATH": "src", "VIRTUAL_ENV": str(venv)}
+    failures = []
+    command = [
+        _tool(venv, "mypy"),
+        "--cache-dir",
+        str(scratch / "cache"),
+        "--python-executable",
+        _tool(venv, "python"),
+    ]
+    for variant in _in_place(variants, scratch / "service"):
+        problem = _problems(_run(command, variant.root, env), variant)
+        if problem:
+            failures.append(problem)
+    return failures
+
+
+SIMILARITY_ORDER = ("pythonVersion", "database", "orm", "cache", "taskQueue", "auth", "datadog")
+
+
+def _similarity_order(variant: CodeVariant) -> list[str]:
+    """Neighbours in this order share most modules, so mypy's cache saves the most."""
+    return [str(variant.combinations[0].get(name)) for name in SIMILARITY_ORDER]
+
+
+def test_every_variant_passes_mypy_strict(
+    code_variants: list[CodeVariant], union_environment: Path, tmp_path: Path
+) -> None:
+    ordered = sorted(code_variants, key=_similarity_order)
+    size = -(-len(ordered) // WORKERS)
+    shares = [ordered[start : start + size] for start in range(0, len(ordered), size)]
+    with ThreadPoolExecutor(WORKERS) as pool:
+        results = pool.map(
+            _mypy_worker,
+            shares,
+            [union_environment] * len(shares),
+            [tmp_path / f"w{i}" for i in range(len(shares))],
+        )
+        failures = [failure for result in results for failure in result]
+
+    assert not failures, (
+        f"{len(failures)} of {len(code_variants)} variants fail mypy --strict:\n\n"
+        + "\n\n".join(failures[:5])
+    )

@@ -1,0 +1,132 @@
+"""A new service runs with no infrastructure: render it, follow its README's "Develop" steps
+word for word, and it is ready and serves products on in-process stand-ins (SQLite for the
+Aurora variants, moto for DynamoDB, an in-process cache and in-process tasks).
+
+One variant per database choice, with the cache and a task queue switched on where they can
+be, on a machine where no service URL is configured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scaffold.workflow import Template, run_template
+from template_matrix import BASE_VALUES, TEMPLATE_PATH, combination_id
+
+VARIANTS: list[dict[str, Any]] = [
+    {
+        "database": "aurora-postgresql",
+        "orm": "sqlalchemy",
+        "cache": "elasticache-redis",
+        "taskQueue": "celery",
+    },
+    {"database": "aurora-mysql", "orm": "none", "cache": "none", "taskQueue": "arq", "datadog": False},
+    {"database": "dynamodb", "cache": "elasticache-redis", "taskQueue": "arq", "auth": "jwt"},
+    {"database": "none", "cache": "none", "taskQueue": "celery", "pythonVersion": "3.13"},
+]
+DEVELOP_BLOCK = re.compile(r"## Develop\n.*?```sh\n(.*?)```", re.DOTALL)
+TENANT = {"X-Tenant-ID": "acme"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _request(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {**TENANT, "Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def _develop_steps(readme: str) -> list[str]:
+    """The commands of the README's Develop block, without their comments."""
+    (block,) = DEVELOP_BLOCK.findall(readme)
+    return [line.split("#", 1)[0].strip() for line in block.splitlines() if line.split("#", 1)[0].strip()]
+
+
+def _clean_environment(service: Path) -> dict[str, str]:
+    """This machine's environment without any setting of the service (no URL configured)."""
+    env_prefix = re.search(r"^(\w+_)ENVIRONMENT=", (service / ".env.example").read_text(), re.MULTILINE)
+    assert env_prefix, ".env.example sets no ENVIRONMENT"
+    return {
+        **{name: value for name, value in os.environ.items() if not name.startswith(env_prefix.group(1))},
+        "UV_PYTHON_DOWNLOADS": "never",
+        "VIRTUAL_ENV": "",
+    }
+
+
+@pytest.mark.parametrize("choices", VARIANTS, ids=lambda choices: "-".join(map(str, choices.values())))
+def test_readme_develop_steps_serve_the_service_without_infrastructure(
+    choices: dict[str, Any], tmp_path: Path
+) -> None:
+    values = {**BASE_VALUES, **choices}
+    service = tmp_path / "service"
+    service.mkdir()
+    run_template(Template.load(TEMPLATE_PATH), values, service)
+    env = _clean_environment(service)
+    subprocess.run(["git", "init", "--quiet"], cwd=service, check=True)
+    port = _free_port()
+    *setup, serve = _develop_steps((service / "README.md").read_text(encoding="utf-8"))
+    assert serve == "make dev", f"the README's last Develop step changed: {serve!r}"
+    for step in setup:
+        result = subprocess.run(
+            step, shell=True, cwd=service, env=env, capture_output=True, text=True, timeout=600, check=False
+        )
+        assert result.returncode == 0, f"{step!r} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+
+    log = tmp_path / "server.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            f"{serve} PORT={port}",
+            shell=True,
+            cwd=service,
+            env=env,
+            start_new_session=True,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                status, report = _request(f"{base}/health/ready")
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"{combination_id(values)} did not come up") from None
+                time.sleep(0.3)
+        assert (status, report["status"]) == (200, "ok"), report
+
+        created_status, created = _request(f"{base}/api/v1/products", {"name": "Widget", "price": "4.50"})
+        assert created_status == 201, created
+        read_status, read = _request(f"{base}/api/v1/products/{created['id']}")
+        listed_status, listed = _request(f"{base}/api/v1/products")
+        assert (read_status, read) == (200, created)
+        assert listed_status == 200
+        assert [item["id"] for item in listed["items"]] == [created["id"]]
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\nservice output:\n{log.read_text()[-5000:]}") from None
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
