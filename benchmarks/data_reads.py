@@ -1,0 +1,187 @@
+"""What the generated service's data path costs: product GET by id against bare FastAPI routes
+doing the same read by hand, in the same run, under the same load.
+
+- PostgreSQL, orm sqlalchemy and orm none: the service's `GET /api/v1/products/{id}` (every
+  middleware, tenant scope, session per request, repository, response model) against a bare
+  route running the same SELECT with a raw asyncpg pool. Targets: ratio of requests per
+  second at least 0.6 with the ORM, 0.8 with Core.
+- Redis cache: the cached GET of the same product against a bare route doing one raw Redis
+  GET of the same key. Target: at least 0.85.
+
+Each pair is served from one rendered variant's environment with uvicorn (one worker,
+uvloop, httptools) and driven by wrk over loopback in alternating rounds; the best round of
+each counts. Uses the machine's PostgreSQL (BENCH_POSTGRES_URL, default
+postgresql://postgres@127.0.0.1:5432/postgres; a fresh database is created and dropped) and
+Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/14).
+
+Usage: uv run python benchmarks/data_reads.py [--seconds 8] [--rounds 3]
+Needs: wrk (Debian package `wrk`) and uv on PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+from uuid import uuid4
+
+from harness import (
+    PACKAGE,
+    PREFIX,
+    Load,
+    Server,
+    best_of_alternating_rounds,
+    print_loads,
+    render_and_install,
+    uvicorn,
+)
+
+ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+TENANT = "bench"
+TARGETS = {"sqlalchemy": 0.6, "none": 0.8, "cache": 0.85}
+BARE_APP = """
+import os
+from contextlib import asynccontextmanager
+from uuid import UUID
+
+import asyncpg
+from fastapi import FastAPI, Header, HTTPException, Response
+from redis.asyncio import Redis
+
+
+@asynccontextmanager
+async def lifespan(app):
+    app.state.pool = await asyncpg.create_pool(os.environ["BENCH_DSN"], min_size=5, max_size=15)
+    redis_url = os.environ.get("BENCH_REDIS_URL")
+    app.state.redis = Redis.from_url(redis_url) if redis_url else None
+    yield
+    await app.state.pool.close()
+    if app.state.redis is not None:
+        await app.state.redis.aclose()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/products/{product_id}")
+async def get_product(product_id: UUID, x_tenant_id: str = Header()):
+    row = await app.state.pool.fetchrow(
+        "SELECT * FROM products WHERE tenant_id = $1 AND id = $2", x_tenant_id, product_id
+    )
+    if row is None:
+        raise HTTPException(404)
+    return dict(row)
+
+
+@app.get("/cached/{key}")
+async def cached(key: str):
+    return Response(await app.state.redis.get(key), media_type="application/json")
+"""
+
+
+def _psql(sql: str) -> None:
+    subprocess.run(["psql", ADMIN_URL, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
+
+
+def _post_product(base: str) -> str:
+    request = urllib.request.Request(
+        f"{base}/api/v1/products",
+        data=json.dumps({"name": "Widget", "description": "A benchmark widget", "price": "9.99"}).encode(),
+        headers={"Content-Type": "application/json", "X-Tenant-ID": TENANT},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        product_id: str = json.load(response)["id"]
+        return product_id
+
+
+def _compare(service_dir: Path, orm: str, database_url: str, *, seconds: int, rounds: int) -> float:
+    """The service's requests per second over the bare route's."""
+    venv = service_dir / ".venv"
+    env = {
+        **os.environ,
+        "VIRTUAL_ENV": "",
+        f"{PREFIX}ENVIRONMENT": "development",
+        f"{PREFIX}LOG_LEVEL": "WARNING",
+        f"{PREFIX}DATABASE_URL": database_url,
+        "BENCH_DSN": database_url.replace("+asyncpg", ""),
+    }
+    cached = orm == "sqlalchemy-cache"
+    if cached:
+        env[f"{PREFIX}REDIS_URL"] = REDIS_URL
+        env["BENCH_REDIS_URL"] = REDIS_URL
+    subprocess.run([str(venv / "bin" / "alembic"), "upgrade", "head"], cwd=service_dir, env=env, check=True)
+    (service_dir / "bare_app.py").write_text(BARE_APP, encoding="utf-8")
+    service = Server(
+        uvicorn(venv, f"{PACKAGE}.main:create_app", factory=True), service_dir, env, "/health/ready"
+    )
+    bare = Server(uvicorn(venv, "bare_app:app", factory=False), service_dir, env, "/docs")
+    try:
+        product_id = _post_product(service.base)
+        service_path = f"/api/v1/products/{product_id}"
+        urllib.request.urlopen(
+            urllib.request.Request(service.base + service_path, headers={"X-Tenant-ID": TENANT})
+        )
+        if cached:
+            bare_path = f"/cached/{PACKAGE.replace('_', '-')}:product-v1:{TENANT}:product:{product_id}"
+        else:
+            bare_path = f"/products/{product_id}"
+        best: dict[str, Load] = best_of_alternating_rounds(
+            {"bare": (bare, bare_path), "service": (service, service_path)},
+            seconds=seconds,
+            rounds=rounds,
+            headers={"X-Tenant-ID": TENANT},
+        )
+    finally:
+        service.stop()
+        bare.stop()
+    print_loads(f"{orm:16}", best)
+    ratio = best["service"].requests_per_second / best["bare"].requests_per_second
+    print(f"{orm:16} ratio          req/s {ratio:.2f}")
+    return ratio
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None or shutil.which("psql") is None:
+        print("needs wrk and psql (apt-get install wrk postgresql-client)", file=sys.stderr)
+        return 2
+    root = Path(tempfile.mkdtemp(prefix="data-bench-"))
+    ratios: dict[str, float] = {}
+    try:
+        for label, choices in (
+            ("sqlalchemy", {"orm": "sqlalchemy"}),
+            ("none", {"orm": "none"}),
+            ("sqlalchemy-cache", {"orm": "sqlalchemy", "cache": "elasticache-redis"}),
+        ):
+            database = f"bench_{uuid4().hex[:10]}"
+            _psql(f"CREATE DATABASE {database}")
+            try:
+                service_dir = render_and_install(
+                    root / label, database="aurora-postgresql", datadog=False, **choices
+                )
+                url = ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+                ratios[label] = _compare(
+                    service_dir, label, f"{url}/{database}", seconds=args.seconds, rounds=args.rounds
+                )
+            finally:
+                _psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    finally:
+        shutil.rmtree(root)
+    for label, target_key in (("sqlalchemy", "sqlalchemy"), ("none", "none"), ("sqlalchemy-cache", "cache")):
+        met = ratios[label] >= TARGETS[target_key]
+        print(f"target {label} req/s ratio >= {TARGETS[target_key]}: {'met' if met else 'MISSED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

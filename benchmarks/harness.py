@@ -1,0 +1,133 @@
+"""Shared parts of the service benchmarks: render and install a variant, serve an app with
+uvicorn from that variant's environment, and drive it with wrk over loopback."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from scaffold.workflow import Template, run_template  # noqa: E402
+from template_matrix import BASE_VALUES, TEMPLATE_PATH  # noqa: E402
+
+PACKAGE = "orders_api"
+PREFIX = "ORDERS_API_"
+
+
+@dataclass
+class Load:
+    requests_per_second: float
+    p99_ms: float
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def render_and_install(target: Path, **choices: Any) -> Path:
+    """Render the template with ``choices`` over the base values into ``target`` and
+    ``uv sync`` it; returns ``target``."""
+    target.mkdir(parents=True)
+    run_template(Template.load(TEMPLATE_PATH), {**BASE_VALUES, **choices}, target)
+    subprocess.run(["uv", "sync", "--quiet"], cwd=target, check=True, env={**os.environ, "VIRTUAL_ENV": ""})
+    return target
+
+
+def uvicorn(venv: Path, app: str, *, factory: bool) -> list[str]:
+    """uvicorn from the environment itself: `uv run` would add its own start-up time."""
+    command = [str(venv / "bin" / "uvicorn"), app, "--loop", "uvloop", "--http", "httptools"]
+    command += ["--workers", "1", "--no-access-log", "--log-level", "warning"]
+    return [*command, "--factory"] if factory else command
+
+
+def _parse_wrk(output: str) -> Load:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", output).groups()  # type: ignore[union-attr]
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    return Load(rps, float(value) * scale)
+
+
+class Server:
+    """An app served on a free port until ``stop()``; ``startup_seconds`` is process start
+    to the first 200 from ``probe_path``."""
+
+    def __init__(self, command: list[str], cwd: Path, env: dict[str, str], probe_path: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [*command, "--port", str(self.port)],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.startup_seconds = self._wait_for_200(self.base + probe_path)
+
+    def _wait_for_200(self, url: str, timeout: float = 60) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    if response.status == 200:
+                        return time.monotonic() - started
+            except OSError:
+                time.sleep(0.01)
+        raise RuntimeError(f"no 200 from {url} within {timeout} s")
+
+    def load(self, path: str, seconds: int, headers: dict[str, str] | None = None) -> Load:
+        header_args = [
+            argument for name, value in (headers or {}).items() for argument in ("-H", f"{name}: {value}")
+        ]
+        result = subprocess.run(
+            ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", *header_args, self.base + path],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        if "Non-2xx or 3xx responses" in result.stdout:
+            raise RuntimeError(f"{self.base + path} answered errors under load:\n{result.stdout}")
+        return _parse_wrk(result.stdout)
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+
+def best_of_alternating_rounds(
+    servers: dict[str, tuple[Server, str]],
+    *,
+    seconds: int,
+    rounds: int,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Load]:
+    """Each server loaded in turn, ``rounds`` times, so machine noise hits all alike; the
+    best round of each (by requests per second)."""
+    best: dict[str, Load] = {}
+    for _ in range(rounds):
+        for name, (server, path) in servers.items():
+            measured = server.load(path, seconds, headers)
+            if name not in best or measured.requests_per_second > best[name].requests_per_second:
+                best[name] = measured
+    return best
+
+
+def print_loads(label: str, loads: dict[str, Load]) -> None:
+    for name, load in loads.items():
+        print(f"{label} {name:14} {load.requests_per_second:9.0f} req/s   p99 {load.p99_ms:7.2f} ms")
