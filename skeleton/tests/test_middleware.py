@@ -149,6 +149,7 @@ def test_cors_allows_only_listed_origins(base_env: SetEnv) -> None:
             headers={
                 "Origin": "https://app.example.com",
                 "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type, x-tenant-id, x-correlation-id",
             },
         )
 

@@ -10,8 +10,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .middleware._response import ResponseTracker
 from .middleware._scope import route_template
 
 LABELS = ("method", "route", "status")
@@ -56,21 +57,14 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status_code = 500
-
-        async def send_recording_status(message: Message) -> None:
-            nonlocal status_code
-            if message["type"] == "http.response.start":
-                status_code = message["status"]
-            await send(message)
-
+        response = ResponseTracker(send)
         try:
-            await self.app(scope, receive, send_recording_status)
+            await self.app(scope, receive, response.send)
         finally:
             self.metrics.observe(
                 scope["method"],
                 route_template(scope),
-                status_code,
+                response.status,
                 time.perf_counter() - started,
             )
 

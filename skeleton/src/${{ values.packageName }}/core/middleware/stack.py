@@ -26,7 +26,7 @@ def install_middleware(app: FastAPI, settings: Settings, metrics: HttpMetrics) -
             allow_origins=settings.cors_allow_origins,
             allow_credentials=settings.cors_allow_credentials,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Correlation-ID"],
+            allow_headers=["Authorization", "Content-Type", "X-Correlation-ID", "X-Tenant-ID"],
             expose_headers=["X-Correlation-ID", "Location"],
         )
     app.add_middleware(ExceptionGuardMiddleware)
