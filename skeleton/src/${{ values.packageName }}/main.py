@@ -35,6 +35,9 @@ from .dynamodb.client import dynamodb_lifespan
 from .products.memory import InMemoryProductRepository
 {% endif %}
 from .products.router import router as products_router
+{% if values.taskQueue != 'none' %}
+from .worker.events import product_events_lifespan
+{% endif %}
 
 logger = structlog.stdlib.get_logger(__name__)
 
@@ -79,6 +82,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 {% endif %}
 {% if values.database == 'none' %}
         app.state.product_repository = InMemoryProductRepository()
+{% endif %}
+{% if values.taskQueue != 'none' %}
+        await stack.enter_async_context(product_events_lifespan(app))
 {% endif %}
         health.mark_started()
         logger.info("service started", environment=settings.environment)

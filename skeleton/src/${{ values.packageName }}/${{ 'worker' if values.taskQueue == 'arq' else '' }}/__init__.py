@@ -1,4 +1,8 @@
-"""arq worker. Start it with:
+"""arq worker of the "product created" notification. Start it with:
 
 arq ${{ values.packageName }}.worker.settings.WorkerSettings
+
+``settings`` is the worker's configuration, ``tasks`` the task, ``events`` what the API uses
+to enqueue it. ``arq --check ${{ values.packageName }}.worker.settings.WorkerSettings`` exits
+1 when no worker of the queue has reported healthy lately (the liveness probe).
 """

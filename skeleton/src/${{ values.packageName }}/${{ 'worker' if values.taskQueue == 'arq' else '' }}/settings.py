@@ -1,19 +1,89 @@
-"""Settings of the arq worker process."""
+"""The arq worker's configuration, built from the service settings."""
+
+import json
+from contextlib import AsyncExitStack
+from typing import Any
 
 from arq.connections import RedisSettings
+from arq.worker import func
 
-from ..core.config import get_settings
-from .tasks import ping
+from ..core.config import Settings, get_settings
+from ..core.http_client import create_http_client
+from ..core.logging import configure_logging
+{% if values.datadog %}
+from ..core.tracing import configure_tracing
+{% endif %}
+from ..products.notifications.delivery import DeliveryLedger
+from ..products.notifications.events import TASK_NAME
+from .tasks import notify_product_created
+
+# How often the worker writes its health-check key (read by `arq --check`).
+HEALTH_CHECK_INTERVAL_SECONDS = 30
+KEEP_RESULT_SECONDS = 24 * 3600
 
 
-def redis_settings() -> RedisSettings:
-    """The broker from the ``TASK_BROKER_URL`` setting; without it a Redis on localhost."""
-    url = get_settings().task_broker_url
-    return RedisSettings.from_dsn(url.get_secret_value()) if url else RedisSettings()
+def serialize(data: dict[str, Any]) -> bytes:
+    """JSON instead of arq's default, pickle: reading a job must not run code. Values JSON
+    cannot hold (the exception of a failed job) are stored as their repr."""
+    return json.dumps(data, default=repr).encode()
 
 
-class WorkerSettings:
-    """Read by ``arq``: the task functions and the Redis broker."""
+def deserialize(data: bytes) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(data)
+    return loaded
 
-    functions = (ping,)
-    redis_settings = redis_settings()
+
+def redis_settings(settings: Settings) -> RedisSettings:
+    """The broker; rediss:// turns TLS on. Without a URL (local work), a Redis on localhost."""
+    url = settings.task_broker_url
+    broker = RedisSettings.from_dsn(url.get_secret_value()) if url else RedisSettings()
+    broker.conn_timeout = 5
+    return broker
+
+
+def worker_settings(settings: Settings) -> dict[str, Any]:
+    """At-least-once delivery: a job stays queued until it finishes, and is run again when
+    its worker died (once its in-progress key expires, 10 s after the job timeout), so jobs
+    must be idempotent."""
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        configure_logging(settings)
+{% if values.datadog %}
+        configure_tracing(settings)
+{% endif %}
+        stack = AsyncExitStack()
+        ctx["exit_stack"] = stack
+        ctx["settings"] = settings
+        ctx["http_client"] = await stack.enter_async_context(create_http_client(settings))
+        ctx["ledger"] = DeliveryLedger(ctx["redis"], settings.task_queue_name)
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        stack: AsyncExitStack = ctx["exit_stack"]
+        await stack.aclose()
+
+    return {
+        "functions": [func(notify_product_created, name=TASK_NAME)],
+        "redis_settings": redis_settings(settings),
+        "queue_name": settings.task_queue_name,
+        "job_serializer": serialize,
+        "job_deserializer": deserialize,
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "job_timeout": settings.task_time_limit_seconds,
+        # The first attempt and the retries; the task dead-letters after its last one.
+        "max_tries": settings.task_max_retries + 1,
+        "keep_result": KEEP_RESULT_SECONDS,
+        "health_check_interval": HEALTH_CHECK_INTERVAL_SECONDS,
+        # On SIGTERM, let running jobs finish (up to their timeout) before stopping.
+        "job_completion_wait": settings.task_time_limit_seconds,
+        # Jobs of one worker run concurrently in its event loop: webhook calls mostly wait.
+        "max_jobs": 10,
+    }
+
+
+def __getattr__(name: str) -> dict[str, Any]:
+    """``arq ....WorkerSettings`` needs a module attribute. It is built on first access,
+    when arq starts, so importing this module reads no settings."""
+    if name == "WorkerSettings":
+        return worker_settings(get_settings())
+    raise AttributeError(name)

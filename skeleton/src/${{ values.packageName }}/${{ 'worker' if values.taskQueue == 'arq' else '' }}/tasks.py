@@ -1,8 +1,95 @@
-"""arq tasks of the service; each receives the worker context first."""
+"""The arq task: deliver the "product created" notification.
 
+Retries: a transient failure (webhook unreachable or overloaded, or the attempt took 80 %
+of the job timeout) raises ``Retry`` with a random delay of up to 1, 2, 4, ... seconds
+(full jitter, capped at ``TASK_RETRY_BACKOFF_MAX_SECONDS``), ``TASK_MAX_RETRIES`` times.
+After the last attempt, or at once for a permanent failure, the job fails: logged at error,
+pushed onto the dead-letter list, and its failed result kept for a day.
+"""
+
+import asyncio
 from typing import Any
 
+import structlog
+from arq import Retry
+{% if values.datadog %}
+from ddtrace.propagation.http import HTTPPropagator
+from ddtrace.trace import tracer
+{% endif %}
 
-async def ping(ctx: dict[str, Any]) -> str:
-    """Answer "pong": shows that a worker consumes the queue."""
-    return "pong"
+from ..core.config import Settings
+from ..products.notifications.delivery import (
+    DeliveryLedger,
+    TransientDeliveryError,
+    deliver_product_created,
+    retry_delay_seconds,
+    task_context,
+)
+from ..products.notifications.events import TASK_NAME, ProductCreatedNotice
+
+logger = structlog.stdlib.get_logger(__name__)
+
+
+async def notify_product_created(
+    ctx: dict[str, Any],
+    notice: dict[str, str],
+    correlation_id: str | None = None,
+    trace_headers: dict[str, str] | None = None,
+) -> None:
+    """``ctx`` holds what the worker's startup opened and arq's ``job_try`` (1, 2, ...);
+    ``correlation_id`` is the request's, carried into every log line of the task.
+    ``trace_headers`` continue the request's trace (Datadog)."""
+    product_notice = ProductCreatedNotice(**notice)
+{% if values.datadog %}
+    # ddtrace does not instrument arq: continue the request's trace from the job's arguments.
+    request_trace = HTTPPropagator.extract(trace_headers or {})  # type: ignore[no-untyped-call]
+    tracer.context_provider.activate(request_trace)
+    with (
+        tracer.trace("arq.job", resource=TASK_NAME, span_type="worker"),
+        task_context(product_notice, correlation_id),
+    ):
+        await _attempt(ctx, product_notice)
+{% else %}
+    with task_context(product_notice, correlation_id):
+        await _attempt(ctx, product_notice)
+{% endif %}
+
+
+async def _attempt(ctx: dict[str, Any], notice: ProductCreatedNotice) -> None:
+    settings: Settings = ctx["settings"]
+    ledger: DeliveryLedger | None = ctx["ledger"]
+    attempt: int = ctx["job_try"]
+    try:
+        # Short of the job timeout, which would fail the job without a retry.
+        async with asyncio.timeout(settings.task_time_limit_seconds * 0.8):
+            await deliver_product_created(
+                notice,
+                http_client=ctx["http_client"],
+                webhook_url=settings.notification_webhook_url,
+                ledger=ledger,
+            )
+    except (TransientDeliveryError, TimeoutError) as error:
+        if attempt <= settings.task_max_retries:
+            delay = retry_delay_seconds(attempt, settings.task_retry_backoff_max_seconds)
+            logger.warning(
+                "product created notification failed, will retry",
+                attempt=attempt,
+                max_retries=settings.task_max_retries,
+                retry_in_seconds=round(delay, 2),
+                error=str(error) or type(error).__name__,
+            )
+            raise Retry(defer=delay) from error
+        await _fail(ledger, notice, error, attempt)
+        raise
+    except Exception as error:
+        await _fail(ledger, notice, error, attempt)
+        raise
+
+
+async def _fail(
+    ledger: DeliveryLedger | None, notice: ProductCreatedNotice, error: Exception, attempts: int
+) -> None:
+    message = str(error) or type(error).__name__
+    logger.error("product created notification failed", attempts=attempts, error=message)
+    if ledger is not None:
+        await ledger.dead_letter(notice, error=message, attempts=attempts)

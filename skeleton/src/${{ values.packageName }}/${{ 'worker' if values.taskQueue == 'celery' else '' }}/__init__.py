@@ -1,4 +1,7 @@
-"""Celery worker. Start it with:
+"""Celery worker of the "product created" notification. Start it with:
 
-celery --app ${{ values.packageName }}.worker.app worker
+celery --app ${{ values.packageName }}.worker.app worker --loglevel INFO
+
+``app`` is the worker's application, ``tasks`` the task, ``events`` what the API uses to
+enqueue it, ``heartbeat`` the file the liveness probe checks.
 """

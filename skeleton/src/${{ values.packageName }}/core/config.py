@@ -104,8 +104,23 @@ class Settings(BaseSettings):
 {% endif %}
 {% if values.taskQueue != 'none' %}
 
-    # Redis broker of the ${{ values.taskQueue }} worker.
+    # Redis broker of the ${{ values.taskQueue }} worker; rediss:// when in-transit encryption is on.
+    # Locally without it, tasks run in the API process.
     task_broker_url: SecretStr | None = None
+    # The queue of this service's tasks; it also prefixes their Redis keys.
+    task_queue_name: NonEmptyStr = "${{ values.name }}"
+    # A running task is stopped after this long; the worker's shutdown waits as long.
+    task_time_limit_seconds: int = Field(default=60, gt=0)
+    # Failed attempts are retried after a random delay of up to 1, 2, 4, ... seconds.
+    task_max_retries: int = Field(default=5, ge=0)
+    task_retry_backoff_max_seconds: int = Field(default=300, gt=0)
+{% if values.taskQueue == 'celery' %}
+    # An unacknowledged task is delivered again after this long (a worker died holding it):
+    # longer than the time limit plus the longest retry delay, or tasks would run twice.
+    task_visibility_timeout_seconds: int = Field(default=3600, gt=0)
+{% endif %}
+    # Receives a POST for each new product; without it the notification is only logged.
+    notification_webhook_url: SecretStr | None = None
 {% endif %}
 {% if values.auth == 'jwt' %}
 
@@ -150,6 +165,15 @@ class Settings(BaseSettings):
                 f"{ENV_PREFIX}CORS_ALLOW_ORIGINS must list explicit origins, not '*', when "
                 f"{ENV_PREFIX}CORS_ALLOW_CREDENTIALS is true"
             )
+{% if values.taskQueue == 'celery' %}
+        longest_hold = self.task_time_limit_seconds + self.task_retry_backoff_max_seconds
+        if self.task_visibility_timeout_seconds <= longest_hold:
+            raise ValueError(
+                f"{ENV_PREFIX}TASK_VISIBILITY_TIMEOUT_SECONDS must exceed "
+                f"{ENV_PREFIX}TASK_TIME_LIMIT_SECONDS + {ENV_PREFIX}TASK_RETRY_BACKOFF_MAX_SECONDS "
+                f"({longest_hold}), or tasks still running or waiting to retry are redelivered"
+            )
+{% endif %}
         missing = self.missing_dependency_settings()
         if missing and not self.uses_stand_ins:
             names = ", ".join(f"{ENV_PREFIX}{name.upper()}" for name in missing)

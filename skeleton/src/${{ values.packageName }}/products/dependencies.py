@@ -16,6 +16,9 @@ from .dynamodb import get_product_repository
 {% else %}
 from .sql import get_product_repository
 {% endif %}
+{% if values.taskQueue != 'none' %}
+from .notifications.events import ProductEventsDep
+{% endif %}
 from .repository import ProductRepository
 from .service import ProductService
 {% if values.cache == 'elasticache-redis' %}
@@ -35,8 +38,15 @@ ProductRepositoryDep = Annotated[ProductRepository, Depends(get_product_reposito
 {% endif %}
 
 
+{% if values.taskQueue != 'none' %}
+def get_product_service(
+    repository: ProductRepositoryDep, events: ProductEventsDep
+) -> ProductService:
+    return ProductService(repository, events=events)
+{% else %}
 def get_product_service(repository: ProductRepositoryDep) -> ProductService:
     return ProductService(repository)
+{% endif %}
 
 
 ProductServiceDep = Annotated[ProductService, Depends(get_product_service)]

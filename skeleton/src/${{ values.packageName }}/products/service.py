@@ -17,6 +17,9 @@ from ..core.errors import BadRequestError, ConflictError, NotFoundError
 from ..core.errors import ConflictError, NotFoundError
 {% endif %}
 from .models import Product, ProductStatus
+{% if values.taskQueue != 'none' %}
+from .notifications.events import ProductEvents
+{% endif %}
 {% if values.database == 'dynamodb' %}
 from .repository import InvalidCursorError, ProductRepository, StaleProductError
 {% else %}
@@ -60,11 +63,24 @@ class ProductListing:
 class ProductService:
     """Product use cases for one tenant's requests."""
 
+{% if values.taskQueue != 'none' %}
+    def __init__(
+        self,
+        repository: ProductRepository,
+        clock: Callable[[], datetime] = utc_now,
+        events: ProductEvents | None = None,
+    ) -> None:
+        """Without ``events`` nothing is published (tests of the rules alone)."""
+        self._repository = repository
+        self._clock = clock
+        self._events = events
+{% else %}
     def __init__(
         self, repository: ProductRepository, clock: Callable[[], datetime] = utc_now
     ) -> None:
         self._repository = repository
         self._clock = clock
+{% endif %}
 
     async def create(self, tenant_id: str, data: ProductCreate) -> Product:
         now = self._clock()
@@ -80,6 +96,11 @@ class ProductService:
         )
         await self._repository.add(product)
         logger.info("product created", product_id=str(product.id), tenant_id=tenant_id)
+{% if values.taskQueue != 'none' %}
+        # Only once the product is stored; a failure to enqueue does not undo it.
+        if self._events is not None:
+            await self._events.product_created(product)
+{% endif %}
         return product
 
     async def get(self, tenant_id: str, product_id: UUID) -> Product:

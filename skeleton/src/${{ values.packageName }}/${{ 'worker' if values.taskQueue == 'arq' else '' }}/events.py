@@ -1,0 +1,153 @@
+"""How the API enqueues the notification task (``ProductEvents`` over arq).
+
+The job ID is derived from the product ID, so enqueueing the same product twice (a retried
+request) queues one job. When the broker cannot take the job, the product is still
+created: the failure is logged and counted (``task_enqueue_failures_total``), and the
+notification is lost. Making it reliable would take an outbox written with the product.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import httpx2
+import structlog
+from arq import ArqRedis
+{% if values.datadog %}
+from ddtrace.propagation.http import HTTPPropagator
+from ddtrace.trace import tracer
+{% endif %}
+from fastapi import FastAPI
+from prometheus_client import Counter
+from redis.asyncio import ConnectionPool
+
+from ..core.config import Settings
+from ..core.correlation import get_correlation_id
+from ..core.health import HealthRegistry
+from ..core.http_client import create_http_client
+from ..core.metrics import HttpMetrics
+from ..products.models import Product
+from ..products.notifications.events import TASK_NAME, ProductCreatedNotice
+from .settings import deserialize, serialize
+from .tasks import notify_product_created
+
+logger = structlog.stdlib.get_logger(__name__)
+
+# Longest a request waits for the broker to take a job.
+ENQUEUE_TIMEOUT_SECONDS = 2.0
+# Longest the shutdown waits for notifications still running in process (local work).
+IN_PROCESS_DRAIN_SECONDS = 5.0
+
+
+def _task_arguments(product: Product) -> dict[str, Any]:
+    headers: dict[str, str] = {}
+{% if values.datadog %}
+    span = tracer.current_span()
+    if span is not None:
+        HTTPPropagator.inject(span.context, headers)
+{% endif %}
+    return {
+        "notice": ProductCreatedNotice.of(product).to_payload(),
+        "correlation_id": get_correlation_id(),
+        "trace_headers": headers,
+    }
+
+
+class ArqProductEvents:
+    def __init__(self, pool: ArqRedis, failures: Counter) -> None:
+        self._pool = pool
+        self._failures = failures
+
+    async def product_created(self, product: Product) -> None:
+        notice = ProductCreatedNotice.of(product)
+        try:
+            async with asyncio.timeout(ENQUEUE_TIMEOUT_SECONDS):
+                await self._pool.enqueue_job(
+                    TASK_NAME,
+                    _job_id=notice.idempotency_key,
+                    **_task_arguments(product),
+                )
+        except Exception as error:
+            self._failures.labels(task=TASK_NAME).inc()
+            logger.error(
+                "could not enqueue the product created notification",
+                product_id=notice.product_id,
+                error=type(error).__name__,
+            )
+
+
+class InProcessProductEvents:
+    """Local work without a broker: the task runs in the API's event loop, after the
+    response, once (no retries) and without the Redis records."""
+
+    def __init__(self, settings: Settings, http_client: httpx2.AsyncClient) -> None:
+        self._context = {
+            "settings": settings,
+            "http_client": http_client,
+            "ledger": None,
+            # The last attempt: a failure is logged instead of retried.
+            "job_try": settings.task_max_retries + 1,
+        }
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def product_created(self, product: Product) -> None:
+        task = asyncio.create_task(self._run(product))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _run(self, product: Product) -> None:
+        try:
+            await notify_product_created(self._context, **_task_arguments(product))
+        except Exception:
+            return  # the task logged it
+
+    async def drain(self) -> None:
+        if self._running:
+            await asyncio.wait(self._running, timeout=IN_PROCESS_DRAIN_SECONDS)
+
+
+@asynccontextmanager
+async def product_events_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Put the publisher in ``app.state.product_events``; with a broker, register its
+    readiness check. Non-critical: without the broker products are still served and
+    created, only their notifications are lost."""
+    settings: Settings = app.state.settings
+    health: HealthRegistry = app.state.health
+    metrics: HttpMetrics = app.state.metrics
+    async with AsyncExitStack() as stack:
+        if settings.task_broker_url is None:
+            logger.info("no task broker configured: tasks run in the API process")
+            http_client = await stack.enter_async_context(create_http_client(settings))
+            events = InProcessProductEvents(settings, http_client)
+            stack.push_async_callback(events.drain)
+            app.state.product_events = events
+            yield
+            return
+        # The queue is the pool's default. No connection is opened here: the first enqueue
+        # or health check connects, so a broker outage does not stop the API from starting.
+        pool = ArqRedis(
+            ConnectionPool.from_url(
+                settings.task_broker_url.get_secret_value(),
+                socket_connect_timeout=2,
+                socket_timeout=2,
+            ),
+            job_serializer=serialize,
+            job_deserializer=deserialize,
+            default_queue_name=settings.task_queue_name,
+        )
+        stack.push_async_callback(pool.aclose)
+        failures = Counter(
+            "task_enqueue_failures",
+            "Tasks the broker did not take.",
+            ["task"],
+            registry=metrics.registry,
+        )
+        app.state.product_events = ArqProductEvents(pool, failures)
+
+        async def check() -> None:
+            await pool.ping()
+
+        health.register("task_broker", check, critical=False)
+        stack.callback(health.unregister, "task_broker")
+        yield
