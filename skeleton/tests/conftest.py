@@ -1,19 +1,41 @@
 """Shared fixtures: settings from a controlled environment and clients of the app."""
 
+{% if values.database == 'dynamodb' %}
+import asyncio
+{% endif %}
 import json
+{% if values.database == 'dynamodb' %}
+import logging
+{% endif %}
 import os
 from collections.abc import Callable, Iterator
+{% if values.database == 'dynamodb' %}
+from contextlib import AsyncExitStack
+{% endif %}
 from typing import Any
+{% if values.database == 'dynamodb' %}
+from uuid import uuid4
+{% endif %}
 
+{% if values.database == 'dynamodb' %}
+import aioboto3
+{% endif %}
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+{% if values.database == 'dynamodb' %}
+from moto.server import ThreadedMotoServer
+{% endif %}
 
 from ${{ values.packageName }}.core.config import (
     ENV_PREFIX,
     Settings,
 )
 from ${{ values.packageName }}.core.tenancy import TENANT_ID_HEADER
+{% if values.database == 'dynamodb' %}
+from ${{ values.packageName }}.dynamodb.local import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
+from ${{ values.packageName }}.dynamodb.table import create_table
+{% endif %}
 from ${{ values.packageName }}.main import create_app
 
 SetEnv = Callable[[str, str], None]
@@ -47,9 +69,65 @@ def set_env(monkeypatch: pytest.MonkeyPatch) -> SetEnv:
     return set_prefixed
 
 
+{% if values.database == 'dynamodb' %}
+@pytest.fixture(scope="session")
+def dynamodb_endpoint() -> Iterator[str]:
+    """A moto server for the whole run, spoken to over real HTTP as DynamoDB would be."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def create_dynamodb_table(dynamodb_endpoint: str) -> Iterator[Callable[[str], None]]:
+    """Create a table of the service's design in the moto server (one client for the run)."""
+    with asyncio.Runner() as runner:
+        stack = AsyncExitStack()
+        client = runner.run(
+            stack.enter_async_context(
+                aioboto3.Session().client(
+                    "dynamodb",
+                    region_name="us-east-1",
+                    endpoint_url=dynamodb_endpoint,
+                    aws_access_key_id=LOCAL_ACCESS_KEY_ID,
+                    aws_secret_access_key=LOCAL_SECRET_ACCESS_KEY,
+                )
+            )
+        )
+        yield lambda name: runner.run(create_table(client, name))
+        runner.run(stack.aclose())
+
+
+@pytest.fixture
+def dynamodb_table(
+    dynamodb_endpoint: str,
+    create_dynamodb_table: Callable[[str], None],
+    set_env: SetEnv,
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """A table of its own for the test, and the variables that point the service at it."""
+    name = f"products-{uuid4().hex}"
+    create_dynamodb_table(name)
+    set_env("DYNAMODB_ENDPOINT_URL", dynamodb_endpoint)
+    set_env("DYNAMODB_TABLE", name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", LOCAL_ACCESS_KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", LOCAL_SECRET_ACCESS_KEY)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    return name
+
+
+@pytest.fixture
+def base_env(set_env: SetEnv, dynamodb_table: str) -> SetEnv:
+    """The variables every test starts from: local stand-ins except DynamoDB, which is the
+    test's own table in the moto server; JSON logs."""
+{% else %}
 @pytest.fixture
 def base_env(set_env: SetEnv) -> SetEnv:
     """The variables every test starts from: local stand-ins, JSON logs."""
+{% endif %}
     set_env("ENVIRONMENT", "local")
     set_env("LOG_JSON", "true")
 {% if values.datadog %}

@@ -1,53 +1,84 @@
-"""The service's DynamoDB table, opened and closed with the app."""
+"""The service's DynamoDB table, opened with the app and closed on shutdown: one aioboto3
+session and one resource (one connection pool) for every request."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 
 import aioboto3
 import structlog
-from fastapi import FastAPI, Request
+from aiobotocore.config import AioConfig
+from botocore.exceptions import BotoCoreError, ClientError
+from fastapi import FastAPI
 
 from ..core.config import Settings
 from ..core.errors import ServiceUnavailable
 from ..core.health import HealthRegistry
-
-if TYPE_CHECKING:
-    from types_aiobotocore_dynamodb.service_resource import Table
+from .local import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY, local_moto_server
+from .table import create_table
 
 logger = structlog.stdlib.get_logger(__name__)
 
 
+def client_config(settings: Settings) -> AioConfig:
+    """Timeouts and retries of every call; botocore's defaults (60 s) would outlast the
+    request timeout many times over."""
+    return AioConfig(
+        connect_timeout=settings.dynamodb_connect_timeout_seconds,
+        read_timeout=settings.dynamodb_read_timeout_seconds,
+        retries={
+            "mode": settings.dynamodb_retry_mode,
+            # Not "max_attempts", which botocore counts without the first attempt.
+            "total_max_attempts": settings.dynamodb_max_attempts,
+        },
+    )
+
+
 @asynccontextmanager
 async def dynamodb_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Keep the table resource in ``app.state.dynamodb_table`` while the app runs and
-    register its readiness check. Locally without an endpoint there is no table."""
+    """Keep the table in ``app.state.dynamodb_table`` while the app runs and register its
+    readiness check. Locally without an endpoint, a moto server stands in for DynamoDB."""
     settings: Settings = app.state.settings
     health: HealthRegistry = app.state.health
-    if settings.uses_stand_ins and settings.dynamodb_endpoint_url is None:
-        logger.info("no DynamoDB endpoint configured: data is kept in process")
-        app.state.dynamodb_table = None
-        yield
-        return
-    session = aioboto3.Session(region_name=settings.aws_region)
-    async with session.resource(
-        "dynamodb", endpoint_url=settings.dynamodb_endpoint_url
-    ) as dynamodb:
+    async with AsyncExitStack() as stack:
+        endpoint_url = settings.dynamodb_endpoint_url
+        stand_in = endpoint_url is None and settings.uses_stand_ins
+        if stand_in:
+            endpoint_url = await stack.enter_async_context(local_moto_server())
+        session = aioboto3.Session()
+        dynamodb = await stack.enter_async_context(
+            session.resource(
+                "dynamodb",
+                region_name=settings.aws_region,
+                endpoint_url=endpoint_url,
+                config=client_config(settings),
+                # None: the standard AWS chain (role, environment, profile).
+                aws_access_key_id=LOCAL_ACCESS_KEY_ID if stand_in else None,
+                aws_secret_access_key=LOCAL_SECRET_ACCESS_KEY if stand_in else None,
+            )
+        )
+        if stand_in:
+            await create_table(dynamodb.meta.client, settings.dynamodb_table)
+            logger.info("DynamoDB stand-in started", endpoint_url=endpoint_url)
         app.state.dynamodb_table = await dynamodb.Table(settings.dynamodb_table)
 
-        async def check() -> None:
+        async def table_is_reachable() -> None:
             await dynamodb.meta.client.describe_table(TableName=settings.dynamodb_table)
 
-        health.register("dynamodb", check, critical=True)
-        try:
-            yield
-        finally:
-            health.unregister("dynamodb")
+        health.register("dynamodb", table_is_reachable, critical=True, timeout_seconds=2.0)
+        stack.callback(health.unregister, "dynamodb")
+        yield
 
 
-def get_table(request: Request) -> "Table":
-    """FastAPI dependency: the service's table."""
-    table: Table | None = request.app.state.dynamodb_table
-    if table is None:
-        raise ServiceUnavailable("No DynamoDB table is configured.")
-    return table
+@contextmanager
+def unavailable_on_dynamodb_errors() -> Iterator[None]:
+    """Turn what DynamoDB cannot serve (throttling after the retries, an unreachable
+    endpoint, a timeout, a missing table) into a 503 the client may retry, never a 500."""
+    try:
+        yield
+    except (BotoCoreError, ClientError) as error:
+        # The code or type only: messages can quote the request's keys.
+        reason = type(error).__name__
+        if isinstance(error, ClientError):
+            reason = error.response.get("Error", {}).get("Code", reason)
+        logger.warning("DynamoDB call failed", error=reason)
+        raise ServiceUnavailable("The product store is unavailable; retry later.") from error

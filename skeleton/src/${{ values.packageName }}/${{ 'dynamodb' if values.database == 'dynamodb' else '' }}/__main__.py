@@ -1,0 +1,46 @@
+"""The table from the command line, with the service's settings:
+
+- ``python -m ${{ values.packageName }}.dynamodb create-table`` creates it where the settings
+  point, unless it exists (docker-compose.yml runs it against the moto server);
+- ``python -m ${{ values.packageName }}.dynamodb definition`` prints its definition, the input
+  of ``aws dynamodb create-table --cli-input-json`` and a reference for infrastructure code.
+"""
+
+import argparse
+import asyncio
+import json
+from collections.abc import Sequence
+
+import aioboto3
+
+from ..core.config import Settings, load_settings
+from .client import client_config
+from .table import create_table, table_definition
+
+
+async def create_configured_table(settings: Settings) -> None:
+    session = aioboto3.Session()
+    async with session.client(
+        "dynamodb",
+        region_name=settings.aws_region,
+        endpoint_url=settings.dynamodb_endpoint_url,
+        config=client_config(settings),
+    ) as client:
+        await create_table(client, settings.dynamodb_table)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {__package__}", description="The service's DynamoDB table."
+    )
+    parser.add_argument("command", choices=["create-table", "definition"])
+    command = parser.parse_args(argv).command
+    settings = load_settings()
+    if command == "definition":
+        print(json.dumps(table_definition(settings.dynamodb_table), indent=2))
+    else:
+        asyncio.run(create_configured_table(settings))
+
+
+if __name__ == "__main__":
+    main()
