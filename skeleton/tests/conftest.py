@@ -1,5 +1,8 @@
 """Shared fixtures: settings from a controlled environment and clients of the app."""
 
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+import asyncio
+{% endif %}
 {% if values.database == 'dynamodb' %}
 import asyncio
 {% endif %}
@@ -13,6 +16,9 @@ from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
 {% endif %}
 from typing import Any
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+from uuid import uuid4
+{% endif %}
 {% if values.database == 'dynamodb' %}
 from uuid import uuid4
 {% endif %}
@@ -23,6 +29,12 @@ import aioboto3
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+from pydantic import SecretStr
+from sqlalchemy import URL, make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+{% endif %}
 {% if values.database == 'dynamodb' %}
 from moto.server import ThreadedMotoServer
 {% endif %}
@@ -32,6 +44,9 @@ from ${{ values.packageName }}.core.config import (
     Settings,
 )
 from ${{ values.packageName }}.core.tenancy import TENANT_ID_HEADER
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+from ${{ values.packageName }}.db.migrations import upgrade_to_head
+{% endif %}
 {% if values.database == 'dynamodb' %}
 from ${{ values.packageName }}.dynamodb.local import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
 from ${{ values.packageName }}.dynamodb.table import create_table
@@ -157,9 +172,76 @@ def make_settings(base_env: SetEnv) -> Callable[..., Settings]:
     return build
 
 
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+# The database server of the tests; CI points it at its service container.
+TEST_DATABASE_URL_VARIABLE = "TEST_DATABASE_URL"
+{% if values.database == 'aurora-postgresql' %}
+DEFAULT_TEST_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+{% else %}
+DEFAULT_TEST_DATABASE_URL = "mysql+aiomysql://root@127.0.0.1:3306/test"
+{% endif %}
+
+
+async def execute_autocommit(url: URL, *statements: str) -> None:
+    engine = create_async_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            for statement in statements:
+                await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def migrate(url: URL) -> None:
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        await upgrade_to_head(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A database of this test session's own on the server of ``TEST_DATABASE_URL``,
+    migrated to the latest schema, and dropped at the end."""
+    server = make_url(os.environ.get(TEST_DATABASE_URL_VARIABLE, DEFAULT_TEST_DATABASE_URL))
+    name = f"test_{uuid4().hex[:16]}"
+    asyncio.run(execute_autocommit(server, f"CREATE DATABASE {name}"))
+    url = server.set(database=name)
+    try:
+        asyncio.run(migrate(url))
+        yield url.render_as_string(hide_password=False)
+    finally:
+{% if values.database == 'aurora-postgresql' %}
+        asyncio.run(execute_autocommit(server, f"DROP DATABASE {name} WITH (FORCE)"))
+{% else %}
+        asyncio.run(execute_autocommit(server, f"DROP DATABASE {name}"))
+{% endif %}
+
+
+@pytest.fixture
+def empty_database(database_url: str) -> str:
+    """The session's database without products: every test starts from an empty table."""
+    asyncio.run(execute_autocommit(make_url(database_url), "DELETE FROM products"))
+    return database_url
+
+
+@pytest.fixture
+def run_sql(database_url: str) -> Callable[..., None]:
+    """Call it to run statements on the session's database, in one session, outside any
+    transaction."""
+    return lambda *statements: asyncio.run(execute_autocommit(make_url(database_url), *statements))
+
+
+@pytest.fixture
+def app(settings: Settings, empty_database: str) -> FastAPI:
+    """The app on the test database."""
+    return create_app(settings.model_copy(update={"database_url": SecretStr(empty_database)}))
+{% else %}
 @pytest.fixture
 def app(settings: Settings) -> FastAPI:
     return create_app(settings)
+{% endif %}
 
 
 TENANT_ID = "tenant-a"

@@ -63,11 +63,11 @@ def test_get_with_malformed_id_is_422(client: TestClient) -> None:
 def test_patch_changes_only_given_fields(client: TestClient) -> None:
     product = create(client, description="old")
 
-    response = client.patch(f"{BASE}/{product['id']}", json={"price": "5", "status": "active"})
+    response = client.patch(f"{BASE}/{product['id']}", json={"price": "5.00", "status": "active"})
 
     assert response.status_code == 200
     body = response.json()
-    assert body["price"] == "5"
+    assert body["price"] == "5.00"
     assert body["status"] == "active"
     assert body["name"] == "Widget"
     assert body["description"] == "old"

@@ -1,28 +1,155 @@
-"""The async engine: one connection pool per process, opened and closed with the app."""
+"""The async engines: one connection pool per process for the Aurora writer, and one for the
+reader endpoint when it is configured; opened and closed with the app."""
 
+import functools
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib.util import find_spec
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.dialects.mysql.base import MySQLDialect
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
-from ..core.config import Settings
+from ..core.config import ENV_PREFIX, Settings, SettingsError
 from ..core.health import HealthRegistry
+from .iam import attach_iam_auth
+from .migrations import upgrade_to_head
 
 logger = structlog.stdlib.get_logger(__name__)
 
+# The local stand-in: a file in the working directory, so data survives restarts of `make dev`.
+LOCAL_DATABASE_URL = "sqlite+aiosqlite:///local.sqlite3"
+# Requests that only read; they may be served by the reader endpoint.
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 
-def create_engine(url: str, settings: Settings) -> AsyncEngine:
-    """Create the engine; no connection is made until the first query."""
-    return create_async_engine(
-        url,
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    writer: AsyncEngine
+    reader: AsyncEngine | None = None
+
+    def engine_for(self, method: str) -> AsyncEngine:
+        """The reader for requests that only read, when there is one; the writer otherwise,
+        so a read-modify-write (PATCH) never reads from a lagging replica."""
+        if self.reader is not None and method in READ_ONLY_METHODS:
+            return self.reader
+        return self.writer
+
+    async def dispose(self) -> None:
+        await self.writer.dispose()
+        if self.reader is not None:
+            await self.reader.dispose()
+
+
+def uvicorn_workers() -> int:
+    """uvicorn's worker processes: ``WEB_CONCURRENCY``, read as uvicorn itself reads it."""
+    value = os.environ.get("WEB_CONCURRENCY", "1")
+    try:
+        return max(int(value), 1)
+    except ValueError:
+        raise SettingsError(f"WEB_CONCURRENCY must be a whole number, not {value!r}") from None
+
+
+def check_connection_budget(settings: Settings, workers: int) -> None:
+    """Each worker process has its own pool: refuse to start if together they could open
+    more connections than this pod's share of the database's ``max_connections``."""
+    per_worker = settings.database_pool_size + settings.database_max_overflow
+    if workers * per_worker > settings.database_max_connections:
+        raise SettingsError(
+            f"WEB_CONCURRENCY ({workers}) x ({ENV_PREFIX}DATABASE_POOL_SIZE "
+            f"({settings.database_pool_size}) + {ENV_PREFIX}DATABASE_MAX_OVERFLOW "
+            f"({settings.database_max_overflow})) = {workers * per_worker} connections, more "
+            f"than {ENV_PREFIX}DATABASE_MAX_CONNECTIONS ({settings.database_max_connections})"
+        )
+
+
+def connect_args(url: URL, settings: Settings) -> dict[str, Any]:
+    """The connect and statement timeouts, in each driver's terms."""
+    backend = url.get_backend_name()
+    statement_timeout = settings.database_statement_timeout_seconds
+    if backend == "postgresql":
+        return {
+            "timeout": settings.database_connect_timeout_seconds,
+            # The server cancels the statement; the client-side limit, a little longer, only
+            # matters when the server stops answering altogether.
+            "server_settings": {"statement_timeout": str(round(statement_timeout * 1000))},
+            "command_timeout": statement_timeout + 1,
+        }
+    if backend == "mysql":
+        return {"connect_timeout": settings.database_connect_timeout_seconds}
+    return {}
+
+
+def limit_mysql_statement_time(engine: AsyncEngine, seconds: float) -> None:
+    """Set the statement time limit on every new connection: MySQL (Aurora) calls it
+    ``max_execution_time`` (milliseconds, SELECTs only), MariaDB ``max_statement_time``."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def set_limit(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        if isinstance(engine.dialect, MySQLDialect) and engine.dialect.is_mariadb:
+            statement = f"SET SESSION max_statement_time = {seconds}"
+        else:
+            statement = f"SET SESSION max_execution_time = {round(seconds * 1000)}"
+        cursor = dbapi_connection.cursor()
+        cursor.execute(statement)
+        cursor.close()
+
+
+def create_engine(url: str, settings: Settings, *, iam_auth: bool = False) -> AsyncEngine:
+    """Create an engine with the pool and timeouts of ``settings``; no connection is made
+    until the first query."""
+    parsed = make_url(url)
+    engine = create_async_engine(
+        parsed,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
+        pool_timeout=settings.database_pool_timeout_seconds,
         pool_recycle=settings.database_pool_recycle_seconds,
+        # A connection closed by a failover or an idle timeout is replaced, not handed out.
         pool_pre_ping=True,
+        connect_args=connect_args(parsed, settings),
     )
+    if parsed.get_backend_name() == "mysql":
+        limit_mysql_statement_time(engine, settings.database_statement_timeout_seconds)
+    if iam_auth:
+        attach_iam_auth(engine, parsed)
+    return engine
+
+
+async def open_local_database(settings: Settings) -> AsyncEngine:
+    """The SQLite stand-in of local work, migrated to the latest schema."""
+    if find_spec("aiosqlite") is None:
+        raise SettingsError(
+            f"{ENV_PREFIX}DATABASE_URL is not set, so the service would use its local SQLite "
+            "stand-in, but aiosqlite (a dev dependency) is not installed: run `uv sync`, or "
+            f"set {ENV_PREFIX}DATABASE_URL"
+        )
+    engine = create_engine(LOCAL_DATABASE_URL, settings)
+    try:
+        await upgrade_to_head(engine)
+    except BaseException:
+        await engine.dispose()
+        raise
+    logger.info("no database configured: using the SQLite stand-in", path="local.sqlite3")
+    return engine
+
+
+async def open_database(settings: Settings) -> Database:
+    if settings.database_url is None:  # Only locally: the settings refuse it elsewhere.
+        return Database(await open_local_database(settings))
+    iam_auth = settings.database_iam_auth
+    writer = create_engine(settings.database_url.get_secret_value(), settings, iam_auth=iam_auth)
+    if settings.database_reader_url is None:
+        return Database(writer)
+    reader_url = settings.database_reader_url.get_secret_value()
+    return Database(writer, create_engine(reader_url, settings, iam_auth=iam_auth))
 
 
 async def ping(engine: AsyncEngine) -> None:
@@ -33,24 +160,19 @@ async def ping(engine: AsyncEngine) -> None:
 
 @asynccontextmanager
 async def database_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Keep the engine in ``app.state.db_engine`` while the app runs and register its
-    readiness check. Without a URL (local only) there is no engine."""
+    """Keep the engines in ``app.state.database`` while the app runs and register their
+    readiness checks: the writer is critical, the reader (reads only) is not."""
     settings: Settings = app.state.settings
     health: HealthRegistry = app.state.health
-    if settings.database_url is None:
-        logger.info("no database configured: data is kept in process")
-        app.state.db_engine = None
-        yield
-        return
-    engine = create_engine(settings.database_url.get_secret_value(), settings)
-    app.state.db_engine = engine
-
-    async def check() -> None:
-        await ping(engine)
-
-    health.register("database", check, critical=True)
+    check_connection_budget(settings, uvicorn_workers())
+    database = await open_database(settings)
+    app.state.database = database
+    health.register("database", functools.partial(ping, database.writer), critical=True)
+    if database.reader is not None:
+        health.register("database-reader", functools.partial(ping, database.reader), critical=False)
     try:
         yield
     finally:
         health.unregister("database")
-        await engine.dispose()
+        health.unregister("database-reader")
+        await database.dispose()

@@ -61,18 +61,31 @@ class Settings(BaseSettings):
     circuit_breaker_reset_seconds: float = Field(default=30.0, gt=0)
 {% if values.database == 'aurora-postgresql' %}
 
-    # Aurora PostgreSQL, e.g. postgresql+asyncpg://user:password@host:5432/db.
+    # Aurora PostgreSQL (writer endpoint), e.g. postgresql+asyncpg://user:pw@host:5432/db.
     database_url: SecretStr | None = None
 {% elif values.database == 'aurora-mysql' %}
 
-    # Aurora MySQL, e.g. mysql+aiomysql://user:password@host:3306/db.
+    # Aurora MySQL (writer endpoint), e.g. mysql+aiomysql://user:password@host:3306/db.
     database_url: SecretStr | None = None
 {% endif %}
 {% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+    # The cluster's reader endpoint; when set, GET requests read from the replicas.
+    database_reader_url: SecretStr | None = None
+    # Log in with IAM tokens instead of the URL's password (needs the `iam` extra).
+    database_iam_auth: bool = False
+    # Per worker process (each has its own pool).
     database_pool_size: int = Field(default=5, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
+    # Start-up fails if WEB_CONCURRENCY x (pool size + overflow) exceeds this: the pod's share
+    # of the database's max_connections.
+    database_max_connections: int = Field(default=100, ge=1)
+    # How long a request waits for a free pooled connection.
+    database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     # Recycle connections before Aurora or a proxy drops idle ones.
     database_pool_recycle_seconds: int = Field(default=1800, gt=0)
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    # The server cancels statements running longer than this.
+    database_statement_timeout_seconds: float = Field(default=10.0, gt=0)
 {% elif values.database == 'dynamodb' %}
 
     # DynamoDB; credentials come from the standard AWS chain (role, env, profile).

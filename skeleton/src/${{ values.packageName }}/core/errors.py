@@ -33,6 +33,8 @@ class ServiceError(Exception):
 
     status_code: ClassVar[int] = 500
     code: ClassVar[str] = "INTERNAL_ERROR"
+    # Response headers, e.g. ``Retry-After`` of a 503.
+    headers: ClassVar[dict[str, str]] = {}
 
     def __init__(self, message: str, *, details: Any = None) -> None:
         super().__init__(message)
@@ -126,7 +128,9 @@ def http_error_code(status_code: int) -> str:
 
 async def handle_service_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
-    return error_response(exc.status_code, exc.code, exc.message, details=exc.details)
+    return error_response(
+        exc.status_code, exc.code, exc.message, details=exc.details, headers=exc.headers
+    )
 
 
 async def handle_validation_error(_request: Request, exc: Exception) -> JSONResponse:

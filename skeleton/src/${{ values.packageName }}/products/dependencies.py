@@ -13,14 +13,15 @@ from .cached import CachedProductRepository
 from .memory import get_product_repository
 {% elif values.database == 'dynamodb' %}
 from .dynamodb import get_product_repository
-{% else %}
-from .sql import get_product_repository
 {% endif %}
 {% if values.taskQueue != 'none' %}
 from .notifications.events import ProductEventsDep
 {% endif %}
 from .repository import ProductRepository
 from .service import ProductService
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+from .sql import get_product_repository
+{% endif %}
 {% if values.cache == 'elasticache-redis' %}
 
 

@@ -1,0 +1,64 @@
+"""Column types that read back exactly what was written, on every backend the service runs
+on: Aurora PostgreSQL, Aurora MySQL (and MariaDB) and the local SQLite stand-in."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import DateTime, Dialect, Numeric, String
+from sqlalchemy.dialects import mysql
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+CENT = Decimal("0.01")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored in UTC, read back aware in UTC with its microseconds.
+
+    PostgreSQL keeps the zone (``timestamptz``); MySQL's ``DATETIME`` and SQLite keep none,
+    so they store naive UTC, and MySQL needs ``fsp=6`` to keep microseconds."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[datetime]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous: pass an aware one")
+        in_utc = value.astimezone(UTC)
+        return in_utc if dialect.name == "postgresql" else in_utc.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Money(TypeDecorator[Decimal]):
+    """``NUMERIC(12, 2)``; SQLite has no decimal type and would round through a float, so
+    there the value is stored as text."""
+
+    impl = Numeric(12, 2)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Decimal] | TypeEngine[str]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(14))
+        return dialect.type_descriptor(Numeric(12, 2))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Decimal | str | None:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return str(value.quantize(CENT))
+
+    def process_result_value(self, value: object, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return value if isinstance(value, Decimal) else Decimal(str(value))

@@ -1,0 +1,86 @@
+"""Engine settings: the connection budget checked at start-up, timeouts applied by the server,
+and reads routed to the reader endpoint."""
+
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import text
+
+from ${{ values.packageName }}.core.config import ENV_PREFIX, Settings, SettingsError
+from ${{ values.packageName }}.core.tenancy import TENANT_ID_HEADER
+from ${{ values.packageName }}.db.engine import Database, check_connection_budget, create_engine
+from ${{ values.packageName }}.main import create_app
+
+BASE = "/api/v1/products"
+
+
+def test_budget_allows_what_fits(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(
+        database_pool_size=5, database_max_overflow=5, database_max_connections=20
+    )
+
+    check_connection_budget(settings, workers=2)
+
+
+def test_budget_refuses_too_many_connections(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(
+        database_pool_size=5, database_max_overflow=10, database_max_connections=40
+    )
+
+    with pytest.raises(SettingsError) as raised:
+        check_connection_budget(settings, workers=3)
+
+    message = str(raised.value)
+    for variable in ("POOL_SIZE", "MAX_OVERFLOW", "MAX_CONNECTIONS"):
+        assert f"{ENV_PREFIX}DATABASE_{variable}" in message
+    assert "WEB_CONCURRENCY (3)" in message
+    assert "= 45 connections" in message
+
+
+def test_start_up_fails_over_budget(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEB_CONCURRENCY", "4")
+    app = create_app(make_settings(database_max_connections=50))
+
+    with pytest.raises(SettingsError, match="WEB_CONCURRENCY"), TestClient(app):
+        pass
+
+
+@pytest.mark.anyio
+async def test_server_applies_the_statement_timeout(
+    make_settings: Callable[..., Settings], database_url: str
+) -> None:
+    engine = create_engine(database_url, make_settings(database_statement_timeout_seconds=2.5))
+    try:
+        async with engine.connect() as connection:
+{% if values.database == 'aurora-postgresql' %}
+            timeout = await connection.scalar(text("SHOW statement_timeout"))
+        assert timeout == "2500ms"
+{% else %}
+            maria = engine.dialect.is_mariadb  # type: ignore[attr-defined]
+            variable = "max_statement_time" if maria else "max_execution_time"
+            timeout = await connection.scalar(text(f"SELECT @@SESSION.{variable}"))
+        assert float(timeout) == (2.5 if maria else 2500)
+{% endif %}
+    finally:
+        await engine.dispose()
+
+
+def test_reads_use_the_reader_endpoint(settings: Settings, empty_database: str) -> None:
+    url = SecretStr(empty_database)
+    app = create_app(settings.model_copy(update={"database_url": url, "database_reader_url": url}))
+
+    with TestClient(app, headers={TENANT_ID_HEADER: "t"}) as client:
+        database: Database = app.state.database
+        created = client.post(BASE, json={"name": "x", "price": "1.00"}).json()
+        fetched = client.get(f"{BASE}/{created['id']}").json()
+        checks = client.get("/health/ready").json()["checks"]
+
+    assert fetched == created
+    assert database.reader is not None
+    assert database.engine_for("GET") is database.reader
+    assert database.engine_for("PATCH") is database.writer
+    assert checks["database-reader"]["critical"] is False
