@@ -3,6 +3,6 @@
 arq ${{ values.packageName }}.worker.settings.WorkerSettings
 
 ``settings`` is the worker's configuration, ``tasks`` the task, ``events`` what the API uses
-to enqueue it. ``arq --check ${{ values.packageName }}.worker.settings.WorkerSettings`` exits
-1 when no worker of the queue has reported healthy lately (the liveness probe).
+to enqueue it. ``arq --check`` with the same argument exits 1 when no worker of the queue
+has reported healthy lately: the liveness probe.
 """

@@ -1,5 +1,8 @@
-"""A file the worker touches every few seconds: its age is the liveness probe,
-``python -m ${{ values.packageName }}.worker.heartbeat`` (exit status 1 when stale).
+"""A file the worker touches every few seconds; the liveness probe checks its age with
+
+python -m ${{ values.packageName }}.worker.heartbeat
+
+(exit status 1 when the file is missing or stale).
 
 Cheaper and more telling than ``celery inspect ping`` (a broker round trip that every
 worker of the queue answers): the file goes stale when the worker's event loop is stuck.

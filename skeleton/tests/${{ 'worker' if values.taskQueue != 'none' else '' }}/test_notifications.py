@@ -1,0 +1,298 @@
+"""The "product created" notification end to end: the API enqueues it and real ${{ values.taskQueue }}
+worker processes run it against the Redis at ``TEST_REDIS_URL`` (default
+``redis://127.0.0.1:6379/14``). Each test has its own queue (and so its own Redis keys) and
+deletes them afterwards. Without that Redis the tests are skipped, except in CI.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from ${{ values.packageName }} import worker as worker_package
+from ${{ values.packageName }}.core.config import Settings
+from ${{ values.packageName }}.core.correlation import CORRELATION_ID_HEADER
+from ${{ values.packageName }}.core.tenancy import TENANT_ID_HEADER
+from ${{ values.packageName }}.main import create_app
+
+SetEnv = Callable[[str, str], None]
+TENANT_ID = "tenant-notified"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+MAX_RETRIES = 2
+TIME_LIMIT_SECONDS = 2
+{% if values.taskQueue == 'celery' %}
+# Redelivery of a task whose worker died: just above time limit + longest retry delay (1 s).
+VISIBILITY_TIMEOUT_SECONDS = 4
+WORKER_COMMAND = [sys.executable, "-m", "celery", "--app", f"{worker_package.__name__}.app"]
+# One process; no waiting for the state of other workers (mingle) at start.
+WORKER_COMMAND += ["worker", "--loglevel", "INFO", "--concurrency", "1", "--without-mingle"]
+# The unacknowledged task comes back after the visibility timeout, to the next worker.
+REDELIVERY_SECONDS = 25.0
+{% else %}
+WORKER_COMMAND = [sys.executable, "-m", "arq", f"{worker_package.__name__}.settings.WorkerSettings"]
+# arq runs a job again once its in-progress key expires: job timeout + 10 s.
+REDELIVERY_SECONDS = 30.0
+{% endif %}
+
+
+@pytest.fixture
+def broker() -> Iterator[Any]:
+    """A client of the test Redis. Typed Any: the redis-py versions Celery and arq allow
+    type their commands differently."""
+    client: Any = redis.Redis.from_url(
+        REDIS_URL, socket_connect_timeout=1, socket_timeout=5, decode_responses=True
+    )
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        client.close()
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no Redis at {REDIS_URL}; set TEST_REDIS_URL")
+    yield client
+    client.close()
+
+
+@dataclass
+class Webhook:
+    """An HTTP receiver that records each POST; its effect is keyed by Idempotency-Key, as a
+    real receiver's should be."""
+
+    url: str = ""
+    status: int = 200
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    # While set, requests wait (up to 30 s) for ``release`` before answering.
+    hold: bool = False
+    release: threading.Event = field(default_factory=threading.Event)
+    arrived: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def effects(self) -> set[str]:
+        return {request["idempotency_key"] for request in self.requests}
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    receiver = Webhook()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            receiver.requests.append(
+                {
+                    "idempotency_key": self.headers["Idempotency-Key"],
+                    "correlation_id": self.headers[CORRELATION_ID_HEADER],
+                    "body": body,
+                }
+            )
+            receiver.arrived.set()
+            if receiver.hold:
+                receiver.release.wait(30)
+            self.send_response(receiver.status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/products"
+    yield receiver
+    receiver.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def queue_name(base_env: SetEnv, webhook: Webhook, broker: Any) -> Iterator[str]:
+    """A queue of this test's own, in the environment of the API and of the workers."""
+    name = f"test-notifications-{uuid.uuid4().hex[:12]}"
+    settings = {
+        "TASK_BROKER_URL": REDIS_URL,
+        "TASK_QUEUE_NAME": name,
+        "NOTIFICATION_WEBHOOK_URL": webhook.url,
+        "TASK_MAX_RETRIES": str(MAX_RETRIES),
+        "TASK_RETRY_BACKOFF_MAX_SECONDS": "1",
+        "TASK_TIME_LIMIT_SECONDS": str(TIME_LIMIT_SECONDS),
+{% if values.taskQueue == 'celery' %}
+        "TASK_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY_TIMEOUT_SECONDS),
+{% endif %}
+        "HTTP_CLIENT_TIMEOUT_SECONDS": "1",
+    }
+    for key, value in settings.items():
+        base_env(key, value)
+    yield name
+    keys = list(broker.scan_iter(f"{name}*"))
+{% if values.taskQueue == 'celery' %}
+    keys.append(f"_kombu.binding.{name}")
+{% else %}
+    # The jobs' own keys: every product of the test reached the webhook.
+    job_ids = {request["idempotency_key"] for request in webhook.requests}
+    keys += [f"arq:{kind}:{job}" for job in job_ids for kind in ("job", "result", "retry")]
+{% endif %}
+    broker.delete(*keys)
+
+
+@pytest.fixture
+def api(queue_name: str) -> Iterator[TestClient]:
+    with TestClient(
+        create_app(Settings()), raise_server_exceptions=False, headers={TENANT_ID_HEADER: TENANT_ID}
+    ) as client:
+        yield client
+
+
+@contextmanager
+def worker(log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A worker process (with its children) in the test's environment; stopped with SIGTERM
+    at the end, as Kubernetes does, and killed if it does not stop."""
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            WORKER_COMMAND,
+            env=dict(os.environ),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def create_product(api: TestClient, correlation_id: str) -> str:
+    response = api.post(
+        "/api/v1/products",
+        json={"name": "Widget", "price": "19.90"},
+        headers={CORRELATION_ID_HEADER: correlation_id},
+    )
+    assert response.status_code == 201, response.text
+    product_id: str = response.json()["id"]
+    return product_id
+
+
+def log_lines(log: Path) -> list[dict[str, Any]]:
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def delivered_key(queue_name: str, product_id: str) -> str:
+    return f"{queue_name}:notifications:delivered:{product_id}"
+
+
+def test_task_enqueued_by_the_api_runs_once_with_the_request_correlation_id(
+    api: TestClient, webhook: Webhook, broker: Any, queue_name: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "worker.log"
+    with worker(log):
+        product_id = create_product(api, "corr-created-1")
+        wait_for(lambda: broker.exists(delivered_key(queue_name, product_id)), 20, "delivery")
+    (request,) = webhook.requests
+    assert request["idempotency_key"] == f"product-created-{product_id}"
+    assert request["correlation_id"] == "corr-created-1"
+    assert request["body"]["product_id"] == product_id
+    task_lines = [line for line in log_lines(log) if line.get("product_id") == product_id]
+    events = [line["event"] for line in task_lines]
+    assert events.count("product created notification delivered") == 1
+    assert {line["correlation_id"] for line in task_lines} == {"corr-created-1"}
+
+
+def test_a_failing_task_is_retried_then_dead_lettered(
+    api: TestClient, webhook: Webhook, broker: Any, queue_name: str, tmp_path: Path
+) -> None:
+    webhook.status = 503
+    log = tmp_path / "worker.log"
+    dead_letters = f"{queue_name}:notifications:dead-letter"
+    with worker(log):
+        product_id = create_product(api, "corr-failing-1")
+        wait_for(lambda: broker.llen(dead_letters), 30, "the dead-letter entry")
+    assert len(webhook.requests) == MAX_RETRIES + 1
+    assert webhook.effects == {f"product-created-{product_id}"}
+    (entry,) = [json.loads(item) for item in broker.lrange(dead_letters, 0, -1)]
+    assert entry["product_id"] == product_id
+    assert entry["attempts"] == MAX_RETRIES + 1
+    assert entry["correlation_id"] == "corr-failing-1"
+    assert not broker.exists(delivered_key(queue_name, product_id))
+    lines = [line for line in log_lines(log) if line.get("product_id") == product_id]
+    retries = [line for line in lines if line["event"].endswith("will retry")]
+    assert [line["attempt"] for line in retries] == list(range(1, MAX_RETRIES + 1))
+    (failure,) = [line for line in lines if line["event"] == "product created notification failed"]
+    assert failure["level"] == "error"
+    assert {line["correlation_id"] for line in lines} == {"corr-failing-1"}
+
+
+def test_a_task_whose_worker_is_killed_runs_again_and_takes_effect_once(
+    api: TestClient, webhook: Webhook, broker: Any, queue_name: str, tmp_path: Path
+) -> None:
+    webhook.hold = True
+    with worker(tmp_path / "killed.log") as doomed:
+        product_id = create_product(api, "corr-killed-1")
+        assert webhook.arrived.wait(20), "the first worker never called the webhook"
+        # Mid-task: the webhook call is in flight and the task not acknowledged.
+        os.killpg(doomed.pid, signal.SIGKILL)
+        doomed.wait()
+    webhook.hold = False
+    webhook.release.set()
+    log = tmp_path / "worker.log"
+    with worker(log):
+        wait_for(
+            lambda: broker.exists(delivered_key(queue_name, product_id)),
+            REDELIVERY_SECONDS,
+            "the redelivered task",
+        )
+    assert len(webhook.requests) == 2
+    assert webhook.effects == {f"product-created-{product_id}"}
+    delivered = [
+        line
+        for line in log_lines(log)
+        if line.get("product_id") == product_id
+        and line["event"] == "product created notification delivered"
+    ]
+    assert len(delivered) == 1
+    assert delivered[0]["correlation_id"] == "corr-killed-1"
+
+
+def test_without_a_broker_the_notification_runs_in_the_api_process(
+    base_env: SetEnv, webhook: Webhook, read_logs: Callable[[], list[dict[str, Any]]]
+) -> None:
+    base_env("NOTIFICATION_WEBHOOK_URL", webhook.url)
+    with TestClient(create_app(Settings()), headers={TENANT_ID_HEADER: TENANT_ID}) as api:
+        product_id = create_product(api, "corr-local-1")
+        assert webhook.arrived.wait(10), "the notification was not delivered"
+    (request,) = webhook.requests
+    assert request["idempotency_key"] == f"product-created-{product_id}"
+    assert request["correlation_id"] == "corr-local-1"
+    (delivered,) = [
+        line for line in read_logs() if line["event"] == "product created notification delivered"
+    ]
+    assert delivered["product_id"] == product_id
+    assert delivered["correlation_id"] == "corr-local-1"
