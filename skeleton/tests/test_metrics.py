@@ -46,3 +46,13 @@ def test_each_app_has_its_own_registry(settings: Settings) -> None:
         text = second.get("/metrics").text
 
     assert 'route="/health/live"' not in text
+
+
+def test_an_app_can_run_its_lifespan_again(settings: Settings) -> None:
+    app = create_app(settings)
+    with TestClient(app) as first:
+        first.get("/health/live")
+    with TestClient(app) as second:
+        text = second.get("/metrics").text
+
+    assert 'http_requests_total{method="GET",route="/health/live",status="200"} 1.0' in text

@@ -16,6 +16,7 @@ from ${{ values.packageName }}.core.logging import (
 )
 from ${{ values.packageName }}.core.tracing import (
     agent_reachable,
+    configure_tracing,
 )
 from ${{ values.packageName }}.main import create_app
 
@@ -34,6 +35,8 @@ def datadog_settings(base_env: SetEnv) -> Settings:
 
 
 def test_log_lines_carry_datadog_fields(datadog_settings: Settings, read_logs: ReadLogs) -> None:
+    # As create_app does: the tracer's service, env and version are the settings' ones.
+    configure_tracing(datadog_settings)
     configure_logging(datadog_settings)
 
     structlog.stdlib.get_logger("test").info("outside a span")

@@ -62,7 +62,7 @@ async def cache_lifespan(app: FastAPI) -> AsyncIterator[None]:
             failure_threshold=settings.cache_failure_threshold,
             reset_seconds=settings.cache_retry_after_seconds,
         )
-        store = RedisCacheStore(client, breaker, metrics.registry)
+        store = RedisCacheStore(client, breaker, metrics)
         health.register("redis", _pinger(client), critical=False, timeout_seconds=0.5)
     app.state.cache = CacheAside(
         store, namespace=settings.service_name, ttl_seconds=settings.cache_ttl_seconds

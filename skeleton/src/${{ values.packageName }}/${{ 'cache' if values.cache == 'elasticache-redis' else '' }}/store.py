@@ -7,11 +7,11 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ..core.circuit_breaker import CircuitBreaker, CircuitOpenError
+from ..core.metrics import HttpMetrics
 
 logger = structlog.stdlib.get_logger(__name__)
 
@@ -66,14 +66,13 @@ class RedisCacheStore:
     after repeated failures Redis is not even tried until the breaker lets a trial through,
     so a dead or paused Redis costs a request at most its short socket timeout."""
 
-    def __init__(self, client: Redis, breaker: CircuitBreaker, registry: CollectorRegistry) -> None:
+    def __init__(self, client: Redis, breaker: CircuitBreaker, metrics: HttpMetrics) -> None:
         self._client = client
         self._breaker = breaker
-        self.bypasses = Counter(
+        self.bypasses = metrics.counter(
             "cache_bypass",
             "Cache operations skipped or failed because the cache was unavailable.",
             ("operation",),
-            registry=registry,
         )
 
     async def get(self, key: str) -> bytes | None:

@@ -137,11 +137,8 @@ async def product_events_lifespan(app: FastAPI) -> AsyncIterator[None]:
             default_queue_name=settings.task_queue_name,
         )
         stack.push_async_callback(pool.aclose)
-        failures = Counter(
-            "task_enqueue_failures",
-            "Tasks the broker did not take.",
-            ["task"],
-            registry=metrics.registry,
+        failures = metrics.counter(
+            "task_enqueue_failures", "Tasks the broker did not take.", ("task",)
         )
         app.state.product_events = ArqProductEvents(pool, failures)
 

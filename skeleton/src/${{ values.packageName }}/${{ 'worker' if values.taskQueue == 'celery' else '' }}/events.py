@@ -65,12 +65,7 @@ async def product_events_lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     health: HealthRegistry = app.state.health
     metrics: HttpMetrics = app.state.metrics
-    failures = Counter(
-        "task_enqueue_failures",
-        "Tasks the broker did not take.",
-        ["task"],
-        registry=metrics.registry,
-    )
+    failures = metrics.counter("task_enqueue_failures", "Tasks the broker did not take.", ("task",))
     celery_app = create_celery_app(celery_config(settings))
     app.state.product_events = CeleryProductEvents(celery_app, failures)
     async with AsyncExitStack() as stack:

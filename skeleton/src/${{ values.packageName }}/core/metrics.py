@@ -19,10 +19,11 @@ LABELS = ("method", "route", "status")
 
 
 class HttpMetrics:
-    """The service's metrics and their registry; add your own with ``registry=self.registry``."""
+    """The service's metrics and their registry; add your own with ``counter()``."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
+        self._counters: dict[str, Counter] = {}
         self.requests = Counter(
             "http_requests",
             "HTTP requests handled.",
@@ -35,6 +36,13 @@ class HttpMetrics:
             LABELS,
             registry=self.registry,
         )
+
+    def counter(self, name: str, documentation: str, labels: tuple[str, ...]) -> Counter:
+        """The app's counter of this name, created on first use: a lifespan that runs again
+        (tests do that) gets the same counter instead of a duplicate-registration error."""
+        if name not in self._counters:
+            self._counters[name] = Counter(name, documentation, labels, registry=self.registry)
+        return self._counters[name]
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         labels = {"method": method, "route": route, "status": str(status)}
