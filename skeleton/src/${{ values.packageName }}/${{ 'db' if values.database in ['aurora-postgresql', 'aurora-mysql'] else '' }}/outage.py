@@ -44,6 +44,7 @@ def is_connection_error(error: BaseException) -> bool:
     """The database cannot be reached, dropped the connection, or the pool is exhausted."""
     if isinstance(error, DBAPIError):
         return error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
+    # asyncpg raises OSError itself (not a DBAPI error) when it cannot connect.
     return isinstance(error, OSError | PoolTimeoutError)
 
 
