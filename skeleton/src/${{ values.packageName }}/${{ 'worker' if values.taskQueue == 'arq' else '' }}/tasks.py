@@ -25,7 +25,11 @@ from ..products.notifications.delivery import (
     retry_delay_seconds,
     task_context,
 )
+{% if values.datadog %}
 from ..products.notifications.events import TASK_NAME, ProductCreatedNotice
+{% else %}
+from ..products.notifications.events import ProductCreatedNotice
+{% endif %}
 
 logger = structlog.stdlib.get_logger(__name__)
 
