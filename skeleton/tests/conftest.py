@@ -1,9 +1,6 @@
 """Shared fixtures: settings from a controlled environment and clients of the app."""
 
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
-import asyncio
-{% endif %}
-{% if values.database == 'dynamodb' %}
+{% if values.database != 'none' %}
 import asyncio
 {% endif %}
 import json
@@ -16,10 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
 {% endif %}
 from typing import Any
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
-from uuid import uuid4
-{% endif %}
-{% if values.database == 'dynamodb' %}
+{% if values.database != 'none' %}
 from uuid import uuid4
 {% endif %}
 
