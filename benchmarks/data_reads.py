@@ -53,14 +53,16 @@ from uuid import UUID
 
 import asyncpg
 from fastapi import FastAPI, Header, HTTPException, Response
-from redis.asyncio import Redis
 
 
 @asynccontextmanager
 async def lifespan(app):
     app.state.pool = await asyncpg.create_pool(os.environ["BENCH_DSN"], min_size=5, max_size=15)
-    redis_url = os.environ.get("BENCH_REDIS_URL")
-    app.state.redis = Redis.from_url(redis_url) if redis_url else None
+    app.state.redis = None
+    if "BENCH_REDIS_URL" in os.environ:  # only the cached variant has redis installed
+        from redis.asyncio import Redis
+
+        app.state.redis = Redis.from_url(os.environ["BENCH_REDIS_URL"])
     yield
     await app.state.pool.close()
     if app.state.redis is not None:
