@@ -112,6 +112,9 @@ def _compare(service_dir: Path, orm: str, database_url: str, *, seconds: int, ro
         f"{PREFIX}ENVIRONMENT": "development",
         f"{PREFIX}LOG_LEVEL": "WARNING",
         f"{PREFIX}DATABASE_URL": database_url,
+        # The same 15 pooled connections as the bare app's pool (no overflow churn).
+        f"{PREFIX}DATABASE_POOL_SIZE": "15",
+        f"{PREFIX}DATABASE_MAX_OVERFLOW": "0",
         "BENCH_DSN": database_url.replace("+asyncpg", ""),
     }
     cached = orm == "sqlalchemy-cache"

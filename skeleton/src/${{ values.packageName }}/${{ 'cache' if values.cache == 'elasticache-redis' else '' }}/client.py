@@ -75,7 +75,7 @@ async def cache_lifespan(app: FastAPI) -> AsyncIterator[None]:
             await client.aclose()
 
 
-def get_cache(request: Request) -> CacheAside:
+async def get_cache(request: Request) -> CacheAside:
     """FastAPI dependency: the app's cache."""
     cache: CacheAside = request.app.state.cache
     return cache

@@ -107,7 +107,7 @@ class HealthRegistry:
         )
 
 
-def get_health_registry(request: Request) -> HealthRegistry:
+async def get_health_registry(request: Request) -> HealthRegistry:
     """FastAPI dependency: the app's health registry."""
     registry: HealthRegistry = request.app.state.health
     return registry

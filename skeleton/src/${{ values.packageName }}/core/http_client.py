@@ -148,7 +148,7 @@ def create_resilient_client(
     )
 
 
-def get_http_client(request: Request) -> ResilientHttpClient:
+async def get_http_client(request: Request) -> ResilientHttpClient:
     """FastAPI dependency: the shared outbound client."""
     client: ResilientHttpClient = request.app.state.http_client
     return client

@@ -77,7 +77,7 @@ class MetricsMiddleware:
             )
 
 
-def get_metrics(request: Request) -> HttpMetrics:
+async def get_metrics(request: Request) -> HttpMetrics:
     """FastAPI dependency: the app's metrics."""
     metrics: HttpMetrics = request.app.state.metrics
     return metrics

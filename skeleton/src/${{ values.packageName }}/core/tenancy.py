@@ -26,7 +26,7 @@ def is_well_formed_tenant_id(value: str) -> bool:
     return _WELL_FORMED.fullmatch(value) is not None
 
 
-def get_tenant_id(
+async def get_tenant_id(
     tenant_id: Annotated[
         str | None,
         Header(

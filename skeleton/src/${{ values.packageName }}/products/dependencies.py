@@ -25,7 +25,7 @@ from .sql import get_product_repository
 {% if values.cache == 'elasticache-redis' %}
 
 
-def get_cached_product_repository(
+async def get_cached_product_repository(
     repository: Annotated[ProductRepository, Depends(get_product_repository)], cache: CacheDep
 ) -> ProductRepository:
     """The storage repository behind the read cache."""
@@ -40,12 +40,12 @@ ProductRepositoryDep = Annotated[ProductRepository, Depends(get_product_reposito
 
 
 {% if values.taskQueue != 'none' %}
-def get_product_service(
+async def get_product_service(
     repository: ProductRepositoryDep, events: ProductEventsDep
 ) -> ProductService:
     return ProductService(repository, events=events)
 {% else %}
-def get_product_service(repository: ProductRepositoryDep) -> ProductService:
+async def get_product_service(repository: ProductRepositoryDep) -> ProductService:
     return ProductService(repository)
 {% endif %}
 

@@ -42,7 +42,7 @@ class ProductEvents(Protocol):
     async def product_created(self, product: Product) -> None: ...
 
 
-def get_product_events(request: Request) -> ProductEvents:
+async def get_product_events(request: Request) -> ProductEvents:
     """FastAPI dependency: the publisher the lifespan put in ``app.state.product_events``."""
     events: ProductEvents = request.app.state.product_events
     return events
