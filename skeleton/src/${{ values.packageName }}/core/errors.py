@@ -166,7 +166,7 @@ async def handle_http_exception(_request: Request, exc: Exception) -> JSONRespon
 
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error the framework knows about through the envelope. Unhandled
-    exceptions are turned into the 500 envelope by ``ExceptionGuardMiddleware``."""
+    exceptions are turned into the 500 envelope by the request pipeline middleware."""
     app.add_exception_handler(ServiceError, handle_service_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(HTTPException, handle_http_exception)

@@ -4,16 +4,11 @@ Each app has its own registry (not the process-global one), so apps built in tes
 share counters. ``GET /metrics`` serves it in the Prometheus text format.
 """
 
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from .middleware._response import ResponseTracker
-from .middleware._scope import route_template
 
 LABELS = ("method", "route", "status")
 
@@ -24,6 +19,7 @@ class HttpMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self._counters: dict[str, Counter] = {}
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.requests = Counter(
             "http_requests",
             "HTTP requests handled.",
@@ -45,36 +41,21 @@ class HttpMetrics:
         return self._counters[name]
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        labels = {"method": method, "route": route, "status": str(status)}
-        self.requests.labels(**labels).inc()
-        self.latency.labels(**labels).observe(seconds)
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            # labels() looks the series up under a lock each time: keep them instead.
+            values = (method, route, str(status))
+            series = self._series[key] = (
+                self.requests.labels(*values),
+                self.latency.labels(*values),
+            )
+        requests, latency = series
+        requests.inc()
+        latency.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-class MetricsMiddleware:
-    """Pure ASGI middleware that records every HTTP request."""
-
-    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        response = ResponseTracker(send)
-        try:
-            await self.app(scope, receive, response.send)
-        finally:
-            self.metrics.observe(
-                scope["method"],
-                route_template(scope),
-                response.status,
-                time.perf_counter() - started,
-            )
 
 
 async def get_metrics(request: Request) -> HttpMetrics:

@@ -1,3 +1,3 @@
 """Pure ASGI middleware (no ``BaseHTTPMiddleware``: it breaks streaming and context
-variables). ``stack.install_middleware`` adds them in
-the order documented there."""
+variables): one request pipeline (``pipeline.py``) runs the cross-cutting concerns, each in
+its own module; ``stack.install_middleware`` installs it."""

@@ -4,9 +4,6 @@ uvicorn writes its own ``server: uvicorn`` header outside the application: start
 ``--no-server-header`` (the Dockerfile does) so responses do not advertise the server.
 """
 
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -15,28 +12,20 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
+RawHeaders = list[tuple[bytes, bytes]]
 
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp, hsts_max_age_seconds: int = 0) -> None:
-        self.app = app
-        self.headers = dict(SECURITY_HEADERS)
-        if hsts_max_age_seconds > 0:
-            self.headers["Strict-Transport-Security"] = (
-                f"max-age={hsts_max_age_seconds}; includeSubDomains"
-            )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+def security_headers(hsts_max_age_seconds: int = 0) -> RawHeaders:
+    """The headers as raw ASGI pairs; HSTS only with a positive max-age."""
+    headers = dict(SECURITY_HEADERS)
+    if hsts_max_age_seconds > 0:
+        headers["Strict-Transport-Security"] = f"max-age={hsts_max_age_seconds}; includeSubDomains"
+    return [(name.lower().encode(), value.encode()) for name, value in headers.items()]
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in self.headers.items():
-                    headers.setdefault(name, value)
-                if "server" in headers:
-                    del headers["server"]
-            await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+def with_headers(headers: RawHeaders, extra: RawHeaders) -> RawHeaders:
+    """``headers`` without ``server``, plus each of ``extra`` the response did not set."""
+    present = {name.lower() for name, _ in headers}
+    kept = [(name, value) for name, value in headers if name.lower() != b"server"]
+    kept.extend(header for header in extra if header[0] not in present)
+    return kept

@@ -1,0 +1,143 @@
+"""Every cross-cutting step of an HTTP request in one pure-ASGI layer: correlation ID,
+security headers, metrics, access log, body limit, timeout and the 500 guard.
+
+One layer with one ``send`` wrapper instead of a middleware per concern: each layer costs a
+coroutine call and a wrapped ``send`` on every request, which a service pays on all of its
+traffic. The concerns stay in their own modules; this class only puts them in order:
+
+- the correlation ID is resolved first, so every log line and error body carries it;
+- a body larger than the limit is answered 413 (declared length, or while it is read);
+- a request still running after the timeout is cancelled and answered 504;
+- an unhandled exception is logged with its traceback and answered with the 500 envelope;
+- every response, errors included, gets the correlation and security headers, is counted in
+  the metrics and logged once in the access log.
+"""
+
+import asyncio
+import time
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import error_response
+from ..metrics import HttpMetrics
+from ._scope import route_template
+from .access_log import log_access
+from .body_limit import PayloadTooLarge, declared_too_large, limit_body
+from .correlation import bind_correlation_id, correlation_header, reset_correlation_id
+from .security_headers import security_headers, with_headers
+
+logger = structlog.stdlib.get_logger(__name__)
+
+
+class _Response:
+    """The response as it goes out: adds the headers, remembers the status, and writes the
+    access line before the last body chunk (while the request's trace span is still
+    active, so the line carries its trace ID)."""
+
+    __slots__ = ("_extra_headers", "_scope", "_send", "_started_at", "logged", "started", "status")
+
+    def __init__(
+        self, scope: Scope, send: Send, extra_headers: list[tuple[bytes, bytes]], started_at: float
+    ) -> None:
+        self._scope = scope
+        self._send = send
+        self._extra_headers = extra_headers
+        self._started_at = started_at
+        self.started = False
+        self.logged = False
+        self.status = 500
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.status = message["status"]
+            message["headers"] = with_headers(list(message.get("headers", [])), self._extra_headers)
+        elif message["type"] == "http.response.body" and not message.get("more_body"):
+            self.log()
+        await self._send(message)
+
+    def log(self) -> None:
+        if not self.logged:
+            self.logged = True
+            log_access(self._scope, self.status, time.perf_counter() - self._started_at)
+
+
+class RequestPipelineMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: HttpMetrics,
+        max_body_bytes: int,
+        timeout_seconds: float,
+        hsts_max_age_seconds: int,
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.timeout_seconds = timeout_seconds
+        self.security_headers = security_headers(hsts_max_age_seconds)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started_at = time.perf_counter()
+        correlation_id, token = bind_correlation_id(scope)
+        response = _Response(
+            scope, send, [correlation_header(correlation_id), *self.security_headers], started_at
+        )
+        try:
+            await self._handle(scope, receive, response)
+        finally:
+            response.log()
+            self.metrics.observe(
+                scope["method"],
+                route_template(scope),
+                response.status,
+                time.perf_counter() - started_at,
+            )
+            reset_correlation_id(token)
+
+    async def _handle(self, scope: Scope, receive: Receive, response: _Response) -> None:
+        if declared_too_large(scope, self.max_body_bytes):
+            await self._error(scope, receive, response, *self._too_large())
+            return
+        deadline = asyncio.timeout(self.timeout_seconds)
+        try:
+            async with deadline:
+                await self.app(scope, limit_body(receive, self.max_body_bytes), response.send)
+        except PayloadTooLarge:
+            if response.started:
+                raise
+            await self._error(scope, receive, response, *self._too_large())
+        except TimeoutError:
+            if not deadline.expired() or response.started:
+                raise
+            logger.warning(
+                "request timed out", path=scope["path"], timeout_seconds=self.timeout_seconds
+            )
+            message = f"The request did not complete within {self.timeout_seconds} s."
+            await self._error(scope, receive, response, 504, "TIMEOUT", message)
+        except Exception:
+            logger.exception("unhandled exception", method=scope["method"], path=scope["path"])
+            if response.started:
+                raise
+            await self._error(
+                scope, receive, response, 500, "INTERNAL_ERROR", "An unexpected error occurred."
+            )
+
+    def _too_large(self) -> tuple[int, str, str]:
+        return 413, "PAYLOAD_TOO_LARGE", f"The request body exceeds {self.max_body_bytes} bytes."
+
+    async def _error(
+        self,
+        scope: Scope,
+        receive: Receive,
+        response: _Response,
+        status: int,
+        code: str,
+        message: str,
+    ) -> None:
+        await error_response(status, code, message)(scope, receive, response.send)
