@@ -24,12 +24,10 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import urllib.request
 from pathlib import Path
-from uuid import uuid4
 
 from harness import (
     PACKAGE,
@@ -37,12 +35,12 @@ from harness import (
     Load,
     Server,
     best_of_alternating_rounds,
+    migrated_postgres_database,
     print_loads,
     render_and_install,
     uvicorn,
 )
 
-ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 TENANT = "bench"
 TARGETS = {"sqlalchemy": 0.6, "none": 0.8, "cache": 0.85}
@@ -88,10 +86,6 @@ async def cached(key: str):
 """
 
 
-def _psql(sql: str) -> None:
-    subprocess.run(["psql", ADMIN_URL, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
-
-
 def _post_product(base: str) -> str:
     request = urllib.request.Request(
         f"{base}/api/v1/products",
@@ -121,7 +115,6 @@ def _compare(service_dir: Path, orm: str, database_url: str, *, seconds: int, ro
     if cached:
         env[f"{PREFIX}REDIS_URL"] = REDIS_URL
         env["BENCH_REDIS_URL"] = REDIS_URL
-    subprocess.run([str(venv / "bin" / "alembic"), "upgrade", "head"], cwd=service_dir, env=env, check=True)
     (service_dir / "bare_app.py").write_text(BARE_APP, encoding="utf-8")
     service = Server(
         uvicorn(venv, f"{PACKAGE}.main:create_app", factory=True), service_dir, env, "/health/ready"
@@ -168,18 +161,11 @@ def main() -> int:
             ("none", {"orm": "none"}),
             ("sqlalchemy-cache", {"orm": "sqlalchemy", "cache": "elasticache-redis"}),
         ):
-            database = f"bench_{uuid4().hex[:10]}"
-            _psql(f"CREATE DATABASE {database}")
-            try:
-                service_dir = render_and_install(
-                    root / label, database="aurora-postgresql", datadog=False, **choices
-                )
-                url = ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-                ratios[label] = _compare(
-                    service_dir, label, f"{url}/{database}", seconds=args.seconds, rounds=args.rounds
-                )
-            finally:
-                _psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            service_dir = render_and_install(
+                root / label, database="aurora-postgresql", datadog=False, **choices
+            )
+            with migrated_postgres_database(service_dir) as url:
+                ratios[label] = _compare(service_dir, label, url, seconds=args.seconds, rounds=args.rounds)
     finally:
         shutil.rmtree(root)
     for label, target_key in (("sqlalchemy", "sqlalchemy"), ("none", "none"), ("sqlalchemy-cache", "cache")):

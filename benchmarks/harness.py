@@ -11,9 +11,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -23,6 +26,7 @@ from template_matrix import BASE_VALUES, TEMPLATE_PATH  # noqa: E402
 
 PACKAGE = "orders_api"
 PREFIX = "ORDERS_API_"
+POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @dataclass
@@ -45,6 +49,35 @@ def render_and_install(target: Path, **choices: Any) -> Path:
     run_template(Template.load(TEMPLATE_PATH), {**BASE_VALUES, **choices}, target)
     subprocess.run(["uv", "sync", "--quiet"], cwd=target, check=True, env={**os.environ, "VIRTUAL_ENV": ""})
     return target
+
+
+def _psql(sql: str) -> None:
+    subprocess.run(["psql", POSTGRES_ADMIN_URL, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
+
+
+@contextmanager
+def migrated_postgres_database(service_dir: Path) -> Iterator[str]:
+    """A new database on the machine's PostgreSQL (BENCH_POSTGRES_URL), migrated with the
+    service's own Alembic as a deployment's migration Job would; its SQLAlchemy URL.
+    Dropped afterwards."""
+    name = f"bench_{uuid4().hex[:10]}"
+    _psql(f"CREATE DATABASE {name}")
+    try:
+        server = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+        url = f"{server.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+        env = {
+            **os.environ,
+            "VIRTUAL_ENV": "",
+            f"{PREFIX}ENVIRONMENT": "development",
+            f"{PREFIX}DATABASE_URL": url,
+        }
+        alembic = str(service_dir / ".venv" / "bin" / "alembic")
+        subprocess.run(
+            [alembic, "upgrade", "head"], cwd=service_dir, env=env, check=True, capture_output=True
+        )
+        yield url
+    finally:
+        _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def uvicorn(venv: Path, app: str, *, factory: bool) -> list[str]:

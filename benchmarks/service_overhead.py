@@ -4,10 +4,12 @@ Renders the default variant with scaffold, installs it with uv, and serves both 
 that environment with uvicorn (one worker, uvloop, httptools). wrk drives each over loopback
 in alternating rounds in the same run, so machine noise hits both alike; the best round of
 each is compared. Runs once with Datadog off and once with it on (ddtrace loaded, no agent).
-Also times process start to the first 200.
+Also times process start to the first 200. The service runs as deployed, against a migrated
+database on the machine's PostgreSQL (BENCH_POSTGRES_URL, default
+postgresql://postgres@127.0.0.1:5432/postgres; created and dropped).
 
 Usage: uv run python benchmarks/service_overhead.py [--seconds 8] [--rounds 3]
-Needs: wrk (Debian package `wrk`) and uv on PATH.
+Needs: wrk (Debian package `wrk`), psql and uv on PATH.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from harness import (
     PREFIX,
     Server,
     best_of_alternating_rounds,
+    migrated_postgres_database,
     print_loads,
     render_and_install,
     uvicorn,
@@ -42,8 +45,18 @@ async def live() -> dict[str, str]:
 TARGETS = {"rps_ratio_off": 0.85, "rps_ratio_on": 0.65, "p99_ratio": 1.2, "startup_seconds": 2.0}
 
 
-def _compare(service_dir: Path, *, datadog: bool, seconds: int, rounds: int) -> dict[str, float]:
-    env = {**os.environ, "VIRTUAL_ENV": "", f"{PREFIX}ENVIRONMENT": "local", f"{PREFIX}LOG_LEVEL": "WARNING"}
+def _compare(
+    service_dir: Path, database_url: str, *, datadog: bool, seconds: int, rounds: int
+) -> dict[str, float]:
+    # As deployed: a real database whose schema a migration Job created (ENVIRONMENT=local
+    # would start the SQLite stand-in and migrate it on every start).
+    env = {
+        **os.environ,
+        "VIRTUAL_ENV": "",
+        f"{PREFIX}ENVIRONMENT": "development",
+        f"{PREFIX}LOG_LEVEL": "WARNING",
+    }
+    env[f"{PREFIX}DATABASE_URL"] = database_url
     env[f"{PREFIX}DATADOG_ENABLED"] = "true" if datadog else "false"
     env["DD_TRACE_ENABLED"] = "true" if datadog else "false"
     venv = service_dir / ".venv"
@@ -83,8 +96,9 @@ def main() -> int:
     try:
         service_dir = render_and_install(root / "service")
         (service_dir / "bare_app.py").write_text(BARE_APP, encoding="utf-8")
-        off = _compare(service_dir, datadog=False, seconds=args.seconds, rounds=args.rounds)
-        on = _compare(service_dir, datadog=True, seconds=args.seconds, rounds=args.rounds)
+        with migrated_postgres_database(service_dir) as database_url:
+            off = _compare(service_dir, database_url, datadog=False, seconds=args.seconds, rounds=args.rounds)
+            on = _compare(service_dir, database_url, datadog=True, seconds=args.seconds, rounds=args.rounds)
     finally:
         shutil.rmtree(root)
     verdicts = {

@@ -20,7 +20,6 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from ..core.config import ENV_PREFIX, Settings, SettingsError
 from ..core.health import HealthRegistry
 from .iam import attach_iam_auth
-from .migrations import upgrade_to_head
 
 logger = structlog.stdlib.get_logger(__name__)
 
@@ -131,6 +130,10 @@ async def open_local_database(settings: Settings) -> AsyncEngine:
             "stand-in, but aiosqlite (a dev dependency) is not installed: run `uv sync`, or "
             f"set {ENV_PREFIX}DATABASE_URL"
         )
+    # Imported here: Alembic is only needed by the stand-in, and deployed processes start
+    # faster without it.
+    from .migrations import upgrade_to_head
+
     engine = create_engine(LOCAL_DATABASE_URL, settings)
     try:
         await upgrade_to_head(engine)
