@@ -221,6 +221,12 @@ def empty_database(database_url: str) -> str:
 
 
 @pytest.fixture
+def migrate_database() -> Callable[[str], None]:
+    """Call it to migrate the database at a URL to the latest schema."""
+    return lambda url: asyncio.run(migrate(make_url(url)))
+
+
+@pytest.fixture
 def run_sql(database_url: str) -> Callable[..., None]:
     """Call it to run statements on the session's database, in one session, outside any
     transaction."""

@@ -3,7 +3,6 @@
 down the API and readiness answer 503 and liveness stays 200; once it is back the same
 process serves again, without a restart, and the data written before is still there."""
 
-import asyncio
 {% if values.database == 'aurora-postgresql' %}
 import glob
 {% endif %}
@@ -21,12 +20,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 from ${{ values.packageName }}.core.config import Settings
 from ${{ values.packageName }}.core.tenancy import TENANT_ID_HEADER
-from ${{ values.packageName }}.db.migrations import upgrade_to_head
 from ${{ values.packageName }}.main import create_app
 
 BASE = "/api/v1/products"
@@ -157,18 +153,12 @@ def private_server() -> Iterator[PrivateServer]:
         server.remove()
 
 
-async def migrate(url: str) -> None:
-    engine = create_async_engine(url, poolclass=NullPool)
-    try:
-        await upgrade_to_head(engine)
-    finally:
-        await engine.dispose()
-
-
 def test_outage_is_503_and_the_service_recovers_without_a_restart(
-    private_server: PrivateServer, make_settings: Callable[..., Settings]
+    private_server: PrivateServer,
+    make_settings: Callable[..., Settings],
+    migrate_database: Callable[[str], None],
 ) -> None:
-    asyncio.run(migrate(private_server.url))
+    migrate_database(private_server.url)
     settings = make_settings(
         database_url=SecretStr(private_server.url),
         database_connect_timeout_seconds=1.0,
