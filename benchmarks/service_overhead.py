@@ -80,7 +80,8 @@ def _compare(
     rps_ratio = best["service"].requests_per_second / best["bare"].requests_per_second
     p99_ratio = best["service"].p99_ms / best["bare"].p99_ms
     start = service.startup_seconds
-    print(f"datadog {label} ratio    req/s {rps_ratio:.2f}   p99 {p99_ratio:.2f}x   start {start:.2f} s")
+    print(f"datadog {label} ratio    req/s {rps_ratio:.2f}   p99 {p99_ratio:.2f}x")
+    print(f"datadog {label} start    service {start:.2f} s   bare {bare.startup_seconds:.2f} s")
     return {"rps": rps_ratio, "p99": p99_ratio, "startup": service.startup_seconds}
 
 
