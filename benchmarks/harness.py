@@ -65,16 +65,10 @@ def migrated_postgres_database(service_dir: Path) -> Iterator[str]:
     try:
         server = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
         url = f"{server.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
-        env = {
-            **os.environ,
-            "VIRTUAL_ENV": "",
-            f"{PREFIX}ENVIRONMENT": "development",
-            f"{PREFIX}DATABASE_URL": url,
-        }
+        # "local" only so that other connection settings (Redis, ...) may stay unset.
+        env = {**os.environ, "VIRTUAL_ENV": "", f"{PREFIX}ENVIRONMENT": "local", f"{PREFIX}DATABASE_URL": url}
         alembic = str(service_dir / ".venv" / "bin" / "alembic")
-        subprocess.run(
-            [alembic, "upgrade", "head"], cwd=service_dir, env=env, check=True, capture_output=True
-        )
+        subprocess.run([alembic, "upgrade", "head"], cwd=service_dir, env=env, check=True)
         yield url
     finally:
         _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
