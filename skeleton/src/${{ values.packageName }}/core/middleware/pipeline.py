@@ -112,15 +112,15 @@ class RequestPipelineMiddleware:
             if response.started:
                 raise
             await self._error(scope, receive, response, *self._too_large())
-        except TimeoutError:
-            if not deadline.expired() or response.started:
-                raise
-            logger.warning(
-                "request timed out", path=scope["path"], timeout_seconds=self.timeout_seconds
-            )
-            message = f"The request did not complete within {self.timeout_seconds} s."
-            await self._error(scope, receive, response, 504, "TIMEOUT", message)
-        except Exception:
+        except Exception as error:
+            # Only our own deadline is a 504; a TimeoutError the app raised is a failure.
+            if isinstance(error, TimeoutError) and deadline.expired() and not response.started:
+                logger.warning(
+                    "request timed out", path=scope["path"], timeout_seconds=self.timeout_seconds
+                )
+                message = f"The request did not complete within {self.timeout_seconds} s."
+                await self._error(scope, receive, response, 504, "TIMEOUT", message)
+                return
             logger.exception("unhandled exception", method=scope["method"], path=scope["path"])
             if response.started:
                 raise
