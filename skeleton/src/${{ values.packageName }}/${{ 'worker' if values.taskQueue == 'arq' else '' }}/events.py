@@ -1,9 +1,7 @@
 """How the API enqueues the notification task (``ProductEvents`` over arq).
 
 The job ID is derived from the product ID, so enqueueing the same product twice (a retried
-request) queues one job. When the broker cannot take the job, the product is still
-created: the failure is logged and counted (``task_enqueue_failures_total``), and the
-notification is lost. Making it reliable would take an outbox written with the product.
+request) queues one job.
 """
 
 import asyncio
@@ -28,14 +26,17 @@ from ..core.health import HealthRegistry
 from ..core.http_client import create_http_client
 from ..core.metrics import HttpMetrics
 from ..products.models import Product
-from ..products.notifications.events import TASK_NAME, ProductCreatedNotice
+from ..products.notifications.events import (
+    TASK_NAME,
+    ProductCreatedNotice,
+    enqueue,
+    enqueue_failures,
+)
 from .settings import deserialize, serialize
 from .tasks import notify_product_created
 
 logger = structlog.stdlib.get_logger(__name__)
 
-# Longest a request waits for the broker to take a job.
-ENQUEUE_TIMEOUT_SECONDS = 2.0
 # Longest the shutdown waits for notifications still running in process (local work).
 IN_PROCESS_DRAIN_SECONDS = 5.0
 
@@ -61,20 +62,13 @@ class ArqProductEvents:
 
     async def product_created(self, product: Product) -> None:
         notice = ProductCreatedNotice.of(product)
-        try:
-            async with asyncio.timeout(ENQUEUE_TIMEOUT_SECONDS):
-                await self._pool.enqueue_job(
-                    TASK_NAME,
-                    _job_id=notice.idempotency_key,
-                    **_task_arguments(product),
-                )
-        except Exception as error:
-            self._failures.labels(task=TASK_NAME).inc()
-            logger.error(
-                "could not enqueue the product created notification",
-                product_id=notice.product_id,
-                error=type(error).__name__,
-            )
+        await enqueue(
+            notice,
+            lambda: self._pool.enqueue_job(
+                TASK_NAME, _job_id=notice.idempotency_key, **_task_arguments(product)
+            ),
+            self._failures,
+        )
 
 
 class InProcessProductEvents:
@@ -137,10 +131,7 @@ async def product_events_lifespan(app: FastAPI) -> AsyncIterator[None]:
             default_queue_name=settings.task_queue_name,
         )
         stack.push_async_callback(pool.aclose)
-        failures = metrics.counter(
-            "task_enqueue_failures", "Tasks the broker did not take.", ("task",)
-        )
-        app.state.product_events = ArqProductEvents(pool, failures)
+        app.state.product_events = ArqProductEvents(pool, enqueue_failures(metrics))
 
         async def check() -> None:
             await pool.ping()

@@ -1,9 +1,4 @@
-"""How the API enqueues the notification task (``ProductEvents`` over Celery).
-
-When the broker cannot take the task, the product is still created: the failure is logged
-and counted (``task_enqueue_failures_total``), and the notification is lost. Making it
-reliable would take an outbox written in the product's transaction.
-"""
+"""How the API enqueues the notification task (``ProductEvents`` over Celery)."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -20,14 +15,11 @@ from ..core.correlation import get_correlation_id
 from ..core.health import HealthRegistry
 from ..core.metrics import HttpMetrics
 from ..products.models import Product
-from ..products.notifications.events import TASK_NAME, ProductCreatedNotice
+from ..products.notifications.events import ProductCreatedNotice, enqueue, enqueue_failures
 from .app import celery_config, create_celery_app
 from .tasks import notify_product_created
 
 logger = structlog.stdlib.get_logger(__name__)
-
-# Longest a request waits for the broker to take a task.
-ENQUEUE_TIMEOUT_SECONDS = 2.0
 
 
 class CeleryProductEvents:
@@ -39,22 +31,16 @@ class CeleryProductEvents:
         notice = ProductCreatedNotice.of(product)
         # The task bound to this app (a shared task is bound to every app).
         task = self._app.tasks[notify_product_created.name]
-        try:
-            # Publishing blocks (and runs the task, in eager mode): off the event loop, and
-            # bounded so a dead broker cannot hang the request.
-            async with asyncio.timeout(ENQUEUE_TIMEOUT_SECONDS):
-                await asyncio.to_thread(
-                    task.apply_async,
-                    kwargs={"notice": notice.to_payload(), "correlation_id": get_correlation_id()},
-                    task_id=notice.idempotency_key,
-                )
-        except Exception as error:
-            self._failures.labels(task=TASK_NAME).inc()
-            logger.error(
-                "could not enqueue the product created notification",
-                product_id=notice.product_id,
-                error=type(error).__name__,
-            )
+        # Publishing blocks (and runs the task, in eager mode): off the event loop.
+        await enqueue(
+            notice,
+            lambda: asyncio.to_thread(
+                task.apply_async,
+                kwargs={"notice": notice.to_payload(), "correlation_id": get_correlation_id()},
+                task_id=notice.idempotency_key,
+            ),
+            self._failures,
+        )
 
 
 @asynccontextmanager
@@ -65,9 +51,8 @@ async def product_events_lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     health: HealthRegistry = app.state.health
     metrics: HttpMetrics = app.state.metrics
-    failures = metrics.counter("task_enqueue_failures", "Tasks the broker did not take.", ("task",))
     celery_app = create_celery_app(celery_config(settings))
-    app.state.product_events = CeleryProductEvents(celery_app, failures)
+    app.state.product_events = CeleryProductEvents(celery_app, enqueue_failures(metrics))
     async with AsyncExitStack() as stack:
         stack.callback(celery_app.close)
         if settings.task_broker_url is None:
