@@ -62,6 +62,8 @@ class CircuitBreaker:
 
     async def before_call(self) -> None:
         """Raise ``CircuitOpenError`` unless a call may go through now."""
+        if self._state is CircuitState.CLOSED:
+            return  # the common case needs no lock: nothing awaits between check and return
         async with self._lock:
             state = self.state
             if state is CircuitState.CLOSED:
@@ -76,6 +78,8 @@ class CircuitBreaker:
             )
 
     async def record_success(self) -> None:
+        if self._state is CircuitState.CLOSED and self._failures == 0:
+            return  # nothing to reset
         async with self._lock:
             if self._state is not CircuitState.CLOSED:
                 logger.info("circuit closed", upstream=self.name)
