@@ -39,6 +39,10 @@ def failing_client(app: FastAPI) -> Iterator[TestClient]:
     async def crash() -> None:
         raise RuntimeError("password=hunter2 at db.internal:5432")
 
+    @app.get("/test/upstream-timeout")
+    async def upstream_timeout() -> None:
+        raise TimeoutError("a call of the handler's own timed out")
+
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 
@@ -136,3 +140,11 @@ def test_malformed_json_is_422_envelope(client: TestClient) -> None:
 
     assert response.status_code == 422
     assert_envelope(response.json(), "VALIDATION_ERROR")
+
+
+def test_a_timeout_raised_by_the_handler_is_a_500_envelope(failing_client: TestClient) -> None:
+    # Not the request deadline (504): the handler failed.
+    response = failing_client.get("/test/upstream-timeout")
+
+    assert response.status_code == 500
+    assert_envelope(response.json(), "INTERNAL_ERROR")
