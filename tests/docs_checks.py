@@ -8,8 +8,8 @@ comment on the line before the fence (invisible in the built site):
   omitted lines. In the template's pages ``<package>`` stands for the package folder.
 - ``<!-- file: PATH -->``: a new file the reader adds to a rendered service, which the tests
   write there and check with the service's own tools.
-- ``<!-- edit: PATH after: LINE -->``: lines the reader inserts into PATH after the line
-  that reads LINE (whitespace around it ignored).
+- ``<!-- edit: PATH after: LINE -->`` (or ``before: LINE``): lines the reader inserts into
+  PATH after (before) the only line that reads LINE, whitespace around it ignored.
 
 Unmarked blocks are checked by language: ``yaml``, ``json`` and ``toml`` must parse, ``sh``
 must pass ``bash -n`` and the caller's command checks; any other unmarked block fails.
@@ -111,21 +111,24 @@ def _find_run(run: list[str], lines: list[str], start: int) -> int | None:
     return None
 
 
+EDIT_TARGET = re.compile(r"^(?P<path>\S+) (?P<where>after|before): (?P<anchor>.+)$")
+
+
 def apply_edit(block: CodeBlock, source: str) -> str:
-    """``source`` with the block's lines inserted after the line the marker names."""
-    assert block.target is not None
-    _path, separator, anchor = block.target.partition(" after: ")
-    assert separator, f"{block.where}: an edit marker needs 'after: LINE'"
+    """``source`` with the block's lines inserted after (or before) the only line that
+    reads as the marker says."""
+    target = EDIT_TARGET.match(block.target or "")
+    assert target, f"{block.where}: an edit marker reads 'PATH after: LINE' or 'PATH before: LINE'"
     lines = source.splitlines(keepends=True)
-    for index, line in enumerate(lines):
-        if line.strip() == anchor.strip():
-            return "".join([*lines[: index + 1], block.text, *lines[index + 1 :]])
-    raise AssertionError(f"{block.where}: no line {anchor.strip()!r} in {_path}")
+    matches = [index for index, line in enumerate(lines) if line.strip() == target["anchor"].strip()]
+    assert len(matches) == 1, f"{block.where}: {len(matches)} lines {target['anchor']!r} in {target['path']}"
+    index = matches[0] + (target["where"] == "after")
+    return "".join([*lines[:index], block.text, *lines[index:]])
 
 
 def marked_path(block: CodeBlock) -> str:
     assert block.target is not None
-    return block.target.partition(" after: ")[0].strip()
+    return block.target.split(" ")[0]
 
 
 def data_problem(block: CodeBlock) -> str | None:
