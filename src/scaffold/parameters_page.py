@@ -13,12 +13,15 @@ comparing the results, so the page cannot drift from the skeleton either::
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import itertools
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +110,15 @@ def render_files(template: Template, values: Combination) -> Files:
         }
 
 
+@functools.cache
+def _load(path: Path) -> Template:
+    return Template.load(path)
+
+
+def _render_files_at(path: Path, values: Combination) -> Files:
+    return render_files(_load(path), values)
+
+
 @dataclass(frozen=True)
 class FileReport:
     """For each parameter: the files each value adds, and the files whose content it changes."""
@@ -117,7 +129,11 @@ class FileReport:
     @classmethod
     def build(cls, template: Template) -> FileReport:
         parameters = choice_parameters(template)
-        rendered = [(values, render_files(template, values)) for values in combinations(parameters)]
+        every = list(combinations(parameters))
+        # Hundreds of renders: one process per CPU, each loading the template once.
+        with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
+            files = pool.map(_render_files_at, [template.path] * len(every), every, chunksize=16)
+            rendered = list(zip(every, files, strict=True))
         every_file = set().union(*(files for _, files in rendered))
         always = _common([set(files) for _, files in rendered])
         added: dict[str, dict[str, list[str]]] = {}
