@@ -44,10 +44,16 @@ def free_port() -> int:
 
 def render_and_install(target: Path, **choices: Any) -> Path:
     """Render the template with ``choices`` over the base values into ``target`` and
-    ``uv sync`` it; returns ``target``."""
+    ``uv sync`` it, with bytecode compiled as the Dockerfile does (start-up time would
+    otherwise include compiling every module on first import); returns ``target``."""
     target.mkdir(parents=True)
     run_template(Template.load(TEMPLATE_PATH), {**BASE_VALUES, **choices}, target)
-    subprocess.run(["uv", "sync", "--quiet"], cwd=target, check=True, env={**os.environ, "VIRTUAL_ENV": ""})
+    subprocess.run(
+        ["uv", "sync", "--quiet", "--compile-bytecode"],
+        cwd=target,
+        check=True,
+        env={**os.environ, "VIRTUAL_ENV": ""},
+    )
     return target
 
 

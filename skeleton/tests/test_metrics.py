@@ -1,8 +1,10 @@
 """Prometheus metrics by route template, method and status, one registry per app."""
 
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from ${{ values.packageName }}.core.config import Settings
+from ${{ values.packageName }}.core.metrics import LABELS, HttpMetrics
 from ${{ values.packageName }}.main import create_app
 
 MISSING = "/api/v1/products/00000000-0000-0000-0000-000000000000"
@@ -56,3 +58,30 @@ def test_an_app_can_run_its_lifespan_again(settings: Settings) -> None:
         text = second.get("/metrics").text
 
     assert 'http_requests_total{method="GET",route="/health/live",status="200"} 1.0' in text
+
+
+def test_exposition_matches_prometheus_client_counters_and_histograms() -> None:
+    """The lock-free series render exactly as prometheus_client's own Counter and
+    Histogram would for the same observations, bucket edges included."""
+    durations = [0.0001, 0.005, 0.0051, 0.1, 0.3, 1.0, 9.99, 10.0, 42.0]
+    metrics = HttpMetrics()
+    reference = CollectorRegistry()
+    requests = Counter("http_requests", "HTTP requests handled.", LABELS, registry=reference)
+    latency = Histogram(
+        "http_request_duration_seconds",
+        "Time to handle an HTTP request.",
+        LABELS,
+        registry=reference,
+    )
+    for index, seconds in enumerate(durations):
+        status = 200 if index % 3 else 500
+        metrics.observe("GET", "/things/{id}", status, seconds)
+        requests.labels("GET", "/things/{id}", str(status)).inc()
+        latency.labels("GET", "/things/{id}", str(status)).observe(seconds)
+
+    def samples(text: bytes) -> list[str]:
+        # prometheus_client adds *_created timestamps to its own; they cannot be equal.
+        lines = text.decode().splitlines()
+        return sorted(line for line in lines if not line.startswith("#") and "_created" not in line)
+
+    assert samples(metrics.render()) == samples(generate_latest(reference))

@@ -1,10 +1,11 @@
 """Body limit (413), timeout (504), security headers and CORS."""
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
+import pytest
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.testclient import TestClient
 
 from ${{ values.packageName }}.core.config import (
@@ -157,3 +158,22 @@ def test_cors_allows_only_listed_origins(base_env: SetEnv) -> None:
     assert "access-control-allow-origin" not in refused.headers
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == "https://app.example.com"
+
+
+def test_a_timeout_after_the_response_started_is_raised(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Too late for a 504: the half-sent response must fail, not end as if complete."""
+    app = create_app(make_settings(request_timeout_seconds=0.2))
+
+    @app.get("/test/stalls")
+    async def stalls() -> StreamingResponse:
+        async def body() -> AsyncIterator[bytes]:
+            yield b"first chunk"
+            await asyncio.sleep(5)
+            yield b"never sent"
+
+        return StreamingResponse(body())
+
+    with TestClient(app) as client, pytest.raises(TimeoutError):
+        client.get("/test/stalls")

@@ -23,6 +23,7 @@ from .core.logging import configure_logging
 from .core.metrics import HttpMetrics
 from .core.metrics import router as metrics_router
 from .core.middleware.stack import install_middleware
+from .core.routing import include_flat
 {% if values.datadog %}
 from .core.tracing import configure_tracing, disable_tracing_without_local_agent
 {% endif %}
@@ -115,7 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 {% endif %}
     install_error_handlers(app)
     install_middleware(app, settings, metrics)
-    app.include_router(health_router)
-    app.include_router(metrics_router)
-    app.include_router(products_router, prefix="/api/v1")
+    include_flat(app, health_router)
+    include_flat(app, metrics_router)
+    include_flat(app, products_router, prefix="/api/v1")
     return app

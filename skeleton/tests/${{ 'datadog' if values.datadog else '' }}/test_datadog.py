@@ -2,6 +2,9 @@
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -102,3 +105,34 @@ async def test_agent_probe_finds_a_listening_agent(monkeypatch: pytest.MonkeyPat
         server.close()
         await server.wait_closed()
     assert not await agent_reachable()
+
+
+def test_with_datadog_off_ddtrace_is_not_even_imported(settings: Settings) -> None:
+    """Importing ddtrace costs every start about half a second; with tracing off (and no
+    ``ddtrace-run``) the service does not pay it, and its log lines carry no trace fields."""
+    probe = (
+        "import sys\n"
+        "from ${{ values.packageName }}.main import create_app\n"
+        "create_app()\n"
+        "assert 'ddtrace' not in sys.modules, 'ddtrace was imported'\n"
+    )
+    assert not settings.datadog_enabled
+
+    # The environment the settings were read from, in a fresh interpreter.
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env=os.environ, capture_output=True, text=True, check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_with_datadog_off_log_lines_have_no_trace_fields(
+    settings: Settings, read_logs: ReadLogs
+) -> None:
+    configure_tracing(settings)
+    configure_logging(settings)
+
+    structlog.stdlib.get_logger("test").info("no tracing")
+
+    (line,) = read_logs()
+    assert line.keys().isdisjoint(DD_FIELDS)

@@ -12,7 +12,6 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 from sqlalchemy import event, text
-from sqlalchemy.dialects.mysql.base import MySQLDialect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -92,7 +91,8 @@ def limit_mysql_statement_time(engine: AsyncEngine, seconds: float) -> None:
 
     @event.listens_for(engine.sync_engine, "connect")
     def set_limit(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-        if isinstance(engine.dialect, MySQLDialect) and engine.dialect.is_mariadb:
+        # Only MySQL dialects have the flag; importing their module would slow every start.
+        if getattr(engine.dialect, "is_mariadb", False):
             statement = f"SET SESSION max_statement_time = {seconds}"
         else:
             statement = f"SET SESSION max_execution_time = {round(seconds * 1000)}"

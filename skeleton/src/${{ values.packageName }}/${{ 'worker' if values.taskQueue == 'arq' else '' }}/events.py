@@ -12,10 +12,6 @@ from typing import Any
 import httpx2
 import structlog
 from arq import ArqRedis
-{% if values.datadog %}
-from ddtrace.propagation.http import HTTPPropagator
-from ddtrace.trace import tracer
-{% endif %}
 from fastapi import FastAPI
 from prometheus_client import Counter
 from redis.asyncio import ConnectionPool
@@ -25,6 +21,9 @@ from ..core.correlation import get_correlation_id
 from ..core.health import HealthRegistry
 from ..core.http_client import create_http_client
 from ..core.metrics import HttpMetrics
+{% if values.datadog %}
+from ..core.tracing import current_trace_headers
+{% endif %}
 from ..products.models import Product
 from ..products.notifications.events import (
     TASK_NAME,
@@ -42,16 +41,14 @@ IN_PROCESS_DRAIN_SECONDS = 5.0
 
 
 def _task_arguments(product: Product) -> dict[str, Any]:
-    headers: dict[str, str] = {}
-{% if values.datadog %}
-    span = tracer.current_span()
-    if span is not None:
-        HTTPPropagator.inject(span.context, headers)
-{% endif %}
     return {
         "notice": ProductCreatedNotice.of(product).to_payload(),
         "correlation_id": get_correlation_id(),
-        "trace_headers": headers,
+{% if values.datadog %}
+        "trace_headers": current_trace_headers(),
+{% else %}
+        "trace_headers": {},
+{% endif %}
     }
 
 

@@ -12,12 +12,11 @@ from typing import Any
 
 import structlog
 from arq import Retry
-{% if values.datadog %}
-from ddtrace.propagation.http import HTTPPropagator
-from ddtrace.trace import tracer
-{% endif %}
 
 from ..core.config import Settings
+{% if values.datadog %}
+from ..core.tracing import continued_trace
+{% endif %}
 from ..products.notifications.delivery import (
     DeliveryLedger,
     TransientDeliveryError,
@@ -46,10 +45,8 @@ async def notify_product_created(
     product_notice = ProductCreatedNotice(**notice)
 {% if values.datadog %}
     # ddtrace does not instrument arq: continue the request's trace from the job's arguments.
-    request_trace = HTTPPropagator.extract(trace_headers or {})  # type: ignore[no-untyped-call]
-    tracer.context_provider.activate(request_trace)
     with (
-        tracer.trace("arq.job", resource=TASK_NAME, span_type="worker"),
+        continued_trace(trace_headers, name="arq.job", resource=TASK_NAME),
         task_context(product_notice, correlation_id),
     ):
         await _attempt(ctx, product_notice)

@@ -117,11 +117,14 @@ HealthRegistryDep = Annotated[HealthRegistry, Depends(get_health_registry)]
 
 router = APIRouter(prefix="/health", tags=["health"])
 
+# Built once: the orchestrator polls liveness on every replica.
+_ALIVE = ProbeStatus(status="ok")
+
 
 @router.get("/live")
 async def live() -> ProbeStatus:
     """Liveness: the process serves requests."""
-    return ProbeStatus(status="ok")
+    return _ALIVE
 
 
 @router.get("/startup", responses={503: {"model": ProbeStatus}})

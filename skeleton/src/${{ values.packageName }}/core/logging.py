@@ -103,10 +103,11 @@ def configure_logging(settings: Settings) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
         AddServiceFields(settings),
         add_correlation_id,
-{% if values.datadog %}
-        DatadogLogFields(settings),
-{% endif %}
     ]
+{% if values.datadog %}
+    if settings.datadog_enabled:
+        shared.append(DatadogLogFields(settings))
+{% endif %}
     renderer: Processor
     if settings.log_json:
         renderer = structlog.processors.JSONRenderer()

@@ -25,6 +25,7 @@ from ._scope import route_template
 from .access_log import log_access
 from .body_limit import PayloadTooLarge, declared_too_large, limit_body
 from .correlation import bind_correlation_id, correlation_header, reset_correlation_id
+from .deadline import Deadlines, current_task
 from .security_headers import security_headers, with_headers
 
 logger = structlog.stdlib.get_logger(__name__)
@@ -52,7 +53,7 @@ class _Response:
         if message["type"] == "http.response.start":
             self.started = True
             self.status = message["status"]
-            message["headers"] = with_headers(list(message.get("headers", [])), self._extra_headers)
+            message["headers"] = with_headers(message.get("headers", ()), self._extra_headers)
         elif message["type"] == "http.response.body" and not message.get("more_body"):
             self.log()
         await self._send(message)
@@ -76,7 +77,7 @@ class RequestPipelineMiddleware:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
-        self.timeout_seconds = timeout_seconds
+        self.deadlines = Deadlines(timeout_seconds)
         self.security_headers = security_headers(hsts_max_age_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -88,8 +89,38 @@ class RequestPipelineMiddleware:
         response = _Response(
             scope, send, [correlation_header(correlation_id), *self.security_headers], started_at
         )
+        # One coroutine for the whole request: every extra layer is paid on every request.
+        timed_out = False
         try:
-            await self._handle(scope, receive, response)
+            if declared_too_large(scope, self.max_body_bytes):
+                await self._error(scope, receive, response, *self._too_large())
+                return
+            task = current_task()
+            slot = self.deadlines.start(task)
+            try:
+                await self.app(scope, limit_body(receive, self.max_body_bytes), response.send)
+            finally:
+                timed_out = self.deadlines.finish(task, slot)
+        except PayloadTooLarge:
+            if response.started:
+                raise
+            await self._error(scope, receive, response, *self._too_large())
+        except asyncio.CancelledError:
+            if not timed_out:
+                raise
+            timeout = self.deadlines.timeout_seconds
+            logger.warning("request timed out", path=scope["path"], timeout_seconds=timeout)
+            if response.started:
+                raise TimeoutError(f"request timed out after {timeout} s") from None
+            message = f"The request did not complete within {timeout} s."
+            await self._error(scope, receive, response, 504, "TIMEOUT", message)
+        except Exception:
+            logger.exception("unhandled exception", method=scope["method"], path=scope["path"])
+            if response.started:
+                raise
+            await self._error(
+                scope, receive, response, 500, "INTERNAL_ERROR", "An unexpected error occurred."
+            )
         finally:
             response.log()
             self.metrics.observe(
@@ -99,34 +130,6 @@ class RequestPipelineMiddleware:
                 time.perf_counter() - started_at,
             )
             reset_correlation_id(token)
-
-    async def _handle(self, scope: Scope, receive: Receive, response: _Response) -> None:
-        if declared_too_large(scope, self.max_body_bytes):
-            await self._error(scope, receive, response, *self._too_large())
-            return
-        deadline = asyncio.timeout(self.timeout_seconds)
-        try:
-            async with deadline:
-                await self.app(scope, limit_body(receive, self.max_body_bytes), response.send)
-        except PayloadTooLarge:
-            if response.started:
-                raise
-            await self._error(scope, receive, response, *self._too_large())
-        except Exception as error:
-            # Only our own deadline is a 504; a TimeoutError the app raised is a failure.
-            if isinstance(error, TimeoutError) and deadline.expired() and not response.started:
-                logger.warning(
-                    "request timed out", path=scope["path"], timeout_seconds=self.timeout_seconds
-                )
-                message = f"The request did not complete within {self.timeout_seconds} s."
-                await self._error(scope, receive, response, 504, "TIMEOUT", message)
-                return
-            logger.exception("unhandled exception", method=scope["method"], path=scope["path"])
-            if response.started:
-                raise
-            await self._error(
-                scope, receive, response, 500, "INTERNAL_ERROR", "An unexpected error occurred."
-            )
 
     def _too_large(self) -> tuple[int, str, str]:
         return 413, "PAYLOAD_TOO_LARGE", f"The request body exceeds {self.max_body_bytes} bytes."

@@ -4,6 +4,8 @@ uvicorn writes its own ``server: uvicorn`` header outside the application: start
 ``--no-server-header`` (the Dockerfile does) so responses do not advertise the server.
 """
 
+from collections.abc import Iterable
+
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -23,9 +25,11 @@ def security_headers(hsts_max_age_seconds: int = 0) -> RawHeaders:
     return [(name.lower().encode(), value.encode()) for name, value in headers.items()]
 
 
-def with_headers(headers: RawHeaders, extra: RawHeaders) -> RawHeaders:
+def with_headers(headers: Iterable[tuple[bytes, bytes]], extra: RawHeaders) -> RawHeaders:
     """``headers`` without ``server``, plus each of ``extra`` the response did not set."""
-    present = {name.lower() for name, _ in headers}
-    kept = [(name, value) for name, value in headers if name.lower() != b"server"]
-    kept.extend(header for header in extra if header[0] not in present)
+    kept = list(headers)
+    present = {name.lower() for name, _ in kept}
+    if b"server" in present:
+        kept = [header for header in kept if header[0].lower() != b"server"]
+    kept += [header for header in extra if header[0] not in present]
     return kept

@@ -1,0 +1,59 @@
+"""Request deadlines that share their timers.
+
+``asyncio.timeout()`` schedules and cancels a timer of its own for every request. Here the
+requests whose deadlines fall in the same slot (a tenth of the timeout, at most 100 ms)
+share one timer: starting a request adds its task to the slot's set, finishing removes it,
+and when the slot's time comes, the tasks still in it are cancelled. A request therefore
+times out between ``timeout_seconds`` and one slot later.
+"""
+
+import asyncio
+import math
+from typing import Any
+
+Slot = tuple[asyncio.AbstractEventLoop, int]
+Task = asyncio.Task[Any]
+
+
+def current_task() -> Task:
+    """The task running this request (ASGI servers run each request in one)."""
+    task = asyncio.current_task()
+    if task is None:
+        raise RuntimeError("a request must run in an asyncio task")
+    return task
+
+
+class Deadlines:
+    def __init__(self, timeout_seconds: float) -> None:
+        self.timeout_seconds = timeout_seconds
+        self._slot_seconds = min(0.1, timeout_seconds / 10)
+        self._slots: dict[Slot, set[Task]] = {}
+        self._expired: set[Task] = set()
+
+    def start(self, task: Task) -> Slot:
+        """Cancel ``task`` once its deadline has passed, unless ``finish`` comes first."""
+        loop = task.get_loop()
+        slot = (loop, math.ceil((loop.time() + self.timeout_seconds) / self._slot_seconds))
+        tasks = self._slots.get(slot)
+        if tasks is None:
+            tasks = self._slots[slot] = set()
+            loop.call_at(slot[1] * self._slot_seconds, self._expire, slot)
+        tasks.add(task)
+        return slot
+
+    def finish(self, task: Task, slot: Slot) -> bool:
+        """Stop watching ``task``; True when its deadline had passed (it was cancelled)."""
+        tasks = self._slots.get(slot)
+        if tasks is not None:
+            tasks.discard(task)
+        if task in self._expired:
+            self._expired.discard(task)
+            # The cancellation was ours: take it back, as asyncio.timeout() does.
+            task.uncancel()
+            return True
+        return False
+
+    def _expire(self, slot: Slot) -> None:
+        for task in self._slots.pop(slot, ()):
+            self._expired.add(task)
+            task.cancel()

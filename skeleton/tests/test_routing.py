@@ -1,0 +1,43 @@
+"""Domain routers registered route by route on the app (``include_flat``)."""
+
+import pytest
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+from starlette.routing import Mount, Route
+
+from ${{ values.packageName }}.core.config import Settings
+from ${{ values.packageName }}.core.health import router as health_router
+from ${{ values.packageName }}.core.metrics import router as metrics_router
+from ${{ values.packageName }}.core.routing import include_flat
+from ${{ values.packageName }}.main import create_app
+from ${{ values.packageName }}.products.router import router as products_router
+
+
+def test_the_routing_table_is_flat(settings: Settings) -> None:
+    app = create_app(settings)
+
+    # An included router would be one node resolved again on every request.
+    assert all(isinstance(route, Route) for route in app.router.routes)
+    paths = {route.path for route in app.router.routes if isinstance(route, APIRoute)}
+    assert {"/health/live", "/metrics", "/api/v1/products/{product_id}"} <= paths
+
+
+def test_the_api_is_the_same_as_with_include_router(settings: Settings) -> None:
+    included = FastAPI(title="t", version="1")
+    included.include_router(health_router)
+    included.include_router(metrics_router)
+    included.include_router(products_router, prefix="/api/v1")
+    flat = FastAPI(title="t", version="1")
+    include_flat(flat, health_router)
+    include_flat(flat, metrics_router)
+    include_flat(flat, products_router, prefix="/api/v1")
+
+    assert flat.openapi() == included.openapi()
+
+
+def test_only_path_operations_are_accepted() -> None:
+    router = APIRouter()
+    router.routes.append(Mount("/static", routes=[]))
+
+    with pytest.raises(TypeError, match="path operations only"):
+        include_flat(FastAPI(), router)
