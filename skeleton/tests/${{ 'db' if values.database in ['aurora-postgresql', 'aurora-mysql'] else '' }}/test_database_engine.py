@@ -2,7 +2,13 @@
 and reads routed to the reader endpoint."""
 
 from collections.abc import Callable
+{% if values.database == 'aurora-postgresql' %}
+from typing import Any
+{% endif %}
 
+{% if values.database == 'aurora-postgresql' %}
+import asyncpg  # type: ignore[import-untyped]
+{% endif %}
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -81,6 +87,35 @@ def test_reads_use_the_reader_endpoint(settings: Settings, empty_database: str) 
 
     assert fetched == created
     assert database.reader is not None
-    assert database.engine_for("GET") is database.reader
+    assert database.engine_for("GET").pool is database.reader.pool
     assert database.engine_for("PATCH") is database.writer
     assert checks["database-reader"]["critical"] is False
+{% if values.database == 'aurora-postgresql' %}
+
+
+def test_reads_run_without_begin_and_commit(
+    settings: Settings, empty_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GET is one round trip: asyncpg would send BEGIN and COMMIT around it otherwise."""
+    sent: list[str] = []
+    execute = asyncpg.Connection.execute
+
+    async def recording_execute(self: Any, query: str, *args: Any) -> str:
+        sent.append(query.strip().rstrip(";").upper())
+        status: str = await execute(self, query, *args)
+        return status
+
+    monkeypatch.setattr(asyncpg.Connection, "execute", recording_execute)
+    app = create_app(settings.model_copy(update={"database_url": SecretStr(empty_database)}))
+
+    with TestClient(app, headers={TENANT_ID_HEADER: "t"}) as client:
+        created = client.post(BASE, json={"name": "x", "price": "1.00"}).json()
+        after_create = list(sent)
+        sent.clear()
+        assert client.get(f"{BASE}/{created['id']}").status_code == 200
+        assert client.get(BASE).status_code == 200
+
+    assert "BEGIN" in after_create  # the write has its transaction
+    assert "COMMIT" in after_create
+    assert sent == []
+{% endif %}

@@ -5,7 +5,7 @@ import functools
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.util import find_spec
 from typing import Any
 
@@ -32,18 +32,32 @@ READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 class Database:
     writer: AsyncEngine
     reader: AsyncEngine | None = None
+    # The engine of requests that only read: see ``for_reads``.
+    reads: AsyncEngine = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reads", for_reads(self.reader or self.writer))
 
     def engine_for(self, method: str) -> AsyncEngine:
         """The reader for requests that only read, when there is one; the writer otherwise,
         so a read-modify-write (PATCH) never reads from a lagging replica."""
-        if self.reader is not None and method in READ_ONLY_METHODS:
-            return self.reader
-        return self.writer
+        return self.reads if method in READ_ONLY_METHODS else self.writer
 
     async def dispose(self) -> None:
         await self.writer.dispose()
         if self.reader is not None:
             await self.reader.dispose()
+
+
+def for_reads(engine: AsyncEngine) -> AsyncEngine:
+    """``engine`` (same pool) for requests that only read. On PostgreSQL they run without a
+    transaction of their own: under its READ COMMITTED every statement sees a fresh snapshot
+    anyway, and BEGIN and COMMIT would be two more round trips per request. asyncpg switches
+    to autocommit without a round trip; MySQL drivers would send SET autocommit on checkout
+    and again on return, which costs more than the COMMIT it saves, so MySQL keeps them."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
 
 
 def uvicorn_workers() -> int:
@@ -111,8 +125,9 @@ def create_engine(url: str, settings: Settings, *, iam_auth: bool = False) -> As
         max_overflow=settings.database_max_overflow,
         pool_timeout=settings.database_pool_timeout_seconds,
         pool_recycle=settings.database_pool_recycle_seconds,
-        # A connection closed by a failover or an idle timeout is replaced, not handed out.
-        pool_pre_ping=True,
+        # See DATABASE_POOL_PRE_PING: a round trip per checkout, or one failed request (503)
+        # after a failover, when the pool replaces all of its connections.
+        pool_pre_ping=settings.database_pool_pre_ping,
         connect_args=connect_args(parsed, settings),
     )
     if parsed.get_backend_name() == "mysql":

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     # Recycle connections before Aurora or a proxy drops idle ones.
     database_pool_recycle_seconds: int = Field(default=1800, gt=0)
+    # Test each pooled connection with a round trip before use. Off, a connection that a
+    # failover closed fails one request (503 with Retry-After), and the pool then replaces
+    # every connection it holds.
+    database_pool_pre_ping: bool = False
     database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     # The server cancels statements running longer than this.
     database_statement_timeout_seconds: float = Field(default=10.0, gt=0)
