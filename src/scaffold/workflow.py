@@ -10,14 +10,16 @@ skipped with example outputs derived from their output schemas.
 from __future__ import annotations
 
 import copy
+import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import regress
 import yaml
-from jsonschema import Draft7Validator, ValidationError
+from jsonschema import Draft7Validator, ValidationError, validators
 
 from scaffold.fetch_template import FetchTemplateError, FetchTemplateOptions, Skeleton, fetch_template
 from scaffold.nunjucks import Renderer, RenderError, is_undefined, prepare_context
@@ -84,6 +86,42 @@ class Template:
 # --- parameters ----------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
+def _ecmascript_regex(pattern: str) -> regress.Regex:
+    """`new RegExp(pattern, 'u')`, or without the flag if that fails, as the `jsonschema`
+    package of the scaffolder backend (and ajv in the form) compile `pattern`."""
+    try:
+        return regress.Regex(pattern, "u")
+    except regress.RegressError:
+        return regress.Regex(pattern)
+
+
+def _ecmascript_pattern(
+    validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    """JSON Schema `pattern` with ECMAScript semantics, as Backstage checks parameters.
+
+    Python's `re` differs where it matters for input checks: its `$` also matches before a
+    final newline, so '^[a-z]+$' would accept "name\n". A string with an unpaired surrogate
+    (which only a JSON escape can produce) cannot be handed to the engine and is refused.
+    """
+    if not validator.is_type(instance, "string"):
+        return
+    try:
+        matched = _ecmascript_regex(pattern).find(instance) is not None
+    except UnicodeEncodeError:
+        matched = False
+    if not matched:
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# Draft 7 as python-jsonschema implements it, with Backstage's regular expressions.
+# (The stubs leave `extend` untyped; it returns a validator class like the one it extends.)
+ParameterValidator: type[Draft7Validator] = validators.extend(  # type: ignore[no-untyped-call]
+    Draft7Validator, {"pattern": _ecmascript_pattern}
+)
+
+
 Condition = Callable[[dict[str, Any]], bool]
 
 
@@ -96,7 +134,7 @@ def _branches(page: Mapping[str, Any]) -> list[tuple[Condition, dict[str, Any]]]
             branches += [(_selects(trigger, option), option) for option in dependency.get("oneOf") or []]
             rules += dependency.get("allOf") or []
     branches += [
-        (Draft7Validator(rule["if"]).is_valid, rule.get("then") or {}) for rule in rules if "if" in rule
+        (ParameterValidator(rule["if"]).is_valid, rule.get("then") or {}) for rule in rules if "if" in rule
     ]
     return branches
 
@@ -104,7 +142,7 @@ def _branches(page: Mapping[str, Any]) -> list[tuple[Condition, dict[str, Any]]]
 def _selects(trigger: str, option: Mapping[str, Any]) -> Condition:
     """A `oneOf` dependency branch applies when the triggering value matches its schema there."""
     selector = (option.get("properties") or {}).get(trigger, {})
-    return Draft7Validator({"properties": {trigger: selector}, "required": [trigger]}).is_valid
+    return ParameterValidator({"properties": {trigger: selector}, "required": [trigger]}).is_valid
 
 
 def known_parameters(template: Template) -> dict[str, dict[str, Any]]:
@@ -135,7 +173,7 @@ def resolve_parameters(template: Template, submitted: Mapping[str, Any]) -> dict
             if condition(values):
                 _fill_defaults(branch.get("properties") or {}, values)
     for page in template.pages:
-        errors = list(Draft7Validator(page).iter_errors(values))
+        errors = list(ParameterValidator(page).iter_errors(values))
         if errors:
             raise TemplateInputError(_describe_error(_most_specific(errors), page, known))
     return values
@@ -168,7 +206,10 @@ def _describe_error(error: ValidationError, page: Mapping[str, Any], known: dict
         "enum": lambda: (
             "allowed values are " + ", ".join(map(str, schema.get("enum", error.validator_value)))
         ),
-        "pattern": lambda: f"it must match {error.validator_value}",
+        "pattern": lambda: (
+            f"it must match {error.validator_value}"
+            + (f". {schema['ui:help']}" if "ui:help" in schema else "")
+        ),
         "maxLength": lambda: f"at most {error.validator_value} characters, got {len(str(error.instance))}",
         "minLength": lambda: f"at least {error.validator_value} characters",
         "not": lambda: "it is a reserved value. " + str(schema.get("ui:help", "")),
