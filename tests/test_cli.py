@@ -185,7 +185,7 @@ def test_bad_parameters_are_refused(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_missing_parents_are_not_left_behind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = render(capsys, tmp_path / "a" / "b" / "out", "--set", "name=x")
+    code, _, err = render(capsys, tmp_path / "a" / "b" / "out", "--set", "name=orders")
     assert code == 2
     assert_one_error_line(err, "is required")
     assert_nothing_written(tmp_path, set())

@@ -120,7 +120,8 @@ def _random_submission(rng: random.Random) -> dict[str, Any]:
     owner_name = text(10, string.ascii_letters + string.digits + "-_.")
     return {
         "name": name[:63].rstrip("-"),
-        "description": text(80).strip() or "x",
+        # A letter first: the form refuses descriptions that start like a Markdown block.
+        "description": (rng.choice(string.ascii_letters) + text(80)).rstrip(),
         "owner": rng.choice(["", "group:", "user:default/"]) + owner_name,
         "system": rng.choice([None, "payments", "system:default/" + owner_name]),
         "repoUrl": f"github.com?owner={text(10, segment)}&repo={text(12, segment + '-_.')}",
