@@ -38,6 +38,7 @@ __all__ = [
     "fetch_template_batch",
     "snapshot_tree",
     "validate_entities",
+    "validate_parameters",
 ]
 
 ORACLE_DIR: Final[Path] = Path(__file__).resolve().parent.parent / "oracle"
@@ -303,6 +304,21 @@ def validate_entities(paths: Sequence[Path], *, timeout: float = 120.0) -> list[
         )
         for r in doc["results"]
     ]
+
+
+def validate_parameters(
+    template: Path, submissions: Sequence[Mapping[str, Any]], *, timeout: float = 120.0
+) -> list[list[str]]:
+    """Check each set of values against ``template``'s form pages as the scaffolder API does.
+
+    Returns, per set, the validation errors (an empty list when Backstage accepts it).
+    """
+    payload = {"template": str(Path(template).resolve()), "values": [dict(values) for values in submissions]}
+    doc = _run_script("validate-parameters.cjs", payload=payload, timeout=timeout)
+    results = doc["results"]
+    if len(results) != len(submissions):
+        raise OracleError("oracle/validate-parameters.cjs returned a result per set of values")
+    return [[str(error) for error in result.get("errors", [])] for result in results]
 
 
 # --------------------------------------------------------------------------- tree comparison
