@@ -141,7 +141,8 @@ def _compare(service_dir: Path, orm: str, database_url: str, *, seconds: int, ro
         bare.stop()
     print_loads(f"{orm:16}", best)
     ratio = best["service"].requests_per_second / best["bare"].requests_per_second
-    print(f"{orm:16} ratio          req/s {ratio:.2f}")
+    cpu_ratio = best["bare"].cpu_us_per_request / best["service"].cpu_us_per_request
+    print(f"{orm:16} ratio          req/s {ratio:.2f}   bare/service CPU per request {cpu_ratio:.2f}")
     return ratio
 
 

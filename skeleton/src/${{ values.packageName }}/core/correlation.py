@@ -1,5 +1,7 @@
 """The correlation ID of the request being handled, shared through a context variable."""
 
+import itertools
+import os
 import random
 import re
 from contextvars import ContextVar
@@ -21,7 +23,24 @@ def is_well_formed(value: str) -> bool:
     return _WELL_FORMED.fullmatch(value) is not None
 
 
-def new_correlation_id() -> str:
-    """A fresh random ID of 32 hex digits. It only has to be unique, not unguessable, so it
-    comes from ``random`` rather than the OS entropy source: a system call per request."""
-    return f"{random.getrandbits(128):032x}"
+class _IdSequence:
+    """32 hex digits: 16 random ones drawn once per process, then a counter. Unique across
+    processes and replicas without a random draw per request; it only has to be unique,
+    not unguessable."""
+
+    def __init__(self) -> None:
+        self._restart()
+        # A forked worker must not repeat its parent's sequence.
+        os.register_at_fork(after_in_child=self._restart)
+
+    def _restart(self) -> None:
+        self._prefix: str | None = None
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        if self._prefix is None:  # drawn on first use: nothing runs at import time
+            self._prefix = f"{random.getrandbits(64):016x}"
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
+new_correlation_id = _IdSequence().next
