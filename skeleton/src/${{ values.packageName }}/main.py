@@ -9,8 +9,7 @@ import structlog
 from fastapi import FastAPI
 
 {% if values.auth == 'jwt' %}
-from .auth.local import router as local_token_router
-from .auth.setup import create_token_verifier
+from .auth.tokens import TokenVerifier
 {% endif %}
 {% if values.cache == 'elasticache-redis' %}
 from .cache.client import cache_lifespan
@@ -24,7 +23,6 @@ from .core.logging import configure_logging
 from .core.metrics import HttpMetrics
 from .core.metrics import router as metrics_router
 from .core.middleware.stack import install_middleware
-from .core.rate_limit import InProcessWindowCounter, RateLimiter
 from .core.routing import include_flat
 {% if values.datadog %}
 from .core.tracing import configure_tracing, disable_tracing_without_local_agent
@@ -47,20 +45,18 @@ logger = structlog.stdlib.get_logger(__name__)
 {% if values.database == 'none' %}
 DESCRIPTION = (
     "This service has no database: products are kept in process memory, lost on restart "
-    "and not shared between replicas. "
+    "and not shared between replicas. Every product route needs the X-Tenant-ID header."
 )
 {% elif values.database == 'dynamodb' %}
-DESCRIPTION = "Products are stored in DynamoDB, partitioned by tenant. "
-{% else %}
-DESCRIPTION = "Products are stored in Aurora ${{ 'PostgreSQL' if values.database == 'aurora-postgresql' else 'MySQL' }}, scoped by tenant. "
-{% endif %}
-{% if values.auth == 'jwt' %}
-DESCRIPTION += (
-    "Every product route needs a bearer token (JWT) that names the tenant and has the read "
-    "role (GET) or the write role (other methods)."
+DESCRIPTION = (
+    "Products are stored in DynamoDB, partitioned by tenant. Every product route needs the "
+    "X-Tenant-ID header."
 )
 {% else %}
-DESCRIPTION += "Every product route needs the X-Tenant-ID header."
+DESCRIPTION = (
+    "Products are stored in Aurora ${{ 'PostgreSQL' if values.database == 'aurora-postgresql' else 'MySQL' }}, scoped by tenant. Every product route needs the "
+    "X-Tenant-ID header."
+)
 {% endif %}
 
 
@@ -77,9 +73,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 {% endif %}
         http_client = await stack.enter_async_context(create_http_client(settings))
         app.state.http_client = create_resilient_client(settings, http_client)
-{% if values.auth == 'jwt' %}
-        app.state.token_verifier = create_token_verifier(settings, http_client)
-{% endif %}
 {% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
         await stack.enter_async_context(database_lifespan(app))
 {% elif values.database == 'dynamodb' %}
@@ -118,15 +111,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.health = HealthRegistry()
-    # Per process; the cache's lifespan moves the counters to Redis when it has one.
-    app.state.rate_limiter = RateLimiter.from_settings(settings, InProcessWindowCounter())
+{% if values.auth == 'jwt' %}
+    app.state.token_verifier = TokenVerifier(settings)
+{% endif %}
     install_error_handlers(app)
     install_middleware(app, settings, metrics)
     include_flat(app, health_router)
     include_flat(app, metrics_router)
     include_flat(app, products_router, prefix="/api/v1")
-{% if values.auth == 'jwt' %}
-    if settings.jwt_signs_locally:
-        include_flat(app, local_token_router)
-{% endif %}
     return app
