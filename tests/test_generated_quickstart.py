@@ -47,9 +47,11 @@ def _free_port() -> int:
         return port
 
 
-def _request(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+def _request(
+    url: str, body: dict[str, Any] | None = None, auth: dict[str, str] | None = None
+) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
-    headers = {**TENANT, "Content-Type": "application/json"}
+    headers = {**(auth or TENANT), "Content-Type": "application/json"}
     request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
@@ -118,10 +120,19 @@ def test_readme_develop_steps_serve_the_service_without_infrastructure(
                 time.sleep(0.3)
         assert (status, report["status"]) == (200, "ok"), report
 
-        created_status, created = _request(f"{base}/api/v1/products", {"name": "Widget", "price": "4.50"})
+        auth = None
+        if values["auth"] == "jwt":
+            # The README: locally without keys the service issues its own tokens.
+            token_status, token = _request(f"{base}/local/token", {"tenant_id": "acme"})
+            assert token_status == 200, token
+            auth = {"Authorization": f"Bearer {token['access_token']}"}
+            assert _request(f"{base}/api/v1/products")[0] == 401
+        created_status, created = _request(
+            f"{base}/api/v1/products", {"name": "Widget", "price": "4.50"}, auth
+        )
         assert created_status == 201, created
-        read_status, read = _request(f"{base}/api/v1/products/{created['id']}")
-        listed_status, listed = _request(f"{base}/api/v1/products")
+        read_status, read = _request(f"{base}/api/v1/products/{created['id']}", auth=auth)
+        listed_status, listed = _request(f"{base}/api/v1/products", auth=auth)
         assert (read_status, read) == (200, created)
         assert listed_status == 200
         assert [item["id"] for item in listed["items"]] == [created["id"]]

@@ -8,6 +8,9 @@ import json
 import logging
 {% endif %}
 import os
+{% if values.auth == 'jwt' %}
+import time
+{% endif %}
 from collections.abc import Callable, Iterator
 {% if values.database == 'dynamodb' %}
 from contextlib import AsyncExitStack
@@ -20,7 +23,14 @@ from uuid import uuid4
 {% if values.database == 'dynamodb' %}
 import aioboto3
 {% endif %}
+{% if values.auth == 'jwt' %}
+import jwt
+{% endif %}
 import pytest
+{% if values.auth == 'jwt' %}
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+{% endif %}
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 {% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
@@ -37,7 +47,9 @@ from ${{ values.packageName }}.core.config import (
     ENV_PREFIX,
     Settings,
 )
+{% if values.auth != 'jwt' %}
 from ${{ values.packageName }}.core.tenancy import TENANT_ID_HEADER
+{% endif %}
 {% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
 from ${{ values.packageName }}.db.migrations import upgrade_to_head
 {% endif %}
@@ -49,6 +61,63 @@ from ${{ values.packageName }}.main import create_app
 
 SetEnv = Callable[[str, str], None]
 AppFactory = Callable[..., FastAPI]
+TenantHeaders = Callable[[str], dict[str, str]]
+TENANT_ID = "tenant-a"
+{% if values.auth == 'jwt' %}
+TEST_ISSUER = "https://id.example.com/"
+TEST_AUDIENCE = "${{ values.name }}"
+
+
+class TokenSigner:
+    """Signs test tokens with an RSA key of its own; the app of the tests is configured
+    with its public half (``JWT_PUBLIC_KEY``)."""
+
+    def __init__(self) -> None:
+        self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.public_pem = (
+            self.private_key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+
+    def claims(
+        self,
+        *,
+        tenant_id: str = TENANT_ID,
+        roles: tuple[str, ...] = ("reader", "writer"),
+        subject: str = "user-1",
+        lifetime_seconds: int = 300,
+    ) -> dict[str, Any]:
+        """The claims of a valid token."""
+        now = int(time.time())
+        return {
+            "iss": TEST_ISSUER,
+            "aud": TEST_AUDIENCE,
+            "sub": subject,
+            "iat": now,
+            "exp": now + lifetime_seconds,
+            "tenant_id": tenant_id,
+            "roles": list(roles),
+        }
+
+    def sign(self, claims: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
+        return jwt.encode(claims, self.private_key, algorithm="RS256", headers=headers)
+
+    def token(self, **claims: Any) -> str:
+        """A valid token; ``claims`` as those of ``claims()``."""
+        return self.sign(self.claims(**claims))
+
+
+@pytest.fixture(scope="session")
+def token_signer() -> TokenSigner:
+    return TokenSigner()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+{% endif %}
 
 
 @pytest.fixture(autouse=True)
@@ -129,12 +198,23 @@ def dynamodb_table(
 
 
 @pytest.fixture
-def base_env(set_env: SetEnv, dynamodb_table: str) -> SetEnv:
+def base_env(
+    set_env: SetEnv,
+    dynamodb_table: str,
+{% if values.auth == 'jwt' %}
+    token_signer: TokenSigner,
+{% endif %}
+) -> SetEnv:
     """The variables every test starts from: local stand-ins except DynamoDB, which is the
     test's own table in the moto server; JSON logs."""
 {% else %}
 @pytest.fixture
-def base_env(set_env: SetEnv) -> SetEnv:
+def base_env(
+    set_env: SetEnv,
+{% if values.auth == 'jwt' %}
+    token_signer: TokenSigner,
+{% endif %}
+) -> SetEnv:
     """The variables every test starts from: local stand-ins, JSON logs."""
 {% endif %}
     set_env("ENVIRONMENT", "local")
@@ -143,9 +223,9 @@ def base_env(set_env: SetEnv) -> SetEnv:
     set_env("DATADOG_ENABLED", "false")
 {% endif %}
 {% if values.auth == 'jwt' %}
-    set_env("JWT_JWKS_URL", "https://id.example.com/.well-known/jwks.json")
-    set_env("JWT_ISSUER", "https://id.example.com/")
-    set_env("JWT_AUDIENCE", "${{ values.name }}")
+    set_env("JWT_ISSUER", TEST_ISSUER)
+    set_env("JWT_AUDIENCE", TEST_AUDIENCE)
+    set_env("JWT_PUBLIC_KEY", token_signer.public_pem)
 {% endif %}
     return set_env
 
@@ -244,15 +324,26 @@ def app(settings: Settings) -> FastAPI:
 {% endif %}
 
 
-TENANT_ID = "tenant-a"
+{% if values.auth == 'jwt' %}
+@pytest.fixture
+def tenant_headers(token_signer: TokenSigner) -> TenantHeaders:
+    """Call it for the headers of a request acting for a tenant: a bearer token that
+    names it, with the read and the write role."""
+    return lambda tenant_id: bearer(token_signer.token(tenant_id=tenant_id))
+{% else %}
+@pytest.fixture
+def tenant_headers() -> TenantHeaders:
+    """Call it for the headers of a request acting for a tenant."""
+    return lambda tenant_id: {TENANT_ID_HEADER: tenant_id}
+{% endif %}
 
 
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
+def client(app: FastAPI, tenant_headers: TenantHeaders) -> Iterator[TestClient]:
     """A client of the app acting for ``TENANT_ID``; entering it runs the lifespan (startup
     and shutdown)."""
     with TestClient(
-        app, raise_server_exceptions=False, headers={TENANT_ID_HEADER: TENANT_ID}
+        app, raise_server_exceptions=False, headers=tenant_headers(TENANT_ID)
     ) as test_client:
         yield test_client
 

@@ -120,9 +120,12 @@ def test_urls_are_secrets(base_env: SetEnv) -> None:
 {% if values.auth == 'jwt' %}
 
 
-def test_jwt_settings_are_required(base_env: SetEnv, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(f"{ENV_PREFIX}JWT_ISSUER")
+@pytest.mark.parametrize("name", ["JWT_ISSUER", "JWT_AUDIENCE"])
+def test_jwt_settings_are_required(
+    base_env: SetEnv, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.delenv(f"{ENV_PREFIX}{name}")
 
-    with pytest.raises(SettingsError, match=f"{ENV_PREFIX}JWT_ISSUER"):
+    with pytest.raises(SettingsError, match=f"{ENV_PREFIX}{name}"):
         load_settings()
 {% endif %}

@@ -15,6 +15,7 @@ from ${{ values.packageName }}.core.logging import (
     configure_logging,
     redact,
 )
+from ${{ values.packageName }}.main import create_app
 
 ReadLogs = Callable[[], list[dict[str, Any]]]
 
@@ -118,3 +119,55 @@ def test_one_access_line_per_request_with_route_template(
     assert isinstance(entry["duration_ms"], float | int)
     assert entry["correlation_id"] == "trace-me"
     assert all(line["correlation_id"] == "trace-me" for line in lines)
+
+
+SECRETS = (
+    "SECRET-QUERY",
+    "SECRET-PASSWORD",
+    "SECRET-TOKEN",
+    "SECRET-COOKIE",
+    "SECRET-KEY",
+    "hunter2",
+    "eyJzdWIiOiJ4In0",
+)
+
+
+def test_secrets_never_reach_the_logs(
+    make_settings: Callable[..., Settings],
+    tenant_headers: Callable[[str], dict[str, str]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Tokens, cookies, passwords and query-string tokens, in headers, URLs, exception
+    messages and log fields, at every level: none is in what the service writes."""
+    app = create_app(make_settings(log_level="DEBUG"))
+
+    @app.get("/test/fail")
+    async def fail() -> None:
+        raise RuntimeError(
+            "upstream https://user:hunter2@api.example.com/x?token=SECRET-QUERY refused "
+            "Bearer SECRET-TOKEN-2"
+        )
+
+    headers = tenant_headers("t")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        listed = client.get(
+            "/api/v1/products?access_token=SECRET-QUERY&password=SECRET-PASSWORD",
+            headers={**headers, "Cookie": "session=SECRET-COOKIE"},
+        )
+        failed = client.get(
+            "/test/fail?api_key=SECRET-KEY", headers={"Authorization": "Bearer SECRET-TOKEN"}
+        )
+        structlog.stdlib.get_logger("test").info(
+            "calling upstream",
+            url="https://api.example.com/v1?sig=1&client_secret=SECRET-KEY",
+            note="sent Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl",
+        )
+
+    captured = capsys.readouterr()
+    output = captured.out + captured.err
+    assert (listed.status_code, failed.status_code) == (200, 500)
+    assert "unhandled exception" in output  # the failure was logged, traceback included
+    assert REDACTED in output
+    tokens = [value for name, value in headers.items() if name == "Authorization"]
+    leaked = [secret for secret in (*SECRETS, *tokens) if secret in output]
+    assert leaked == []

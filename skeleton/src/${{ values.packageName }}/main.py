@@ -9,7 +9,8 @@ import structlog
 from fastapi import FastAPI
 
 {% if values.auth == 'jwt' %}
-from .auth.tokens import TokenVerifier
+from .auth.local import router as local_token_router
+from .auth.setup import create_token_verifier
 {% endif %}
 {% if values.cache == 'elasticache-redis' %}
 from .cache.client import cache_lifespan
@@ -23,6 +24,7 @@ from .core.logging import configure_logging
 from .core.metrics import HttpMetrics
 from .core.metrics import router as metrics_router
 from .core.middleware.stack import install_middleware
+from .core.rate_limit import InProcessWindowCounter, RateLimiter
 from .core.routing import include_flat
 {% if values.datadog %}
 from .core.tracing import configure_tracing, disable_tracing_without_local_agent
@@ -45,18 +47,20 @@ logger = structlog.stdlib.get_logger(__name__)
 {% if values.database == 'none' %}
 DESCRIPTION = (
     "This service has no database: products are kept in process memory, lost on restart "
-    "and not shared between replicas. Every product route needs the X-Tenant-ID header."
+    "and not shared between replicas. "
 )
 {% elif values.database == 'dynamodb' %}
-DESCRIPTION = (
-    "Products are stored in DynamoDB, partitioned by tenant. Every product route needs the "
-    "X-Tenant-ID header."
+DESCRIPTION = "Products are stored in DynamoDB, partitioned by tenant. "
+{% else %}
+DESCRIPTION = "Products are stored in Aurora ${{ 'PostgreSQL' if values.database == 'aurora-postgresql' else 'MySQL' }}, scoped by tenant. "
+{% endif %}
+{% if values.auth == 'jwt' %}
+DESCRIPTION += (
+    "Every product route needs a bearer token (JWT) that names the tenant and has the read "
+    "role (GET) or the write role (other methods)."
 )
 {% else %}
-DESCRIPTION = (
-    "Products are stored in Aurora ${{ 'PostgreSQL' if values.database == 'aurora-postgresql' else 'MySQL' }}, scoped by tenant. Every product route needs the "
-    "X-Tenant-ID header."
-)
+DESCRIPTION += "Every product route needs the X-Tenant-ID header."
 {% endif %}
 
 
@@ -73,6 +77,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 {% endif %}
         http_client = await stack.enter_async_context(create_http_client(settings))
         app.state.http_client = create_resilient_client(settings, http_client)
+{% if values.auth == 'jwt' %}
+        app.state.token_verifier = create_token_verifier(settings, http_client)
+{% endif %}
 {% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
         await stack.enter_async_context(database_lifespan(app))
 {% elif values.database == 'dynamodb' %}
@@ -111,12 +118,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.health = HealthRegistry()
-{% if values.auth == 'jwt' %}
-    app.state.token_verifier = TokenVerifier(settings)
-{% endif %}
+    # Per process; the cache's lifespan moves the counters to Redis when it has one.
+    app.state.rate_limiter = RateLimiter.from_settings(settings, InProcessWindowCounter())
     install_error_handlers(app)
     install_middleware(app, settings, metrics)
     include_flat(app, health_router)
     include_flat(app, metrics_router)
     include_flat(app, products_router, prefix="/api/v1")
+{% if values.auth == 'jwt' %}
+    if settings.jwt_signs_locally:
+        include_flat(app, local_token_router)
+{% endif %}
     return app

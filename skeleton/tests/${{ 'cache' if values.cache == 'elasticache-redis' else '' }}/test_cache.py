@@ -29,12 +29,12 @@ from ${{ values.packageName }}.cache.store import (
     InProcessCacheStore,
 )
 from ${{ values.packageName }}.core.config import Settings
-from ${{ values.packageName }}.core.tenancy import TENANT_ID_HEADER
 from ${{ values.packageName }}.main import create_app
 
 BASE = "/api/v1/products"
 TENANT_ID = "tenant-cache"
 AppFactory = Callable[..., FastAPI]
+TenantHeaders = Callable[[str], dict[str, str]]
 SHARED_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
@@ -125,8 +125,8 @@ def cached_app_factory(make_settings: Callable[..., Settings]) -> Callable[..., 
 
 
 @contextmanager
-def running(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, headers={TENANT_ID_HEADER: TENANT_ID}) as client:
+def running(app: FastAPI, headers: dict[str, str]) -> Iterator[TestClient]:
+    with TestClient(app, headers=headers) as client:
         yield client
 
 
@@ -150,9 +150,11 @@ def bypasses(client: TestClient) -> float:
     return total
 
 
-def test_reads_are_served_from_redis(cached_app_factory: AppFactory, shared_redis: Redis) -> None:
+def test_reads_are_served_from_redis(
+    cached_app_factory: AppFactory, shared_redis: Redis, tenant_headers: TenantHeaders
+) -> None:
     app = cached_app_factory(SHARED_REDIS_URL, cache_ttl_seconds=60)
-    with running(app) as client:
+    with running(app, tenant_headers(TENANT_ID)) as client:
         product = create(client)
         assert client.get(f"{BASE}/{product['id']}").json() == product
         [key] = cache_keys(shared_redis, app)
@@ -173,9 +175,11 @@ def test_reads_are_served_from_redis(cached_app_factory: AppFactory, shared_redi
     shared_redis.delete(key)
 
 
-def test_update_and_delete_invalidate(cached_app_factory: AppFactory, shared_redis: Redis) -> None:
+def test_update_and_delete_invalidate(
+    cached_app_factory: AppFactory, shared_redis: Redis, tenant_headers: TenantHeaders
+) -> None:
     app = cached_app_factory(SHARED_REDIS_URL)
-    with running(app) as client:
+    with running(app, tenant_headers(TENANT_ID)) as client:
         product = create(client)
         url = f"{BASE}/{product['id']}"
         client.get(url)
@@ -190,13 +194,15 @@ def test_update_and_delete_invalidate(cached_app_factory: AppFactory, shared_red
         assert client.get(url).status_code == 404
 
 
-def test_tenants_do_not_share_entries(cached_app_factory: AppFactory, shared_redis: Redis) -> None:
+def test_tenants_do_not_share_entries(
+    cached_app_factory: AppFactory, shared_redis: Redis, tenant_headers: TenantHeaders
+) -> None:
     app = cached_app_factory(SHARED_REDIS_URL)
-    with running(app) as client:
+    with running(app, tenant_headers(TENANT_ID)) as client:
         product = create(client)
         client.get(f"{BASE}/{product['id']}")
 
-        other = client.get(f"{BASE}/{product['id']}", headers={TENANT_ID_HEADER: "tenant-b"})
+        other = client.get(f"{BASE}/{product['id']}", headers=tenant_headers("tenant-b"))
 
     assert other.status_code == 404
     for key in cache_keys(shared_redis, app):
@@ -258,8 +264,8 @@ async def test_in_process_store_expires_and_evicts() -> None:
     assert await store.get("a") is None
 
 
-def test_local_without_redis_caches_in_process(app: FastAPI) -> None:
-    with running(app) as client:
+def test_local_without_redis_caches_in_process(app: FastAPI, tenant_headers: TenantHeaders) -> None:
+    with running(app, tenant_headers(TENANT_ID)) as client:
         product = create(client)
         read = client.get(f"{BASE}/{product['id']}").json()
 
@@ -268,9 +274,11 @@ def test_local_without_redis_caches_in_process(app: FastAPI) -> None:
     assert isinstance(app.state.cache.store, InProcessCacheStore)
 
 
-def test_redis_down_means_bypass(cached_app_factory: AppFactory) -> None:
+def test_redis_down_means_bypass(
+    cached_app_factory: AppFactory, tenant_headers: TenantHeaders
+) -> None:
     app = cached_app_factory(f"redis://127.0.0.1:{free_port()}/0")
-    with running(app) as client:
+    with running(app, tenant_headers(TENANT_ID)) as client:
         product = create(client)
         reads = [client.get(f"{BASE}/{product['id']}") for _ in range(5)]
         ready = client.get("/health/ready")
@@ -296,18 +304,18 @@ def read_steadily(client: TestClient, url: str, seconds: float) -> list[tuple[in
 def wait_until_cached(redis: Redis, client: TestClient, url: str, timeout: float = 10) -> None:
     """Read until the entry is back in Redis: caching resumed without a restart."""
     deadline = time.monotonic() + timeout
-    while not redis.keys("*"):
+    while not redis.keys("*:product-v1:*"):
         assert time.monotonic() < deadline, "caching did not resume"
         assert client.get(url).status_code == 200
         time.sleep(0.05)
 
 
 def test_stopped_and_paused_redis_fail_no_request(
-    cached_app_factory: AppFactory, private_redis: PrivateRedis
+    cached_app_factory: AppFactory, private_redis: PrivateRedis, tenant_headers: TenantHeaders
 ) -> None:
     app = cached_app_factory(private_redis.url, cache_retry_after_seconds=0.2)
     redis = Redis.from_url(private_redis.url, socket_timeout=2)
-    with running(app) as client:
+    with running(app, tenant_headers(TENANT_ID)) as client:
         url = f"{BASE}/{create(client)['id']}"
         results = read_steadily(client, url, 0.5)
         wait_until_cached(redis, client, url)
@@ -328,3 +336,57 @@ def test_stopped_and_paused_redis_fail_no_request(
     # Socket timeouts are 100 ms with one retry: a sick cache never stalls a read for long.
     assert max(duration for _, duration in results) < 1.0
     assert stalled_bypasses > 0
+
+
+def rate_limit_keys(redis: Redis) -> list[str]:
+    return sorted(key.decode() for key in redis.scan_iter(match="rate-limit:*"))
+
+
+def test_rate_limit_counts_in_redis_for_every_replica(
+    cached_app_factory: AppFactory, private_redis: PrivateRedis, tenant_headers: TenantHeaders
+) -> None:
+    first = cached_app_factory(private_redis.url, rate_limit_requests=3)
+    second = create_app(first.state.settings)  # another replica of the same service
+    redis = Redis.from_url(private_redis.url, socket_timeout=2)
+    with (
+        running(first, tenant_headers(TENANT_ID)) as one,
+        running(second, tenant_headers(TENANT_ID)) as other,
+    ):
+        statuses = [client.get(BASE).status_code for client in (one, other, one, other)]
+        [key] = rate_limit_keys(redis)
+        ttl = redis.ttl(key)
+
+    assert statuses == [200, 200, 200, 429]
+    assert key.startswith(f"rate-limit:{first.state.settings.service_name}:")
+    assert isinstance(ttl, int)
+    assert 0 < ttl <= 60
+
+
+def test_rate_limiter_lets_requests_through_when_redis_fails(
+    cached_app_factory: AppFactory, private_redis: PrivateRedis, tenant_headers: TenantHeaders
+) -> None:
+    app = cached_app_factory(private_redis.url, rate_limit_requests=2)
+    with running(app, tenant_headers(TENANT_ID)) as client:
+        limited = [client.get(BASE).status_code for _ in range(3)]
+        private_redis.stop()
+        while_stopped = [client.get(BASE) for _ in range(5)]
+        private_redis.start()  # empty: the window starts again
+        restarted = [client.get(BASE).status_code for _ in range(3)]
+        private_redis.pause()
+        started = time.monotonic()
+        while_paused = [client.get(BASE).status_code for _ in range(3)]
+        paused_seconds = time.monotonic() - started
+        private_redis.resume()
+        skipped = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in client.get("/metrics").text.splitlines()
+            if line.startswith('cache_bypass_total{operation="rate_limit"}')
+        )
+
+    assert limited == [200, 200, 429]
+    assert [response.status_code for response in while_stopped] == [200] * 5
+    assert restarted[:2] == [200, 200]
+    assert while_paused == [200] * 3
+    # Redis socket timeouts are 100 ms with one retry, and the breaker then skips it.
+    assert paused_seconds < 3
+    assert skipped >= 5

@@ -1,6 +1,7 @@
 """Datadog: trace correlation fields in every log line, no noise without an agent."""
 
 import asyncio
+import json
 import logging
 import os
 import subprocess
@@ -25,6 +26,7 @@ from ${{ values.packageName }}.main import create_app
 
 SetEnv = Callable[[str, str], None]
 ReadLogs = Callable[[], list[dict[str, Any]]]
+TenantHeaders = Callable[[str], dict[str, str]]
 
 pytestmark = pytest.mark.anyio
 
@@ -78,6 +80,7 @@ def test_app_with_datadog_and_no_agent_logs_no_errors(
     read_logs: ReadLogs,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
+    tenant_headers: TenantHeaders,
 ) -> None:
     # Port 9 (discard) on the loopback interface: nothing listens there.
     monkeypatch.setenv("DD_TRACE_AGENT_URL", "http://127.0.0.1:9")
@@ -85,7 +88,7 @@ def test_app_with_datadog_and_no_agent_logs_no_errors(
 
     with caplog.at_level(logging.WARNING), TestClient(create_app(datadog_settings)) as client:
         assert client.get("/health/live").status_code == 200
-        assert client.get("/api/v1/products", headers={"X-Tenant-ID": "t"}).status_code == 200
+        assert client.get("/api/v1/products", headers=tenant_headers("t")).status_code == 200
 
     assert tracer.enabled is False
     lines = read_logs()
@@ -136,3 +139,71 @@ def test_with_datadog_off_log_lines_have_no_trace_fields(
 
     (line,) = read_logs()
     assert line.keys().isdisjoint(DD_FIELDS)
+
+
+SPAN_PROBE = """
+import json, os, socket, sys
+import ddtrace
+from ddtrace.trace import TraceFilter, tracer
+
+# An agent address that accepts connections, so the service keeps tracing on; the spans
+# are kept here (and dropped), never sent.
+agent = socket.socket()
+agent.bind(("127.0.0.1", 0))
+agent.listen()
+os.environ["DD_TRACE_AGENT_URL"] = "http://127.0.0.1:%d" % agent.getsockname()[1]
+ddtrace.patch(fastapi=True)  # as ddtrace-run does
+spans = []
+
+
+class Keep(TraceFilter):
+    def process_trace(self, trace):
+        spans.extend(trace)
+        return None
+
+
+tracer.configure(trace_processors=[Keep()])
+from fastapi.testclient import TestClient
+from ${{ values.packageName }}.main import create_app
+
+headers = json.loads(os.environ["PROBE_HEADERS"])
+with TestClient(create_app()) as client:
+    response = client.get(
+        "/api/v1/products?access_token=SECRET-QUERY&password=SECRET-PASSWORD",
+        headers={**headers, "Cookie": "session=SECRET-COOKIE"},
+    )
+tracer.flush()
+print(json.dumps({
+    "status": response.status_code,
+    "spans": [
+        {"name": span.name, "resource": span.resource, "tags": span.get_tags()}
+        for span in spans
+    ],
+}))
+"""
+
+
+def test_spans_carry_no_secrets(
+    datadog_settings: Settings, tenant_headers: TenantHeaders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A traced request with a token, a cookie and secrets in the query string: none of
+    them is in any span's tags."""
+    headers = tenant_headers("t")
+    monkeypatch.setenv("PROBE_HEADERS", json.dumps(headers))
+
+    result = subprocess.run(
+        [sys.executable, "-c", SPAN_PROBE],
+        env=os.environ,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    tags = json.dumps([span["tags"] for span in report["spans"]])
+    assert report["status"] == 200
+    assert any(span["name"] == "fastapi.request" for span in report["spans"]), report
+    secrets = ["SECRET-QUERY", "SECRET-PASSWORD", "SECRET-COOKIE"]
+    secrets += [value for name, value in headers.items() if name == "Authorization"]
+    assert [secret for secret in secrets if secret in tags] == []

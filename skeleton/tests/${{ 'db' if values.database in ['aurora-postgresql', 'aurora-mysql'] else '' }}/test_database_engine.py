@@ -15,10 +15,10 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from ${{ values.packageName }}.core.config import ENV_PREFIX, Settings, SettingsError
-from ${{ values.packageName }}.core.tenancy import TENANT_ID_HEADER
 from ${{ values.packageName }}.db.engine import Database, check_connection_budget, create_engine
 from ${{ values.packageName }}.main import create_app
 
+TenantHeaders = Callable[[str], dict[str, str]]
 BASE = "/api/v1/products"
 
 
@@ -75,11 +75,13 @@ async def test_server_applies_the_statement_timeout(
         await engine.dispose()
 
 
-def test_reads_use_the_reader_endpoint(settings: Settings, empty_database: str) -> None:
+def test_reads_use_the_reader_endpoint(
+    settings: Settings, empty_database: str, tenant_headers: TenantHeaders
+) -> None:
     url = SecretStr(empty_database)
     app = create_app(settings.model_copy(update={"database_url": url, "database_reader_url": url}))
 
-    with TestClient(app, headers={TENANT_ID_HEADER: "t"}) as client:
+    with TestClient(app, headers=tenant_headers("t")) as client:
         database: Database = app.state.database
         created = client.post(BASE, json={"name": "x", "price": "1.00"}).json()
         fetched = client.get(f"{BASE}/{created['id']}").json()
@@ -94,7 +96,10 @@ def test_reads_use_the_reader_endpoint(settings: Settings, empty_database: str) 
 
 
 def test_reads_run_without_begin_and_commit(
-    settings: Settings, empty_database: str, monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
+    empty_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tenant_headers: TenantHeaders,
 ) -> None:
     """A GET is one round trip: asyncpg would send BEGIN and COMMIT around it otherwise."""
     sent: list[str] = []
@@ -108,7 +113,7 @@ def test_reads_run_without_begin_and_commit(
     monkeypatch.setattr(asyncpg.Connection, "execute", recording_execute)
     app = create_app(settings.model_copy(update={"database_url": SecretStr(empty_database)}))
 
-    with TestClient(app, headers={TENANT_ID_HEADER: "t"}) as client:
+    with TestClient(app, headers=tenant_headers("t")) as client:
         created = client.post(BASE, json={"name": "x", "price": "1.00"}).json()
         after_create = list(sent)
         sent.clear()

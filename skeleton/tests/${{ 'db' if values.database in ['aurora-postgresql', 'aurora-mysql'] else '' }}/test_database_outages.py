@@ -10,11 +10,11 @@ from pydantic import SecretStr
 from sqlalchemy import make_url
 
 from ${{ values.packageName }}.core.config import Settings
-from ${{ values.packageName }}.core.tenancy import TENANT_ID_HEADER
 from ${{ values.packageName }}.db.engine import Database
 from ${{ values.packageName }}.db.outage import RETRY_AFTER_SECONDS
 from ${{ values.packageName }}.main import create_app
 
+TenantHeaders = Callable[[str], dict[str, str]]
 BASE = "/api/v1/products"
 
 
@@ -48,15 +48,15 @@ def read_only_database(empty_database: str, run_sql: Callable[..., None]) -> Ite
 {% endif %}
 
 
-def client_of(settings: Settings, database_url: str) -> TestClient:
+def client_of(settings: Settings, database_url: str, headers: dict[str, str]) -> TestClient:
     app = create_app(settings.model_copy(update={"database_url": SecretStr(database_url)}))
-    return TestClient(app, raise_server_exceptions=False, headers={TENANT_ID_HEADER: "t"})
+    return TestClient(app, raise_server_exceptions=False, headers=headers)
 
 
 def test_read_only_writer_is_503_and_drops_the_pool(
-    settings: Settings, read_only_database: str
+    settings: Settings, read_only_database: str, tenant_headers: TenantHeaders
 ) -> None:
-    with client_of(settings, read_only_database) as client:
+    with client_of(settings, read_only_database, tenant_headers("t")) as client:
         database: Database = client.app.state.database  # type: ignore[attr-defined]
         pool = database.writer.pool
 
@@ -71,12 +71,12 @@ def test_read_only_writer_is_503_and_drops_the_pool(
 
 
 def test_unreachable_database_is_503(
-    make_settings: Callable[..., Settings], database_url: str
+    make_settings: Callable[..., Settings], database_url: str, tenant_headers: TenantHeaders
 ) -> None:
     closed_port = make_url(database_url).set(port=1).render_as_string(hide_password=False)
     settings = make_settings(database_connect_timeout_seconds=1.0)
 
-    with client_of(settings, closed_port) as client:
+    with client_of(settings, closed_port, tenant_headers("t")) as client:
         listing = client.get(BASE)
         created = client.post(BASE, json={"name": "x", "price": "1"})
         ready = client.get("/health/ready")

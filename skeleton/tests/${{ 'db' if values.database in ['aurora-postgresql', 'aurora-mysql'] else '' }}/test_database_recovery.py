@@ -22,9 +22,9 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from ${{ values.packageName }}.core.config import Settings
-from ${{ values.packageName }}.core.tenancy import TENANT_ID_HEADER
 from ${{ values.packageName }}.main import create_app
 
+TenantHeaders = Callable[[str], dict[str, str]]
 BASE = "/api/v1/products"
 
 
@@ -157,6 +157,7 @@ def test_outage_is_503_and_the_service_recovers_without_a_restart(
     private_server: PrivateServer,
     make_settings: Callable[..., Settings],
     migrate_database: Callable[[str], None],
+    tenant_headers: TenantHeaders,
 ) -> None:
     migrate_database(private_server.url)
     settings = make_settings(
@@ -165,7 +166,7 @@ def test_outage_is_503_and_the_service_recovers_without_a_restart(
         database_pool_timeout_seconds=1.0,
     )
     app = create_app(settings)
-    with TestClient(app, raise_server_exceptions=False, headers={TENANT_ID_HEADER: "t"}) as client:
+    with TestClient(app, raise_server_exceptions=False, headers=tenant_headers("t")) as client:
         created = client.post(BASE, json={"name": "kept", "price": "2.50"})
         assert created.status_code == 201, created.text
         url = f"{BASE}/{created.json()['id']}"

@@ -1,22 +1,25 @@
 """Locally without a database URL the service runs on SQLite, migrated on start."""
 
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 
 from fastapi.testclient import TestClient
 
 from ${{ values.packageName }}.core.config import Settings
-from ${{ values.packageName }}.core.tenancy import TENANT_ID_HEADER
 from ${{ values.packageName }}.main import create_app
 
 BASE = "/api/v1/products"
+TenantHeaders = Callable[[str], dict[str, str]]
 
 
-def test_local_stand_in_is_migrated_sqlite(settings: Settings) -> None:
+def test_local_stand_in_is_migrated_sqlite(
+    settings: Settings, tenant_headers: TenantHeaders
+) -> None:
     assert settings.environment == "local"
     assert settings.database_url is None
 
-    with TestClient(create_app(settings), headers={TENANT_ID_HEADER: "t"}) as client:
+    with TestClient(create_app(settings), headers=tenant_headers("t")) as client:
         created = client.post(BASE, json={"name": "Widget", "price": "19.90"}).json()
         changed = client.patch(f"{BASE}/{created['id']}", json={"status": "active"}).json()
         fetched = client.get(f"{BASE}/{created['id']}").json()

@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 
 from ${{ values.packageName }}.core.config import Settings
 from ${{ values.packageName }}.core.errors import ServiceUnavailable
-from ${{ values.packageName }}.core.tenancy import TENANT_ID_HEADER
 from ${{ values.packageName }}.dynamodb.__main__ import main
 from ${{ values.packageName }}.dynamodb.client import unavailable_on_dynamodb_errors
 from ${{ values.packageName }}.dynamodb.local import MotoMissingError
@@ -21,12 +20,11 @@ from ${{ values.packageName }}.main import create_app
 
 BASE = "/api/v1/products"
 SetEnv = Callable[[str, str], None]
+TenantHeaders = Callable[[str], dict[str, str]]
 
 
-def running(settings: Settings) -> TestClient:
-    return TestClient(
-        create_app(settings), raise_server_exceptions=False, headers={TENANT_ID_HEADER: "t"}
-    )
+def running(settings: Settings, headers: dict[str, str]) -> TestClient:
+    return TestClient(create_app(settings), raise_server_exceptions=False, headers=headers)
 
 
 @pytest.fixture
@@ -39,6 +37,7 @@ def closed_port() -> Iterator[int]:
 
 def test_client_timeouts_and_retries_come_from_the_settings(
     make_settings: Callable[..., Settings],
+    tenant_headers: TenantHeaders,
 ) -> None:
     settings = make_settings(
         dynamodb_connect_timeout_seconds=0.5,
@@ -47,7 +46,7 @@ def test_client_timeouts_and_retries_come_from_the_settings(
         dynamodb_retry_mode="adaptive",
     )
 
-    with running(settings) as client:
+    with running(settings, tenant_headers("t")) as client:
         config = client.app.state.dynamodb_table.meta.client.meta.config  # type: ignore[attr-defined]
 
     assert (config.connect_timeout, config.read_timeout) == (0.5, 1.5)
@@ -55,7 +54,7 @@ def test_client_timeouts_and_retries_come_from_the_settings(
 
 
 def test_unreachable_dynamodb_is_503_and_not_ready_but_alive(
-    make_settings: Callable[..., Settings], closed_port: int
+    make_settings: Callable[..., Settings], closed_port: int, tenant_headers: TenantHeaders
 ) -> None:
     settings = make_settings(
         dynamodb_endpoint_url=f"http://127.0.0.1:{closed_port}",
@@ -63,7 +62,7 @@ def test_unreachable_dynamodb_is_503_and_not_ready_but_alive(
         dynamodb_max_attempts=1,
     )
 
-    with running(settings) as client:
+    with running(settings, tenant_headers("t")) as client:
         created = client.post(BASE, json={"name": "x", "price": "1"})
         listed = client.get(BASE)
         ready = client.get("/health/ready")
@@ -80,8 +79,9 @@ def test_unreachable_dynamodb_is_503_and_not_ready_but_alive(
 
 def test_missing_table_makes_the_service_not_ready(
     make_settings: Callable[..., Settings],
+    tenant_headers: TenantHeaders,
 ) -> None:
-    with running(make_settings(dynamodb_table="no-such-table")) as client:
+    with running(make_settings(dynamodb_table="no-such-table"), tenant_headers("t")) as client:
         ready = client.get("/health/ready")
         listed = client.get(BASE)
 
@@ -116,13 +116,13 @@ def test_table_definition_command(capsys: pytest.CaptureFixture[str], base_env: 
 
 
 def test_create_table_command_is_idempotent(
-    base_env: SetEnv, make_settings: Callable[..., Settings]
+    base_env: SetEnv, make_settings: Callable[..., Settings], tenant_headers: TenantHeaders
 ) -> None:
     base_env("DYNAMODB_TABLE", f"created-{uuid4().hex}")
     main(["create-table"])
     main(["create-table"])
 
-    with running(make_settings()) as client:
+    with running(make_settings(), tenant_headers("t")) as client:
         assert client.get("/health/ready").status_code == 200
         assert client.post(BASE, json={"name": "x", "price": "1"}).status_code == 201
 
@@ -137,8 +137,10 @@ def without_endpoint(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Set
     return settings.model_copy(update={"dynamodb_endpoint_url": None})
 
 
-def test_local_stand_in_serves_products(without_endpoint: Settings, dynamodb_endpoint: str) -> None:
-    with running(without_endpoint) as client:
+def test_local_stand_in_serves_products(
+    without_endpoint: Settings, dynamodb_endpoint: str, tenant_headers: TenantHeaders
+) -> None:
+    with running(without_endpoint, tenant_headers("t")) as client:
         endpoint = client.app.state.dynamodb_table.meta.client.meta.endpoint_url  # type: ignore[attr-defined]
         product = client.post(BASE, json={"name": "x", "price": "1.50"}).json()
         url = f"{BASE}/{product['id']}"
@@ -158,9 +160,12 @@ def test_local_stand_in_serves_products(without_endpoint: Settings, dynamodb_end
 
 
 def test_local_stand_in_without_moto_fails_start_up_clearly(
-    without_endpoint: Settings, monkeypatch: pytest.MonkeyPatch
+    without_endpoint: Settings, monkeypatch: pytest.MonkeyPatch, tenant_headers: TenantHeaders
 ) -> None:
     monkeypatch.setitem(sys.modules, "moto.server", None)
 
-    with pytest.raises(MotoMissingError, match="DYNAMODB_ENDPOINT_URL"), running(without_endpoint):
+    with (
+        pytest.raises(MotoMissingError, match="DYNAMODB_ENDPOINT_URL"),
+        running(without_endpoint, tenant_headers("t")),
+    ):
         pass

@@ -26,9 +26,9 @@ from fastapi.testclient import TestClient
 from ${{ values.packageName }} import worker as worker_package
 from ${{ values.packageName }}.core.config import Settings
 from ${{ values.packageName }}.core.correlation import CORRELATION_ID_HEADER
-from ${{ values.packageName }}.core.tenancy import TENANT_ID_HEADER
 from ${{ values.packageName }}.main import create_app
 
+TenantHeaders = Callable[[str], dict[str, str]]
 SetEnv = Callable[[str, str], None]
 TENANT_ID = "tenant-notified"
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -150,9 +150,9 @@ def queue_name(base_env: SetEnv, webhook: Webhook, broker: Any) -> Iterator[str]
 
 
 @pytest.fixture
-def api(queue_name: str) -> Iterator[TestClient]:
+def api(queue_name: str, tenant_headers: TenantHeaders) -> Iterator[TestClient]:
     with TestClient(
-        create_app(Settings()), raise_server_exceptions=False, headers={TENANT_ID_HEADER: TENANT_ID}
+        create_app(Settings()), raise_server_exceptions=False, headers=tenant_headers(TENANT_ID)
     ) as client:
         yield client
 
@@ -289,10 +289,13 @@ def test_a_task_whose_worker_is_killed_runs_again_and_takes_effect_once(
 
 
 def test_without_a_broker_the_notification_runs_in_the_api_process(
-    base_env: SetEnv, webhook: Webhook, read_logs: Callable[[], list[dict[str, Any]]]
+    base_env: SetEnv,
+    webhook: Webhook,
+    read_logs: Callable[[], list[dict[str, Any]]],
+    tenant_headers: TenantHeaders,
 ) -> None:
     base_env("NOTIFICATION_WEBHOOK_URL", webhook.url)
-    with TestClient(create_app(Settings()), headers={TENANT_ID_HEADER: TENANT_ID}) as api:
+    with TestClient(create_app(Settings()), headers=tenant_headers(TENANT_ID)) as api:
         product_id = create_product(api, "corr-local-1")
         assert webhook.arrived.wait(10), "the notification was not delivered"
     (request,) = webhook.requests

@@ -1,55 +1,83 @@
-"""Bearer-token verification against the identity provider's JSON Web Key Set."""
+"""Verification of bearer tokens (JWT, RFC 7519) into the caller's identity.
 
-from typing import Annotated, Any
+A token is accepted only if all of these hold: its ``alg`` is one of ``jwt_algorithms``
+(never taken from the token alone; asymmetric only); it has no ``crit`` header (this
+service implements no extension); its signature verifies with the key the signing keys
+give for it; ``exp``, ``iss``, ``aud`` and ``sub`` are present; ``iss`` and ``aud`` equal
+the settings exactly (a list ``aud`` must contain it); RSA keys have at least 2048 bits;
+``exp``, ``nbf`` and ``iat`` hold within ``jwt_leeway_seconds``.
+"""
+
+from dataclasses import dataclass
+from typing import Any
 
 import jwt
-from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..core.config import Settings
+from .keys import SigningKeys
 
-bearer_scheme = HTTPBearer(auto_error=False)
+REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The verified caller."""
+
+    subject: str
+    tenant_id: str | None
+    roles: frozenset[str]
+    claims: dict[str, Any]
+
+    def has_any_role(self, roles: frozenset[str]) -> bool:
+        return not self.roles.isdisjoint(roles)
 
 
 class TokenVerifier:
-    """Checks signature, expiry, issuer and audience; signing keys are fetched from the JWKS
-    URL and cached."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url)
+    def __init__(self, settings: Settings, keys: SigningKeys) -> None:
+        self.keys = keys
+        self._algorithms = list(settings.jwt_algorithms)
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
-        self._algorithms = settings.jwt_algorithms
+        self._leeway = settings.jwt_leeway_seconds
+        self._roles_claim = settings.jwt_roles_claim
+        self._tenant_claim = settings.jwt_tenant_claim
+        self.read_roles = frozenset({settings.jwt_read_role, settings.jwt_write_role})
+        self.write_roles = frozenset({settings.jwt_write_role})
 
-    def verify(self, token: str) -> dict[str, Any]:
-        """Return the token's claims, or raise ``jwt.PyJWTError`` if it is not acceptable."""
-        signing_key = self._jwks.get_signing_key_from_jwt(token)
+    async def verify(self, token: str) -> Principal:
+        """The token's principal; ``jwt.PyJWTError`` if it is not acceptable, and
+        ``KeysUnavailable`` if its key cannot be looked up now."""
+        header = jwt.get_unverified_header(token)
+        if "crit" in header:
+            raise jwt.InvalidTokenError("critical header extensions are not supported")
+        if header.get("alg") not in self._algorithms:
+            raise jwt.InvalidAlgorithmError("the token's algorithm is not allowed")
+        key = await self.keys.key_for(header)
         claims: dict[str, Any] = jwt.decode(
             token,
-            signing_key.key,
+            key,
             algorithms=self._algorithms,
             audience=self._audience,
             issuer=self._issuer,
-            options={"require": ["exp", "iss", "aud", "sub"]},
+            leeway=self._leeway,
+            options={"require": REQUIRED_CLAIMS, "enforce_minimum_key_length": True},
         )
-        return claims
+        subject = claims["sub"]
+        if not isinstance(subject, str) or not subject:
+            raise jwt.InvalidTokenError("sub must be a non-empty string")
+        tenant_id = claims.get(self._tenant_claim)
+        return Principal(
+            subject=subject,
+            tenant_id=tenant_id if isinstance(tenant_id, str) else None,
+            roles=roles_of(claims.get(self._roles_claim)),
+            claims=claims,
+        )
 
 
-def require_claims(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> dict[str, Any]:
-    """FastAPI dependency: the verified claims of the request's bearer token, else 401.
-
-    It is a plain function, so FastAPI runs it in a worker thread and fetching the key set
-    does not block the event loop."""
-    challenge = {"WWW-Authenticate": "Bearer"}
-    if credentials is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Missing bearer token", challenge)
-    verifier: TokenVerifier = request.app.state.token_verifier
-    try:
-        return verifier.verify(credentials.credentials)
-    except jwt.PyJWTError as exc:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "Invalid bearer token", challenge
-        ) from exc
+def roles_of(value: Any) -> frozenset[str]:
+    """Roles from a list of strings or a space-separated string (as OAuth's ``scope``)."""
+    if isinstance(value, str):
+        return frozenset(value.split())
+    if isinstance(value, list):
+        return frozenset(role for role in value if isinstance(role, str))
+    return frozenset()

@@ -14,6 +14,7 @@ from ..core.circuit_breaker import CircuitBreaker
 from ..core.config import Settings
 from ..core.health import HealthRegistry
 from ..core.metrics import HttpMetrics
+from ..core.rate_limit import RateLimiter
 from .aside import CacheAside
 from .store import CacheStore, InProcessCacheStore, RedisCacheStore
 
@@ -44,9 +45,9 @@ def _pinger(client: Redis) -> Callable[[], Awaitable[None]]:
 
 @asynccontextmanager
 async def cache_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Keep the ``CacheAside`` in ``app.state.cache`` while the app runs. Redis is a
-    non-critical readiness check: without it the service is slower, not down. Locally
-    without a URL the cache lives in process."""
+    """Keep the ``CacheAside`` in ``app.state.cache`` while the app runs, and with Redis
+    the rate limiter's counters there. Redis is a non-critical readiness check: without it
+    the service is slower, not down. Locally without a URL the cache lives in process."""
     settings: Settings = app.state.settings
     health: HealthRegistry = app.state.health
     metrics: HttpMetrics = app.state.metrics
@@ -64,6 +65,8 @@ async def cache_lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         store = RedisCacheStore(client, breaker, metrics)
         health.register("redis", _pinger(client), critical=False, timeout_seconds=0.5)
+        # Rate-limit counters in Redis too, so that every replica counts every request.
+        app.state.rate_limiter = RateLimiter.from_settings(settings, store)
     app.state.cache = CacheAside(
         store, namespace=settings.service_name, ttl_seconds=settings.cache_ttl_seconds
     )

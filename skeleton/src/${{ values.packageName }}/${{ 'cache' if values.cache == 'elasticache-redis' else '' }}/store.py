@@ -87,6 +87,15 @@ class RedisCacheStore:
         """Best effort: if Redis is unavailable the entries expire after their TTL."""
         await self._guarded("delete", lambda: self._client.delete(*keys))
 
+    async def increment(self, key: str, ttl_seconds: int) -> int | None:
+        """A rate-limit counter (``core/rate_limit.py``): one round trip that adds one and
+        (re)sets its time to live; None when Redis is unavailable."""
+        pipeline = self._client.pipeline(transaction=True)
+        pipeline.incr(key)
+        pipeline.expire(key, ttl_seconds)
+        replies = await self._guarded("rate_limit", pipeline.execute)
+        return int(replies[0]) if replies else None
+
     async def _guarded(self, operation: str, call: Callable[[], Awaitable[T]]) -> T | None:
         """The call's result, or None (counted as a bypass) if the breaker is open or the
         call fails."""

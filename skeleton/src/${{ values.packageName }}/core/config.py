@@ -2,6 +2,9 @@
 
 from functools import lru_cache
 from typing import Annotated, Literal, Self
+{% if values.auth == 'jwt' %}
+from urllib.parse import urlsplit
+{% endif %}
 
 {% if values.database in ['aurora-postgresql', 'aurora-mysql'] or values.cache != 'none' or values.taskQueue != 'none' %}
 from pydantic import Field, SecretStr, ValidationError, model_validator
@@ -17,6 +20,13 @@ ENV_PREFIX = "${{ values.envPrefix }}"
 Environment = Literal["local", "test", "development", "staging", "production"]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+{% if values.auth == 'jwt' %}
+# Asymmetric algorithms only: the keys are public (a JWKS or a PEM key), and accepting an
+# HS* algorithm beside them would let anyone sign tokens with the public key as the secret.
+JwtAlgorithm = Literal[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"
+]
+{% endif %}
 
 
 class SettingsError(RuntimeError):
@@ -53,6 +63,12 @@ class Settings(BaseSettings):
     cors_allow_credentials: bool = False
     # Strict-Transport-Security max-age; 0 sends no HSTS header (e.g. plain-HTTP local work).
     hsts_max_age_seconds: int = Field(default=0, ge=0)
+    # Request headers (names and values) larger than this in total are refused with 431.
+    http_max_header_bytes: int = Field(default=16 * 1024, gt=0)
+    # API requests per client (token subject, else IP address) and window; beyond, 429 with
+    # Retry-After. 0 turns the limit off.
+    rate_limit_requests: int = Field(default=6000, ge=0)
+    rate_limit_window_seconds: int = Field(default=60, ge=1)
 
     # Outbound HTTP client
     http_client_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -141,11 +157,30 @@ class Settings(BaseSettings):
 {% endif %}
 {% if values.auth == 'jwt' %}
 
-    # JWT bearer tokens: no defaults, so a deployment without them fails at startup.
-    jwt_jwks_url: str
-    jwt_issuer: str
-    jwt_audience: str
-    jwt_algorithms: list[str] = ["RS256"]
+    # JWT bearer tokens. Issuer and audience have no defaults: a deployment without them
+    # fails at startup.
+    jwt_issuer: NonEmptyStr
+    jwt_audience: NonEmptyStr
+    # The signing keys: the identity provider's JWKS URL, or one PEM public key. Locally
+    # with neither, the service signs its own tokens (POST /local/token).
+    jwt_jwks_url: str | None = None
+    jwt_public_key: str | None = None
+    # Accepted `alg` values; asymmetric only (see JwtAlgorithm).
+    jwt_algorithms: list[JwtAlgorithm] = Field(default=["RS256"], min_length=1)
+    # Clock skew tolerated on exp, nbf and iat.
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    # How long a fetched key set is used before it is fetched again; a token with an unknown
+    # key ID fetches it at most once per refetch interval.
+    jwt_jwks_cache_seconds: int = Field(default=900, ge=1)
+    jwt_jwks_refetch_interval_seconds: float = Field(default=60.0, gt=0)
+    jwt_jwks_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Claims that name the caller's roles (a list, or a space-separated string) and tenant.
+    jwt_roles_claim: NonEmptyStr = "roles"
+    jwt_tenant_claim: NonEmptyStr = "tenant_id"
+    # Role needed to read (GET, HEAD) through TenantIdDep; the write role also reads.
+    jwt_read_role: NonEmptyStr = "reader"
+    # Role needed for every other method (POST, PATCH, DELETE, ...).
+    jwt_write_role: NonEmptyStr = "writer"
 {% endif %}
 {% if values.datadog %}
 
@@ -157,6 +192,13 @@ class Settings(BaseSettings):
     def uses_stand_ins(self) -> bool:
         """True when the service runs its dependencies in process (local work only)."""
         return self.environment == "local"
+{% if values.auth == 'jwt' %}
+
+    @property
+    def jwt_signs_locally(self) -> bool:
+        """True when the service signs its own tokens: locally, with no key configured."""
+        return self.uses_stand_ins and self.jwt_jwks_url is None and self.jwt_public_key is None
+{% endif %}
 
     def missing_dependency_settings(self) -> list[str]:
         """Names of the connection settings that are not configured."""
@@ -191,6 +233,9 @@ class Settings(BaseSettings):
                 f"({longest_hold}), or tasks still running or waiting to retry are redelivered"
             )
 {% endif %}
+{% if values.auth == 'jwt' %}
+        self._check_jwt_keys()
+{% endif %}
         missing = self.missing_dependency_settings()
         if missing and not self.uses_stand_ins:
             names = ", ".join(f"{ENV_PREFIX}{name.upper()}" for name in missing)
@@ -199,6 +244,30 @@ class Settings(BaseSettings):
                 "only 'local' runs on in-process stand-ins"
             )
         return self
+{% if values.auth == 'jwt' %}
+
+    def _check_jwt_keys(self) -> None:
+        if self.jwt_jwks_url is not None and self.jwt_public_key is not None:
+            raise ValueError(
+                f"{ENV_PREFIX}JWT_JWKS_URL and {ENV_PREFIX}JWT_PUBLIC_KEY are both set; set one"
+            )
+        if self.jwt_jwks_url is None and self.jwt_public_key is None and not self.uses_stand_ins:
+            raise ValueError(
+                f"{ENV_PREFIX}JWT_JWKS_URL (or {ENV_PREFIX}JWT_PUBLIC_KEY) must be set when "
+                f"{ENV_PREFIX}ENVIRONMENT is {self.environment!r}; only 'local' signs its own "
+                "tokens"
+            )
+        if self.jwt_jwks_url is not None:
+            url = urlsplit(self.jwt_jwks_url)
+            loopback = url.hostname in {"localhost", "127.0.0.1", "::1"}
+            if not url.hostname or not (
+                url.scheme == "https" or (url.scheme == "http" and loopback)
+            ):
+                raise ValueError(
+                    f"{ENV_PREFIX}JWT_JWKS_URL must be an https:// URL (http:// only on the "
+                    "loopback interface): keys fetched in the clear could be replaced"
+                )
+{% endif %}
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -3,7 +3,7 @@
 Every error response has the body
 ``{"error": CODE, "message": str, "correlation_id": str, "details": ...}`` (``details`` only
 when there is something to add), whether it comes from the service's own exceptions,
-request validation, routing (404, 405), the middleware (413, 504) or an unhandled exception
+request validation, routing (404, 405), the middleware (413, 431, 504) or an unhandled exception
 (500, whose message never reveals internals).
 """
 
@@ -95,6 +95,7 @@ HTTP_ERROR_CODES = {
     415: "UNSUPPORTED_MEDIA_TYPE",
     422: "VALIDATION_ERROR",
     429: "TOO_MANY_REQUESTS",
+    431: "HEADERS_TOO_LARGE",
     500: "INTERNAL_ERROR",
     502: "BAD_GATEWAY",
     503: "SERVICE_UNAVAILABLE",

@@ -3,16 +3,21 @@
 Every line carries ``timestamp``, ``level``, ``event``, ``service``, ``version``,
 ``environment`` and ``correlation_id`` (and, with Datadog, the ``dd.*`` trace fields).
 Values under sensitive keys (authorization, cookie, password, token, secret, ...) are
-replaced by ``[REDACTED]`` at any depth. Records of other libraries that use the standard
+replaced by ``[REDACTED]`` at any depth, and so are secrets inside any text: the values of
+sensitive query-string parameters (``?access_token=...``), the user and password of URLs,
+``Bearer``/``Basic`` credentials and anything shaped like a JWT. Tracebacks carry no local
+variables (they may hold tokens). Records of other libraries that use the standard
 ``logging`` module go through the same pipeline.
 """
 
 import logging
+import re
 import sys
 from collections.abc import Mapping
 from typing import Any
 
 import structlog
+from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from .config import Settings
@@ -36,6 +41,25 @@ SENSITIVE_KEY_PARTS = (
 )
 _HANDLER_NAME = "service-structured"
 
+# Secrets inside text, each with what replaces it.
+_SECRETS_IN_TEXT = (
+    # A query-string parameter whose name looks sensitive: ?access_token=...&password=...
+    (
+        re.compile(
+            r"(?i)([?&;][^=&#\s]*(?:token|password|passwd|secret|key|signature|credential"
+            r"|session|auth|code)[^=&#\s]*=)[^&#\s]*"
+        ),
+        rf"\1{REDACTED}",
+    ),
+    # The user and password of a URL: scheme://user:password@host
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@"), rf"\1{REDACTED}@"),
+    # Credentials of an Authorization header value.
+    (re.compile(r"\b(Bearer|Basic) +[A-Za-z0-9._~+/=-]{8,}"), rf"\1 {REDACTED}"),
+    # A JWT (or its start): base64url JSON, which begins with "eyJ".
+    (re.compile(r"\beyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}"), REDACTED),
+)
+_SECRET_HINTS = ("=", "://", "eyJ", "Bearer ", "Basic ")
+
 
 def is_sensitive_key(key: object) -> bool:
     """True for keys whose values must never be logged."""
@@ -46,14 +70,27 @@ def is_sensitive_key(key: object) -> bool:
 
 
 def redact(value: Any) -> Any:
-    """A copy of ``value`` with the values of sensitive keys replaced, at any depth."""
+    """A copy of ``value`` with the values of sensitive keys, and the secrets in its text,
+    replaced at any depth."""
     if isinstance(value, Mapping):
         return {
             key: REDACTED if is_sensitive_key(key) else redact(item) for key, item in value.items()
         }
     if isinstance(value, list | tuple | set | frozenset):
         return [redact(item) for item in value]
+    if isinstance(value, str):
+        return redact_text(value)
     return value
+
+
+def redact_text(text: str) -> str:
+    """``text`` with the secrets it holds replaced (a few substring checks when it has
+    none, as almost every log value)."""
+    if not any(hint in text for hint in _SECRET_HINTS):
+        return text
+    for pattern, replacement in _SECRETS_IN_TEXT:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def redact_sensitive(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
@@ -117,7 +154,8 @@ def configure_logging(settings: Settings) -> None:
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.dict_tracebacks,
+            # Without local variables: they may hold tokens, passwords or personal data.
+            structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False)),
             redact_sensitive,
             renderer,
         ],

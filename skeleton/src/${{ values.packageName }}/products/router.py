@@ -7,18 +7,26 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request, Response, status
 
 from ..core.errors import ErrorEnvelope
-from ..core.tenancy import TenantIdDep
+from ..core.tenancy import TENANT_ERROR_RESPONSES, TenantIdDep
 from .dependencies import ProductServiceDep
 from .models import ProductStatus
 from .schemas import ProductCreate, ProductPage, ProductRead, ProductUpdate
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorEnvelope, "description": "Missing or malformed tenant."},
+    400: {
+        "model": ErrorEnvelope,
+        "description": "Malformed request: an unreadable body, header or cursor.",
+    },
+    **TENANT_ERROR_RESPONSES,
     404: {"model": ErrorEnvelope, "description": "No product with this ID for the tenant."},
     422: {"model": ErrorEnvelope, "description": "The request is not valid."},
 }
 
 router = APIRouter(prefix="/products", tags=["products"], responses=ERROR_RESPONSES)
+{% if values.database != 'dynamodb' %}
+# Offset pagination: beyond this page the offset is no use (and a huge one overflows SQL).
+MAX_PAGE = 1_000_000
+{% endif %}
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -64,7 +72,7 @@ async def list_products(
 async def list_products(
     tenant_id: TenantIdDep,
     service: ProductServiceDep,
-    page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")] = 1,
     page_size: Annotated[int, Query(ge=1, le=100, description="Items per page.")] = 20,
     status: Annotated[ProductStatus | None, Query(description="Only this status.")] = None,
 ) -> ProductPage:

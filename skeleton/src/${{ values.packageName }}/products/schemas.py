@@ -1,19 +1,50 @@
 """Request and response bodies of the products API."""
 
+import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from .models import Product, ProductStatus
 
-Name = Annotated[str, Field(min_length=1, max_length=255)]
-Description = Annotated[str, Field(max_length=2000)]
-# Greater than zero, at most two decimal places (cents), at most 10 digits before the point.
+# No NUL character: PostgreSQL text cannot hold one (every store refuses it alike).
+NO_NUL = r"^[^\x00]*$"
+Name = Annotated[str, Field(min_length=1, max_length=255, pattern=NO_NUL)]
+Description = Annotated[str, Field(max_length=2000, pattern=NO_NUL)]
+# Greater than zero, at most two decimal places (cents), at most 10 digits before the point;
+# a JSON number or a string of digits. The OpenAPI description says exactly that.
+PRICE_TEXT = r"^(?=.*[1-9])[0-9]{1,10}(\.[0-9]{1,2})?$"
+_PRICE_TEXT = re.compile(PRICE_TEXT)
+
+
+def _check_price_text(value: object) -> object:
+    if isinstance(value, str) and _PRICE_TEXT.fullmatch(value) is None:
+        raise ValueError("must be an amount like '19.99': digits, at most two after the point")
+    return value
+
+
 Price = Annotated[
-    Decimal, Field(gt=0, max_digits=12, decimal_places=2, allow_inf_nan=False, examples=["19.99"])
+    Decimal,
+    BeforeValidator(_check_price_text),
+    Field(gt=0, max_digits=12, decimal_places=2, allow_inf_nan=False),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 9999999999.99,
+                    "multipleOf": 0.01,
+                },
+                {"type": "string", "pattern": PRICE_TEXT},
+            ],
+            "examples": ["19.99"],
+        },
+        mode="validation",
+    ),
 ]
 
 
@@ -26,10 +57,20 @@ class ProductCreate(BaseModel):
     status: ProductStatus = ProductStatus.DRAFT
 
 
+def _required_fields_not_nullable(schema: dict[str, Any]) -> None:
+    """In the OpenAPI description of an update, only ``description`` may be null."""
+    for field in REQUIRED_FIELDS:
+        branches = schema["properties"][field]["anyOf"]
+        schema["properties"][field]["anyOf"] = [b for b in branches if b != {"type": "null"}]
+
+
+REQUIRED_FIELDS = ("name", "price", "status")
+
+
 class ProductUpdate(BaseModel):
     """Partial update: only the fields present change; ``description`` may be null."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_required_fields_not_nullable)
 
     name: Name | None = None
     description: Description | None = None
@@ -38,7 +79,7 @@ class ProductUpdate(BaseModel):
 
     @model_validator(mode="after")
     def _reject_null_required_fields(self) -> Self:
-        for field in ("name", "price", "status"):
+        for field in REQUIRED_FIELDS:
             if field in self.model_fields_set and getattr(self, field) is None:
                 raise ValueError(f"{field} cannot be null")
         return self

@@ -6,6 +6,7 @@ coroutine call and a wrapped ``send`` on every request, which a service pays on 
 traffic. The concerns stay in their own modules; this class only puts them in order:
 
 - the correlation ID is resolved first, so every log line and error body carries it;
+- headers larger than their limit are answered 431;
 - a body larger than the limit is answered 413 (declared length, or while it is read);
 - a request still running after the timeout is cancelled and answered 504;
 - an unhandled exception is logged with its traceback and answered with the 500 envelope;
@@ -26,6 +27,7 @@ from .access_log import log_access
 from .body_limit import PayloadTooLarge, declared_too_large, limit_body
 from .correlation import bind_correlation_id, correlation_header, reset_correlation_id
 from .deadline import Deadlines, current_task
+from .header_limit import headers_too_large
 from .security_headers import security_headers, with_headers
 
 logger = structlog.stdlib.get_logger(__name__)
@@ -71,12 +73,14 @@ class RequestPipelineMiddleware:
         *,
         metrics: HttpMetrics,
         max_body_bytes: int,
+        max_header_bytes: int,
         timeout_seconds: float,
         hsts_max_age_seconds: int,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
         self.deadlines = Deadlines(timeout_seconds)
         self.security_headers = security_headers(hsts_max_age_seconds)
 
@@ -92,6 +96,10 @@ class RequestPipelineMiddleware:
         # One coroutine for the whole request: every extra layer is paid on every request.
         timed_out = False
         try:
+            if headers_too_large(scope, self.max_header_bytes):
+                message = f"The request headers exceed {self.max_header_bytes} bytes."
+                await self._error(scope, receive, response, 431, "HEADERS_TOO_LARGE", message)
+                return
             if declared_too_large(scope, self.max_body_bytes):
                 await self._error(scope, receive, response, *self._too_large())
                 return

@@ -25,6 +25,7 @@ def install_middleware(app: FastAPI, settings: Settings, metrics: HttpMetrics) -
         RequestPipelineMiddleware,
         metrics=metrics,
         max_body_bytes=settings.http_max_body_bytes,
+        max_header_bytes=settings.http_max_header_bytes,
         timeout_seconds=settings.request_timeout_seconds,
         hsts_max_age_seconds=settings.hsts_max_age_seconds,
     )

@@ -1,0 +1,33 @@
+"""The token verifier of the app, built by its lifespan from the settings."""
+
+import httpx2
+import structlog
+
+from ..core.config import Settings
+from .keys import JwksKeys, SigningKeys, StaticKey
+from .local import LocalIssuer
+from .tokens import TokenVerifier
+
+logger = structlog.stdlib.get_logger(__name__)
+
+
+def create_token_verifier(settings: Settings, client: httpx2.AsyncClient) -> TokenVerifier:
+    """Keys from the JWKS URL (fetched with ``client``, the app's pooled HTTP client), the
+    configured public key, or, locally with neither, the local issuer."""
+    keys: SigningKeys
+    if settings.jwt_jwks_url is not None:
+        keys = JwksKeys(
+            client,
+            settings.jwt_jwks_url,
+            timeout_seconds=settings.jwt_jwks_timeout_seconds,
+            cache_seconds=settings.jwt_jwks_cache_seconds,
+            refetch_interval_seconds=settings.jwt_jwks_refetch_interval_seconds,
+        )
+    elif settings.jwt_public_key is not None:
+        keys = StaticKey(settings.jwt_public_key)
+    else:
+        keys = LocalIssuer(settings)
+        logger.warning(
+            "no JWT keys configured: this local service signs its own tokens (POST /local/token)"
+        )
+    return TokenVerifier(settings, keys)

@@ -1,0 +1,112 @@
+"""Rate limiting of the API per client: in each window of ``rate_limit_window_seconds`` a
+client may make ``rate_limit_requests`` requests; beyond that the answer is 429 in the error
+envelope, with ``Retry-After`` (the seconds left in the window).
+
+The client is the verified token's subject when the request carries one, else its IP
+address. The dependency that identifies the caller (``TenantIdDep``) applies the limit, so
+it costs no extra dependency per route; health and metrics are not limited.
+
+Counting is a fixed window (one counter per client and window). The counters live in Redis
+when the service has a cache (shared by every replica), in process otherwise (per replica).
+A counter that cannot be reached lets the request through: the limiter never fails one.
+"""
+
+import math
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from fastapi import Request
+from starlette.exceptions import HTTPException
+
+from .config import Settings
+
+
+class WindowCounter(Protocol):
+    async def increment(self, key: str, ttl_seconds: int) -> int | None:
+        """Add one to the counter ``key``, which lives for at least ``ttl_seconds``, and
+        return the new count; None when the counter cannot be reached."""
+        ...
+
+
+class InProcessWindowCounter:
+    """Counters in this process: the limit applies per replica. At most ``max_keys``
+    counters are kept; past that (after dropping expired ones) new clients are not counted."""
+
+    def __init__(
+        self, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._counters: dict[str, tuple[float, int]] = {}
+        self._max_keys = max_keys
+        self._clock = clock
+
+    async def increment(self, key: str, ttl_seconds: int) -> int | None:
+        now = self._clock()
+        expires_at, count = self._counters.get(key, (now + ttl_seconds, 0))
+        if expires_at <= now:
+            expires_at, count = now + ttl_seconds, 0
+        if count == 0 and len(self._counters) >= self._max_keys:
+            self._drop_expired(now)
+            if len(self._counters) >= self._max_keys:
+                return None
+        self._counters[key] = (expires_at, count + 1)
+        return count + 1
+
+    def _drop_expired(self, now: float) -> None:
+        for key in [key for key, (expires_at, _) in self._counters.items() if expires_at <= now]:
+            del self._counters[key]
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        counter: WindowCounter,
+        *,
+        requests: int,
+        window_seconds: int,
+        namespace: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.counter = counter
+        self.requests = requests
+        self.window_seconds = window_seconds
+        self._namespace = namespace
+        self._clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings, counter: WindowCounter) -> "RateLimiter":
+        return cls(
+            counter,
+            requests=settings.rate_limit_requests,
+            window_seconds=settings.rate_limit_window_seconds,
+            namespace=settings.service_name,
+        )
+
+    async def check(self, client: str) -> None:
+        """Count one request of ``client``; raise a 429 ``HTTPException`` past the limit."""
+        if self.requests == 0:
+            return
+        # Wall-clock windows, so that replicas sharing Redis share the windows too.
+        now = self._clock()
+        window = int(now // self.window_seconds)
+        key = f"rate-limit:{self._namespace}:{client}:{window}"
+        count = await self.counter.increment(key, self.window_seconds)
+        if count is not None and count > self.requests:
+            retry_after = max(1, math.ceil((window + 1) * self.window_seconds - now))
+            raise HTTPException(
+                429,
+                f"Too many requests: at most {self.requests} per {self.window_seconds} s.",
+                headers={"Retry-After": str(retry_after)},
+            )
+
+
+def client_address(request: Request) -> str:
+    """The client's IP address (behind a proxy, as uvicorn's ``--proxy-headers`` sets it
+    from ``X-Forwarded-For`` for the addresses of ``FORWARDED_ALLOW_IPS``)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+async def limit_rate(request: Request, client: str) -> None:
+    """Count the request against ``client``'s limit (429 past it)."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    await limiter.check(client)
