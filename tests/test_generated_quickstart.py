@@ -121,7 +121,7 @@ def test_readme_develop_steps_serve_the_service_without_infrastructure(
         assert (status, report["status"]) == (200, "ok"), report
 
         auth = None
-        if values["auth"] == "jwt":
+        if values.get("auth") == "jwt":  # the template's default is none
             # The README: locally without keys the service issues its own tokens.
             token_status, token = _request(f"{base}/local/token", {"tenant_id": "acme"})
             assert token_status == 200, token

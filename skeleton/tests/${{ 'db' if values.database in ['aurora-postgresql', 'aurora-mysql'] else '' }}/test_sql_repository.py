@@ -16,6 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 {% endif %}
 
 from ${{ values.packageName }}.core.config import Settings
+{% if values.orm == 'none' %}
+from ${{ values.packageName }}.db.connection import UnitOfWork
+{% endif %}
 from ${{ values.packageName }}.db.engine import create_engine
 from ${{ values.packageName }}.products.models import Product, ProductStatus
 from ${{ values.packageName }}.products.repository import (
@@ -44,8 +47,12 @@ async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[SqlProductRepositor
     async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
         yield SqlProductRepository(session)
 {% else %}
-    async with engine.begin() as connection:
-        yield SqlProductRepository(connection)
+    unit = UnitOfWork(engine)
+    try:
+        yield SqlProductRepository(unit)
+        await unit.commit()
+    finally:
+        await unit.close()
 {% endif %}
 
 

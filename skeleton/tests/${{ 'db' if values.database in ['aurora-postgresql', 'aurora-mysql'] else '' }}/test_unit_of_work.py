@@ -1,0 +1,154 @@
+"""The request's unit of work: it takes a connection only when the request queries, commits
+what the handler did when it returns, and when the handler or the commit fails, rolls back and
+gives the connection back to the pool."""
+
+{% if values.orm == 'sqlalchemy' %}
+import dataclasses
+{% endif %}
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+{% if values.orm == 'sqlalchemy' %}
+from uuid import UUID, uuid4
+{% else %}
+from uuid import uuid4
+{% endif %}
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import event
+
+from ${{ values.packageName }}.core.config import Settings
+{% if values.orm == 'none' %}
+from ${{ values.packageName }}.db.connection import UnitOfWorkDep
+{% endif %}
+from ${{ values.packageName }}.db.engine import Database
+{% if values.orm == 'sqlalchemy' %}
+from ${{ values.packageName }}.db.session import SessionDep
+{% endif %}
+from ${{ values.packageName }}.main import create_app
+from ${{ values.packageName }}.products.models import Product, ProductStatus
+{% if values.orm == 'sqlalchemy' %}
+from ${{ values.packageName }}.products.orm import ProductRecord
+{% endif %}
+from ${{ values.packageName }}.products.sql import SqlProductRepository
+
+TenantHeaders = Callable[[str], dict[str, str]]
+BASE = "/api/v1/products"
+TENANT = "tenant-uow"
+
+
+class HandlerError(Exception):
+    pass
+
+
+def new_product() -> Product:
+    now = datetime.now(UTC)
+    return Product(
+        tenant_id=TENANT,
+        id=uuid4(),
+        name="Widget",
+        description=None,
+        price=Decimal("1.00"),
+        status=ProductStatus.DRAFT,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, empty_database: str) -> FastAPI:
+    """The app on the test database, with a route that stores a product and then fails."""
+    app = create_app(settings.model_copy(update={"database_url": SecretStr(empty_database)}))
+
+{% if values.orm == 'sqlalchemy' %}
+    async def add_then_fail(session: SessionDep) -> None:
+        product = new_product()
+        await SqlProductRepository(session).add(product)
+        app.state.added = product
+        raise HandlerError(product.id)
+{% else %}
+    async def add_then_fail(unit: UnitOfWorkDep) -> None:
+        product = new_product()
+        await SqlProductRepository(unit).add(product)
+        app.state.added = product
+        raise HandlerError(product.id)
+{% endif %}
+
+    app.add_api_route("/test/add-then-fail", add_then_fail, methods=["POST"])
+    return app
+
+
+@pytest.fixture
+def client(app: FastAPI, tenant_headers: TenantHeaders) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False, headers=tenant_headers(TENANT)) as client:
+        yield client
+
+
+@pytest.fixture
+def checkouts(app: FastAPI, client: TestClient) -> list[object]:
+    """Every connection the app takes from its pool from now on (reads share the pool)."""
+    taken: list[object] = []
+    database: Database = app.state.database
+    event.listen(database.writer.sync_engine, "checkout", lambda *args: taken.append(args[0]))
+    return taken
+
+
+def checked_out(app: FastAPI) -> int:
+    database: Database = app.state.database
+    count: int = database.writer.pool.checkedout()  # type: ignore[attr-defined]
+    return count
+
+
+def test_a_request_that_never_queries_takes_no_connection(
+    client: TestClient, checkouts: list[object]
+) -> None:
+    # Refused after the unit of work was set up, before the handler ran.
+    assert client.get(f"{BASE}/not-a-uuid").status_code == 422
+    assert client.patch(f"{BASE}/not-a-uuid", json={"name": "x"}).status_code == 422
+    assert checkouts == []
+
+    assert client.get(f"{BASE}/{uuid4()}").status_code == 404
+    assert len(checkouts) == 1
+
+
+def test_a_failing_handler_rolls_back_and_returns_the_connection(
+    app: FastAPI, client: TestClient
+) -> None:
+    response = client.post("/test/add-then-fail")
+
+    assert response.status_code == 500
+    assert checked_out(app) == 0
+    added: Product = app.state.added  # the handler did store it before failing
+    assert client.get(f"{BASE}/{added.id}").status_code == 404
+{% if values.orm == 'sqlalchemy' %}
+
+
+def test_changes_the_handler_did_not_flush_are_committed(app: FastAPI, client: TestClient) -> None:
+    product = new_product()
+
+    async def add_without_flush(session: SessionDep) -> None:
+        session.add(ProductRecord.from_domain(product))
+
+    app.add_api_route("/test/add-without-flush", add_without_flush, methods=["POST"])
+
+    assert client.post("/test/add-without-flush").status_code == 200
+    assert client.get(f"{BASE}/{product.id}").json()["name"] == product.name
+
+
+def test_a_failing_commit_returns_the_connection(app: FastAPI, client: TestClient) -> None:
+    stored = client.post(BASE, json={"name": "x", "price": "1.00"}).json()
+    duplicate = dataclasses.replace(new_product(), id=UUID(stored["id"]))
+
+    async def add_duplicate(session: SessionDep) -> None:
+        # Not flushed: the key violation surfaces in the commit after the handler returned.
+        session.add(ProductRecord.from_domain(duplicate))
+
+    app.add_api_route("/test/add-duplicate", add_duplicate, methods=["POST"])
+
+    assert client.post("/test/add-duplicate").status_code == 500
+    assert checked_out(app) == 0
+    assert client.get(f"{BASE}/{stored['id']}").json()["name"] == "x"
+{% endif %}
