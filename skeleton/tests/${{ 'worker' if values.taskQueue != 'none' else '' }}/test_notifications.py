@@ -96,6 +96,9 @@ def webhook() -> Iterator[Webhook]:
                 {
                     "idempotency_key": self.headers["Idempotency-Key"],
                     "correlation_id": self.headers[CORRELATION_ID_HEADER],
+{% if values.datadog %}
+                    "trace_id": self.headers["x-datadog-trace-id"],
+{% endif %}
                     "body": body,
                 }
             )
@@ -306,3 +309,101 @@ def test_without_a_broker_the_notification_runs_in_the_api_process(
     ]
     assert delivered["product_id"] == product_id
     assert delivered["correlation_id"] == "corr-local-1"
+{% if values.datadog %}
+
+
+# The API as it runs in its container, instrumented as ddtrace-run does it.
+TRACED_API_PROBE = """
+import json, os
+import ddtrace
+{% if values.taskQueue == 'celery' %}
+ddtrace.patch(fastapi=True, celery=True)
+{% else %}
+ddtrace.patch(fastapi=True)
+{% endif %}
+from fastapi.testclient import TestClient
+from ${{ values.packageName }}.main import create_app
+
+with TestClient(create_app()) as client:
+    response = client.post(
+        "/api/v1/products",
+        json={"name": "Widget", "price": "19.90"},
+        headers=json.loads(os.environ["PROBE_HEADERS"]),
+    )
+assert response.status_code == 201, response.text
+"""
+
+
+@pytest.fixture
+def datadog_agent(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A stand-in agent that takes whatever is sent and drops it: the API keeps tracing on
+    (locally it turns it off when no agent listens), and no process logs failed sends."""
+
+    class Agent(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Agent)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("DD_TRACE_AGENT_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    yield
+    server.shutdown()
+    server.server_close()
+
+
+def delivered_lines(log: Path) -> list[dict[str, Any]]:
+    return [
+        line for line in log_lines(log) if line["event"] == "product created notification delivered"
+    ]
+
+
+def test_the_request_trace_continues_through_the_task_into_the_webhook_call(
+    base_env: SetEnv,
+    queue_name: str,
+    datadog_agent: None,
+    webhook: Webhook,
+    tenant_headers: TenantHeaders,
+    tmp_path: Path,
+) -> None:
+    base_env("DATADOG_ENABLED", "true")
+    trace_id = 5240218394713846513
+    headers = {
+        **tenant_headers(TENANT_ID),
+        CORRELATION_ID_HEADER: "corr-traced-1",
+        # A caller's trace, which the API's request span continues.
+        "x-datadog-trace-id": str(trace_id),
+        "x-datadog-parent-id": "2718281828459045",
+        "x-datadog-sampling-priority": "1",
+    }
+    # The probe's test client is no caller: its traced request must not start a trace of
+    # its own, which the API would continue instead of the one in the headers.
+    probe_env = {
+        **os.environ,
+        "PROBE_HEADERS": json.dumps(headers),
+        "DD_HTTPX2_DISTRIBUTED_TRACING": "false",
+    }
+    log = tmp_path / "worker.log"
+    with worker(log):
+        result = subprocess.run(
+            [sys.executable, "-c", TRACED_API_PROBE],
+            env=probe_env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        # Not stopped before the task logged its delivery: on SIGTERM ddtrace stops tracing.
+        wait_for(lambda: delivered_lines(log), 20, "the delivery")
+    (request,) = webhook.requests
+    assert request["trace_id"] == str(trace_id)
+    (delivered,) = delivered_lines(log)
+    assert delivered["product_id"] == request["body"]["product_id"]
+    assert delivered["dd.trace_id"] == str(trace_id)
+{% endif %}
