@@ -22,7 +22,7 @@ from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security.base import SecurityBase
 
 from ..core.errors import ServiceError
-from ..core.rate_limit import client_address, limit_rate
+from ..core.rate_limit import limit_rate_by_address, limit_rate_by_subject
 from .tokens import Principal, TokenVerifier
 
 logger = structlog.stdlib.get_logger(__name__)
@@ -66,18 +66,24 @@ class BearerAuthentication(SecurityBase):
         verifier: TokenVerifier = request.app.state.token_verifier
         token = bearer_token(request)
         if token is None:
-            await limit_rate(request, f"ip:{client_address(request)}")
+            await limit_rate_by_address(request)
             raise MissingToken("A bearer token is required.")
         try:
             principal = await verifier.verify(token)
         except jwt.PyJWTError as error:
-            await limit_rate(request, f"ip:{client_address(request)}")
+            await limit_rate_by_address(request)
             logger.info("bearer token refused", reason=type(error).__name__)
             if isinstance(error, jwt.ExpiredSignatureError):
                 raise InvalidToken("The bearer token has expired.") from None
             raise InvalidToken("The bearer token is not valid.") from None
-        await limit_rate(request, f"sub:{principal.subject}")
+        await limit_rate_by_subject(request, principal.subject)
         return principal
+
+    @staticmethod
+    def authorize(principal: Principal, roles: frozenset[str]) -> None:
+        """403 unless the caller has one of ``roles``."""
+        if not principal.has_any_role(roles):
+            raise Forbidden(f"This operation needs one of the roles {sorted(roles)}.")
 
 
 class Authenticated(BearerAuthentication):
@@ -92,8 +98,7 @@ class RoleRequired(BearerAuthentication):
 
     async def __call__(self, request: Request) -> Principal:
         principal = await self.authenticate(request)
-        if not principal.has_any_role(self.roles):
-            raise Forbidden(f"This operation needs one of the roles {sorted(self.roles)}.")
+        self.authorize(principal, self.roles)
         return principal
 
 
@@ -118,8 +123,7 @@ class TenantOfToken(BearerAuthentication):
         principal = await self.authenticate(request)
         verifier: TokenVerifier = request.app.state.token_verifier
         needed = verifier.read_roles if request.method in SAFE_METHODS else verifier.write_roles
-        if not principal.has_any_role(needed):
-            raise Forbidden(f"This operation needs one of the roles {sorted(needed)}.")
+        self.authorize(principal, needed)
         tenant_id = principal.tenant_id
         if tenant_id is None or not self._is_valid_tenant(tenant_id):
             raise Forbidden("The bearer token names no valid tenant.")

@@ -106,7 +106,17 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
-async def limit_rate(request: Request, client: str) -> None:
-    """Count the request against ``client``'s limit (429 past it)."""
+async def limit_rate_by_address(request: Request) -> None:
+    """Count the request against its client address's limit (429 past it): for callers no
+    token identifies."""
+    await _limit_rate(request, f"ip:{client_address(request)}")
+
+
+async def limit_rate_by_subject(request: Request, subject: str) -> None:
+    """Count the request against the limit of a verified token's subject (429 past it)."""
+    await _limit_rate(request, f"sub:{subject}")
+
+
+async def _limit_rate(request: Request, client: str) -> None:
     limiter: RateLimiter = request.app.state.rate_limiter
     await limiter.check(client)

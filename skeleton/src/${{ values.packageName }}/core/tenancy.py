@@ -22,7 +22,7 @@ from .errors import ErrorEnvelope
 from fastapi import Depends, Header, Request
 
 from .errors import BadRequestError, ErrorEnvelope
-from .rate_limit import client_address, limit_rate
+from .rate_limit import limit_rate_by_address
 {% endif %}
 
 TENANT_ID_HEADER = "X-Tenant-ID"
@@ -74,7 +74,7 @@ async def get_tenant_id(
 ) -> str:
     """FastAPI dependency: the request's tenant, else a 400 envelope; counts the request
     against the client's rate limit first (429)."""
-    await limit_rate(request, f"ip:{client_address(request)}")
+    await limit_rate_by_address(request)
     if tenant_id is None:
         raise TenantRequiredError(f"The {TENANT_ID_HEADER} header is required.")
     if not is_well_formed_tenant_id(tenant_id):

@@ -57,14 +57,14 @@ class ProductCreate(BaseModel):
     status: ProductStatus = ProductStatus.DRAFT
 
 
+REQUIRED_FIELDS = ("name", "price", "status")
+
+
 def _required_fields_not_nullable(schema: dict[str, Any]) -> None:
     """In the OpenAPI description of an update, only ``description`` may be null."""
     for field in REQUIRED_FIELDS:
         branches = schema["properties"][field]["anyOf"]
         schema["properties"][field]["anyOf"] = [b for b in branches if b != {"type": "null"}]
-
-
-REQUIRED_FIELDS = ("name", "price", "status")
 
 
 class ProductUpdate(BaseModel):
