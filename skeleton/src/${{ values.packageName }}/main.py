@@ -7,6 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 {% if values.auth == 'jwt' %}
 from .auth.local import router as local_token_router
@@ -43,6 +44,15 @@ from .worker.events import product_events_lifespan
 {% endif %}
 
 logger = structlog.stdlib.get_logger(__name__)
+
+{% if values.datadog %}
+# The service reports through /metrics (Prometheus) and Datadog APM (ddtrace). FastAPI's
+{% else %}
+# The service reports through /metrics (Prometheus). FastAPI's
+{% endif %}
+# native OpenTelemetry would add a second set of spans and metrics wherever a global
+# OpenTelemetry provider is configured, and it looks for one on every request.
+NO_NATIVE_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 {% if values.database == 'none' %}
 DESCRIPTION = (
@@ -114,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=settings.version,
         description=DESCRIPTION,
         lifespan=lifespan,
+        telemetry=NO_NATIVE_TELEMETRY,
     )
     app.state.settings = settings
     app.state.metrics = metrics

@@ -17,6 +17,17 @@ logger = structlog.stdlib.get_logger(__name__)
 
 T = TypeVar("T")
 
+# INCR and, for a counter it creates, EXPIRE: one command (EVALSHA) per request where a
+# MULTI/INCR/EXPIRE/EXEC transaction costs four, and no counter outlives its window even if
+# the client dies between the two steps.
+INCREMENT_WITH_TTL = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+    redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return count
+"""
+
 
 class CacheStore(Protocol):
     async def get(self, key: str) -> bytes | None:
@@ -68,6 +79,7 @@ class RedisCacheStore:
 
     def __init__(self, client: Redis, breaker: CircuitBreaker, metrics: HttpMetrics) -> None:
         self._client = client
+        self._increment = client.register_script(INCREMENT_WITH_TTL)
         self._breaker = breaker
         self.bypasses = metrics.counter(
             "cache_bypass",
@@ -88,13 +100,12 @@ class RedisCacheStore:
         await self._guarded("delete", lambda: self._client.delete(*keys))
 
     async def increment(self, key: str, ttl_seconds: int) -> int | None:
-        """A rate-limit counter (``core/rate_limit.py``): one round trip that adds one and
-        (re)sets its time to live; None when Redis is unavailable."""
-        pipeline = self._client.pipeline(transaction=True)
-        pipeline.incr(key)
-        pipeline.expire(key, ttl_seconds)
-        replies = await self._guarded("rate_limit", pipeline.execute)
-        return int(replies[0]) if replies else None
+        """A rate-limit counter (``core/rate_limit.py``): adds one, and gives a new counter
+        its time to live, in one atomic command; None when Redis is unavailable."""
+        count = await self._guarded(
+            "rate_limit", lambda: self._increment(keys=[key], args=[ttl_seconds])
+        )
+        return None if count is None else int(count)
 
     async def _guarded(self, operation: str, call: Callable[[], Awaitable[T]]) -> T | None:
         """The call's result, or None (counted as a bypass) if the breaker is open or the

@@ -1,16 +1,39 @@
 """Helpers shared by the middleware."""
 
+from typing import NamedTuple
+
 from starlette.types import Scope
 
+from ..correlation import CORRELATION_ID_HEADER
+
 UNMATCHED_ROUTE = "<unmatched>"
+CORRELATION_ID_NAME = CORRELATION_ID_HEADER.lower().encode()
 
 
-def request_header(scope: Scope, name: bytes) -> str | None:
-    """The first value of a request header (``name`` in lower case), or None."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
+class RequestHead(NamedTuple):
+    """What the pipeline needs from the request's headers, read in one pass over them."""
+
+    header_bytes: int
+    """Total length of the header names and values."""
+    content_length: bytes | None
+    transfer_encoding: bytes | None
+    correlation_id: bytes | None
+    """The first ``X-Correlation-ID`` value, as sent."""
+
+
+def read_request_head(scope: Scope) -> RequestHead:
+    header_bytes = 0
+    content_length = transfer_encoding = correlation_id = None
+    # Names arrive in lower case (ASGI); the first value of each counts.
+    for name, value in scope["headers"]:
+        header_bytes += len(name) + len(value)
+        if name == b"content-length":
+            content_length = content_length or value
+        elif name == b"transfer-encoding":
+            transfer_encoding = transfer_encoding or value
+        elif name == CORRELATION_ID_NAME and correlation_id is None:
+            correlation_id = value
+    return RequestHead(header_bytes, content_length, transfer_encoding, correlation_id)
 
 
 def route_template(scope: Scope) -> str:

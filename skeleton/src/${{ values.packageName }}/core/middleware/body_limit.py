@@ -4,7 +4,7 @@ that grows past it while being read (chunked uploads declare no length)."""
 from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive, Scope
 
-from ._scope import request_header
+from ._scope import RequestHead
 
 
 class PayloadTooLarge(HTTPException):
@@ -14,9 +14,20 @@ class PayloadTooLarge(HTTPException):
         super().__init__(413, f"The request body exceeds {max_body_bytes} bytes.")
 
 
-def declared_too_large(scope: Scope, max_body_bytes: int) -> bool:
-    declared = request_header(scope, b"content-length")
+def declared_too_large(head: RequestHead, max_body_bytes: int) -> bool:
+    declared = head.content_length
     return declared is not None and declared.isdigit() and int(declared) > max_body_bytes
+
+
+def has_body(scope: Scope, head: RequestHead) -> bool:
+    """False only when the request can have no body: HTTP/1.x frames a request body by
+    ``Content-Length`` or ``Transfer-Encoding``, and without either there is none (RFC 9112,
+    section 6.3). Other versions stream a body without them."""
+    return (
+        head.content_length is not None
+        or head.transfer_encoding is not None
+        or scope.get("http_version") not in ("1.1", "1.0")
+    )
 
 
 def limit_body(receive: Receive, max_body_bytes: int) -> Receive:

@@ -22,9 +22,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import error_response
 from ..metrics import HttpMetrics
-from ._scope import route_template
+from ._scope import read_request_head, route_template
 from .access_log import log_access
-from .body_limit import PayloadTooLarge, declared_too_large, limit_body
+from .body_limit import PayloadTooLarge, declared_too_large, has_body, limit_body
 from .correlation import bind_correlation_id, correlation_header, reset_correlation_id
 from .deadline import Deadlines, current_task
 from .header_limit import headers_too_large
@@ -89,24 +89,27 @@ class RequestPipelineMiddleware:
             await self.app(scope, receive, send)
             return
         started_at = time.perf_counter()
-        correlation_id, token = bind_correlation_id(scope)
+        head = read_request_head(scope)
+        correlation_id, token = bind_correlation_id(head.correlation_id)
         response = _Response(
             scope, send, [correlation_header(correlation_id), *self.security_headers], started_at
         )
         # One coroutine for the whole request: every extra layer is paid on every request.
         timed_out = False
         try:
-            if headers_too_large(scope, self.max_header_bytes):
+            if headers_too_large(head, self.max_header_bytes):
                 message = f"The request headers exceed {self.max_header_bytes} bytes."
                 await self._error(scope, receive, response, 431, "HEADERS_TOO_LARGE", message)
                 return
-            if declared_too_large(scope, self.max_body_bytes):
+            if declared_too_large(head, self.max_body_bytes):
                 await self._error(scope, receive, response, *self._too_large())
                 return
+            if has_body(scope, head):
+                receive = limit_body(receive, self.max_body_bytes)
             task = current_task()
             slot = self.deadlines.start(task)
             try:
-                await self.app(scope, limit_body(receive, self.max_body_bytes), response.send)
+                await self.app(scope, receive, response.send)
             finally:
                 timed_out = self.deadlines.finish(task, slot)
         except PayloadTooLarge:

@@ -26,10 +26,9 @@ def security_headers(hsts_max_age_seconds: int = 0) -> RawHeaders:
 
 
 def with_headers(headers: Iterable[tuple[bytes, bytes]], extra: RawHeaders) -> RawHeaders:
-    """``headers`` without ``server``, plus each of ``extra`` the response did not set."""
-    kept = list(headers)
-    present = {name.lower() for name, _ in kept}
-    if b"server" in present:
-        kept = [header for header in kept if header[0].lower() != b"server"]
+    """``headers`` without ``server``, plus each of ``extra`` the response did not set.
+    Header names are in lower case, as ASGI requires of a response."""
+    kept = [header for header in headers if header[0] != b"server"]
+    present = {name for name, _ in kept}
     kept += [header for header in extra if header[0] not in present]
     return kept
