@@ -193,7 +193,9 @@ class Engine:
             ),
             # Short names resolve as Docker resolves them: python:3.12-slim is
             # docker.io/library/python:3.12-slim.
-            "registries.conf": 'unqualified-search-registries = ["docker.io"]\nshort-name-mode = "permissive"\n',
+            "registries.conf": (
+                'unqualified-search-registries = ["docker.io"]\nshort-name-mode = "permissive"\n'
+            ),
         }
         for name, text in files.items():
             path = self.configuration / name
@@ -222,7 +224,9 @@ class Engine:
         )
         return _check(result, " ".join(argv)) if check else result
 
-    def podman(self, *args: str | Path, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def podman(
+        self, *args: str | Path, timeout: float = 120, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return self.run("podman", *args, timeout=timeout, check=check)
 
     def image_exists(self, reference: str) -> bool:
@@ -480,7 +484,17 @@ class StandIns:
             "print(json.dumps({'prefix': sys.prefix, 'version': sys.version.split()[0], 'failed': failed}))\n"
         )
         output = self.engine.podman(
-            "run", "--rm", "--network", "none", "--read-only", "--user", "10001", reference, "python3", "-c", probe
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--read-only",
+            "--user",
+            "10001",
+            reference,
+            "python3",
+            "-c",
+            probe,
         ).stdout
         report = json.loads(output)
         failed = {name: error for name, error in report["failed"].items() if name not in NOT_IN_SLIM}
@@ -511,7 +525,7 @@ class StandIns:
             "usr/share/locale/*",
         ):
             for path in rootfs.glob(pattern):
-                if path.name == "locale.alias" or path.name == "lock" or path.name == "partial":
+                if path.name in {"locale.alias", "lock", "partial"}:
                     continue
                 if path.is_dir() and not path.is_symlink():
                     shutil.rmtree(path)
@@ -543,14 +557,18 @@ def _install_cpython(python: CPython, rootfs: Path) -> None:
     def ignore(directory: str, names: list[str]) -> set[str]:
         ignored = _prune(directory, names)
         if Path(directory) == stdlib / "site-packages":
-            ignored |= {name for name in names if not re.fullmatch(r"pip(-[^/]+\.dist-info)?|README\.txt", name)}
+            ignored |= {
+                name for name in names if not re.fullmatch(r"pip(-[^/]+\.dist-info)?|README\.txt", name)
+            }
         return ignored
 
     shutil.copytree(stdlib, local / "lib" / f"python{minor}", symlinks=True, ignore=ignore)
     for library in (source / "lib").glob("libpython*.so*"):
         shutil.copy2(library, local / "lib" / library.name, follow_symlinks=False)
     if (source / "lib" / "pkgconfig").is_dir():
-        shutil.copytree(source / "lib" / "pkgconfig", local / "lib" / "pkgconfig", symlinks=True, dirs_exist_ok=True)
+        shutil.copytree(
+            source / "lib" / "pkgconfig", local / "lib" / "pkgconfig", symlinks=True, dirs_exist_ok=True
+        )
     for headers in (source / "include").glob(f"python{minor}*"):
         shutil.copytree(headers, local / "include" / headers.name, symlinks=True)
     old_shebang = f"#!{source}/bin/".encode()
