@@ -71,8 +71,9 @@ DEV_TOOLS = ("pytest", "mypy", "ruff")
 USER_DATABASE = {
     f"etc/{name}{suffix}" for name in ("passwd", "group", "shadow", "gshadow") for suffix in ("", "-")
 }
-# Redis databases of this machine's server that no other test uses (cache entries expire).
-CACHE_DB, BROKER_DB = 13, 14
+# Databases of this machine's Redis that the generated suites do not use (they use 14 and 15);
+# each test has its own queue, whose keys it deletes, and cache entries expire.
+CACHE_DB, BROKER_DB = 12, 13
 # What uvicorn logs at the end of a clean stop.
 SHUTDOWN_LOGGED = "Application shutdown complete."
 
