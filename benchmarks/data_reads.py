@@ -17,12 +17,12 @@ built on those parts can pass its floor, so "floor/bare" is the best ratio reach
 "service/floor" what the service's own layers cost on top.
 
 Each set is served from one rendered variant's environment with uvicorn (one worker,
-uvloop, httptools) and driven by wrk over loopback in alternating rounds; the best round of
-each counts. Uses the machine's PostgreSQL (BENCH_POSTGRES_URL, default
+uvloop, httptools), each app in several processes, and driven by wrk over loopback in
+alternating rounds; the best round of each counts. Uses the machine's PostgreSQL (BENCH_POSTGRES_URL, default
 postgresql://postgres@127.0.0.1:5432/postgres; a fresh database is created and dropped) and
 Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/14).
 
-Usage: uv run python benchmarks/data_reads.py [--seconds 8] [--rounds 3]
+Usage: uv run python benchmarks/data_reads.py [--seconds 5] [--rounds 3] [--processes 3]
 Needs: wrk (Debian package `wrk`) and uv on PATH.
 """
 
@@ -41,11 +41,12 @@ from harness import (
     PACKAGE,
     PREFIX,
     Load,
-    Server,
     best_of_alternating_rounds,
     migrated_postgres_database,
     print_loads,
     render_and_install,
+    start_servers,
+    stop_servers,
     uvicorn,
 )
 
@@ -153,7 +154,7 @@ def _post_product(base: str) -> str:
 
 
 def _compare(
-    service_dir: Path, label: str, database_url: str, *, seconds: int, rounds: int
+    service_dir: Path, label: str, database_url: str, *, seconds: int, rounds: int, processes: int
 ) -> dict[str, float]:
     """Requests per second of the service and of the floor, each over the bare route's."""
     venv = service_dir / ".venv"
@@ -177,30 +178,41 @@ def _compare(
         env[f"{PREFIX}REDIS_URL"] = REDIS_URL
         env["BENCH_REDIS_URL"] = REDIS_URL
     (service_dir / "bare_app.py").write_text(BARE_APP, encoding="utf-8")
-    service = Server(
-        uvicorn(venv, f"{PACKAGE}.main:create_app", factory=True), service_dir, env, "/health/ready"
+    servers = start_servers(
+        {
+            "service": (uvicorn(venv, f"{PACKAGE}.main:create_app", factory=True), "/health/ready"),
+            "bare": (uvicorn(venv, "bare_app:app", factory=False), "/docs"),
+        },
+        processes,
+        service_dir,
+        env,
     )
-    bare = Server(uvicorn(venv, "bare_app:app", factory=False), service_dir, env, "/docs")
     try:
-        product_id = _post_product(service.base)
+        product_id = _post_product(servers["service"][0].base)
         service_path = f"/api/v1/products/{product_id}"
-        urllib.request.urlopen(
-            urllib.request.Request(service.base + service_path, headers={"X-Tenant-ID": TENANT})
-        )
+        for server in servers["service"]:  # each process's cache holds the product
+            urllib.request.urlopen(
+                urllib.request.Request(server.base + service_path, headers={"X-Tenant-ID": TENANT})
+            )
         if cached:
             key = f"{PACKAGE.replace('_', '-')}:product-v1:{TENANT}:product:{product_id}"
             bare_path, floor_path = f"/cached/{key}", f"/floor/{key}"
         else:
             bare_path, floor_path = f"/products/{product_id}", f"/floor/{product_id}"
+        # name: (the app serving it, its path)
+        paths = {
+            "bare": ("bare", bare_path),
+            "floor": ("bare", floor_path),
+            "service": ("service", service_path),
+        }
         best: dict[str, Load] = best_of_alternating_rounds(
-            {"bare": (bare, bare_path), "floor": (bare, floor_path), "service": (service, service_path)},
+            {name: [(server, path) for server in servers[app]] for name, (app, path) in paths.items()},
             seconds=seconds,
             rounds=rounds,
             headers={"X-Tenant-ID": TENANT},
         )
     finally:
-        service.stop()
-        bare.stop()
+        stop_servers(servers)
     print_loads(f"{label:16}", best)
     ratios = {
         name: best[name].requests_per_second / best["bare"].requests_per_second
@@ -218,14 +230,16 @@ def _compare(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--processes", type=int, default=3, help="server processes per app")
     args = parser.parse_args()
     if shutil.which("wrk") is None or shutil.which("psql") is None:
         print("needs wrk and psql (apt-get install wrk postgresql-client)", file=sys.stderr)
         return 2
     root = Path(tempfile.mkdtemp(prefix="data-bench-"))
     ratios: dict[str, dict[str, float]] = {}
+    timing = {"seconds": args.seconds, "rounds": args.rounds, "processes": args.processes}
     try:
         for label, choices in (
             ("sqlalchemy", {"orm": "sqlalchemy"}),
@@ -236,7 +250,7 @@ def main() -> int:
                 root / label, database="aurora-postgresql", datadog=False, **choices
             )
             with migrated_postgres_database(service_dir) as url:
-                ratios[label] = _compare(service_dir, label, url, seconds=args.seconds, rounds=args.rounds)
+                ratios[label] = _compare(service_dir, label, url, **timing)
     finally:
         shutil.rmtree(root)
     for label, target_key in (("sqlalchemy", "sqlalchemy"), ("none", "none"), ("sqlalchemy-cache", "cache")):

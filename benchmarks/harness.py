@@ -155,20 +155,44 @@ class Server:
         self.process.wait(timeout=30)
 
 
+def start_servers(
+    apps: dict[str, tuple[list[str], str]], processes: int, cwd: Path, env: dict[str, str]
+) -> dict[str, list[Server]]:
+    """``processes`` servers of each app (its command and the path that answers 200 once it
+    is up), started in turn: one process of an app can stay slower than another of the same
+    app on this kind of machine, so each app is measured in several."""
+    servers: dict[str, list[Server]] = {name: [] for name in apps}
+    try:
+        for _ in range(processes):
+            for name, (command, probe_path) in apps.items():
+                servers[name].append(Server(command, cwd, env, probe_path))
+    except BaseException:
+        stop_servers(servers)
+        raise
+    return servers
+
+
+def stop_servers(servers: dict[str, list[Server]]) -> None:
+    for started in servers.values():
+        for server in started:
+            server.stop()
+
+
 def best_of_alternating_rounds(
-    servers: dict[str, tuple[Server, str]],
+    targets: dict[str, list[tuple[Server, str]]],
     *,
     seconds: int,
     rounds: int,
     headers: dict[str, str] | None = None,
 ) -> dict[str, Load]:
-    """Each server loaded in turn, ``rounds`` times, so machine noise hits all alike; the
-    best round of each: the most requests per second, the lowest p99 and the least CPU per
-    request, each over all rounds."""
-    rounds_of: dict[str, list[Load]] = {name: [] for name in servers}
+    """Each target (a path on each of its servers) loaded in turn, ``rounds`` times, so
+    machine noise hits all alike; the best round of each: the most requests per second, the
+    lowest p99 and the least CPU per request, each over all its rounds and servers."""
+    rounds_of: dict[str, list[Load]] = {name: [] for name in targets}
     for _ in range(rounds):
-        for name, (server, path) in servers.items():
-            rounds_of[name].append(server.load(path, seconds, headers))
+        for name, paths in targets.items():
+            for server, path in paths:
+                rounds_of[name].append(server.load(path, seconds, headers))
     return {
         name: Load(
             max(load.requests_per_second for load in loads),
