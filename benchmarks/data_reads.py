@@ -22,7 +22,7 @@ alternating rounds; the best round of each counts. Uses the machine's PostgreSQL
 postgresql://postgres@127.0.0.1:5432/postgres; a fresh database is created and dropped) and
 Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/14).
 
-Usage: uv run python benchmarks/data_reads.py [--seconds 5] [--rounds 3] [--processes 3]
+Usage: uv run python benchmarks/data_reads.py [--seconds 5] [--rounds 3] [--processes 2]
 Needs: wrk (Debian package `wrk`) and uv on PATH.
 """
 
@@ -52,6 +52,13 @@ from harness import (
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 TENANT = "bench"
+# Connections per pool, as many as before the floors came (SQLAlchemy's pool spends
+# noticeably more CPU when requests queue for it). Each process of the bare app holds two
+# pools (asyncpg and the floor's SQLAlchemy engine) and each service process one: two
+# processes per app fill 90 of PostgreSQL's default 100 connections.
+POOL_SIZE = 15
+# The floor route of each comparison (see BARE_APP).
+FLOOR_OF = {"sqlalchemy": "orm", "none": "core", "sqlalchemy-cache": "cache"}
 TARGETS = {"sqlalchemy": 0.6, "none": 0.8, "cache": 0.85}
 BARE_APP = """
 import os
@@ -62,11 +69,12 @@ import asyncpg
 from fastapi import FastAPI, Header, HTTPException, Response
 
 FLOOR = os.environ["BENCH_FLOOR"]  # which read the floor route makes: orm, core or cache
+POOL_SIZE = int(os.environ["BENCH_POOL_SIZE"])
 
 
 @asynccontextmanager
 async def lifespan(app):
-    app.state.pool = await asyncpg.create_pool(os.environ["BENCH_DSN"], min_size=5, max_size=15)
+    app.state.pool = await asyncpg.create_pool(os.environ["BENCH_DSN"], min_size=5, max_size=POOL_SIZE)
     app.state.redis = app.state.engine = None
     if FLOOR == "cache":  # only the cached variant has redis installed
         from redis.asyncio import Redis
@@ -75,7 +83,7 @@ async def lifespan(app):
     else:
         from sqlalchemy.ext.asyncio import create_async_engine
 
-        engine = create_async_engine(os.environ["BENCH_SQLALCHEMY_URL"], pool_size=15, max_overflow=0)
+        engine = create_async_engine(os.environ["BENCH_SQLALCHEMY_URL"], pool_size=POOL_SIZE, max_overflow=0)
         # Reads in autocommit, as the service makes them on PostgreSQL.
         app.state.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
     yield
@@ -165,12 +173,13 @@ def _compare(
         f"{PREFIX}ENVIRONMENT": "development",
         f"{PREFIX}LOG_LEVEL": "WARNING",
         f"{PREFIX}DATABASE_URL": database_url,
-        # The same 15 pooled connections as the bare app's pool (no overflow churn).
-        f"{PREFIX}DATABASE_POOL_SIZE": "15",
+        # The same pooled connections as the bare app's pools (no overflow churn).
+        f"{PREFIX}DATABASE_POOL_SIZE": str(POOL_SIZE),
+        "BENCH_POOL_SIZE": str(POOL_SIZE),
         f"{PREFIX}DATABASE_MAX_OVERFLOW": "0",
         "BENCH_DSN": database_url.replace("+asyncpg", ""),
         "BENCH_SQLALCHEMY_URL": database_url,
-        "BENCH_FLOOR": "cache" if cached else label,
+        "BENCH_FLOOR": FLOOR_OF[label],
         # wrk is one client: a limit it can never reach, so the limiter runs but never refuses.
         f"{PREFIX}RATE_LIMIT_REQUESTS": str(10**9),
     }
@@ -232,7 +241,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--processes", type=int, default=3, help="server processes per app")
+    parser.add_argument("--processes", type=int, default=2, help="server processes per app")
     args = parser.parse_args()
     if shutil.which("wrk") is None or shutil.which("psql") is None:
         print("needs wrk and psql (apt-get install wrk postgresql-client)", file=sys.stderr)

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -111,12 +112,14 @@ class Server:
     def __init__(self, command: list[str], cwd: Path, env: dict[str, str], probe_path: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        # What the server prints, for the error when it fails; open as long as the server.
+        self._output = tempfile.TemporaryFile()  # noqa: SIM115
         self.process = subprocess.Popen(
             [*command, "--port", str(self.port)],
             cwd=cwd,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=self._output,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self.startup_seconds = self._wait_for_200(self.base + probe_path)
@@ -125,7 +128,7 @@ class Server:
         started = time.monotonic()
         while time.monotonic() - started < timeout:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}")
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.output()}")
             try:
                 with urllib.request.urlopen(url, timeout=1) as response:
                     if response.status == 200:
@@ -147,12 +150,20 @@ class Server:
         )
         cpu_seconds = _cpu_seconds(self.process.pid) - cpu_before
         if "Non-2xx or 3xx responses" in result.stdout:
-            raise RuntimeError(f"{self.base + path} answered errors under load:\n{result.stdout}")
+            raise RuntimeError(
+                f"{self.base + path} answered errors under load:\n{result.stdout}\n"
+                f"The server printed (last lines):\n{self.output()}"
+            )
         return _parse_wrk(result.stdout, cpu_seconds)
+
+    def output(self, lines: int = 40) -> str:
+        self._output.seek(0)
+        return "\n".join(self._output.read().decode(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)
         self.process.wait(timeout=30)
+        self._output.close()
 
 
 def start_servers(
