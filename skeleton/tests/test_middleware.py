@@ -12,6 +12,8 @@ from ${{ values.packageName }}.core.config import (
     Settings,
     load_settings,
 )
+from ${{ values.packageName }}.core.middleware._scope import read_request_head
+from ${{ values.packageName }}.core.middleware.body_limit import has_body
 from ${{ values.packageName }}.main import create_app
 
 SetEnv = Callable[[str, str], None]
@@ -78,6 +80,39 @@ def test_body_within_limit_passes(make_settings: Callable[..., Settings]) -> Non
 
     assert response.status_code == 200
     assert response.json() == {"received": 100}
+
+
+@pytest.mark.parametrize(
+    ("http_version", "headers", "expected"),
+    [
+        ("1.1", [(b"host", b"x")], False),
+        ("1.0", [], False),
+        ("1.1", [(b"content-length", b"0")], True),
+        ("1.1", [(b"transfer-encoding", b"chunked")], True),
+        ("2", [(b"host", b"x")], True),  # HTTP/2 streams a body without either header
+    ],
+)
+def test_a_body_is_counted_only_where_the_request_can_have_one(
+    http_version: str, headers: list[tuple[bytes, bytes]], expected: bool
+) -> None:
+    scope = {"type": "http", "http_version": http_version, "headers": headers}
+
+    assert has_body(scope, read_request_head(scope)) is expected
+
+
+def test_request_head_takes_the_first_value_of_each_header() -> None:
+    headers = [
+        (b"content-length", b"5"),
+        (b"x-correlation-id", b"first"),
+        (b"x-correlation-id", b"second"),
+        (b"content-length", b"7"),
+    ]
+
+    head = read_request_head({"type": "http", "headers": headers})
+
+    assert head.content_length == b"5"
+    assert head.correlation_id == b"first"
+    assert head.header_bytes == sum(len(name) + len(value) for name, value in headers)
 
 
 def test_slow_request_is_504(make_settings: Callable[..., Settings]) -> None:

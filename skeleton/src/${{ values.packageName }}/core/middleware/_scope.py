@@ -27,10 +27,10 @@ def read_request_head(scope: Scope) -> RequestHead:
     # Names arrive in lower case (ASGI); the first value of each counts.
     for name, value in scope["headers"]:
         header_bytes += len(name) + len(value)
-        if name == b"content-length":
-            content_length = content_length or value
-        elif name == b"transfer-encoding":
-            transfer_encoding = transfer_encoding or value
+        if name == b"content-length" and content_length is None:
+            content_length = value
+        elif name == b"transfer-encoding" and transfer_encoding is None:
+            transfer_encoding = value
         elif name == CORRELATION_ID_NAME and correlation_id is None:
             correlation_id = value
     return RequestHead(header_bytes, content_length, transfer_encoding, correlation_id)
