@@ -68,6 +68,20 @@ def test_level_below_threshold_is_dropped(settings: Settings, read_logs: ReadLog
     assert read_logs() == []
 
 
+def test_uvicorn_access_log_is_replaced_not_formatted(
+    settings: Settings, read_logs: ReadLogs
+) -> None:
+    import logging
+
+    configure_logging(settings)
+
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    # uvicorn builds its access line for every request when this is true.
+    assert not uvicorn_access.hasHandlers()
+    uvicorn_access.warning('127.0.0.1:5000 - "GET /health/live HTTP/1.1" 200')
+    assert read_logs() == []
+
+
 def test_sensitive_values_are_redacted_recursively(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:

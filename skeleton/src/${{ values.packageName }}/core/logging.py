@@ -177,7 +177,12 @@ def configure_logging(settings: Settings) -> None:
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()
         uvicorn_logger.propagate = True
-    logging.getLogger("uvicorn.access").disabled = True
+    # uvicorn formats its access line whenever this logger has a handler up its chain, so
+    # cut it off from the root's: otherwise each request pays for a line that is dropped.
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers.clear()
+    uvicorn_access.propagate = False
+    uvicorn_access.disabled = True
     # Routine INFO lines of the HTTP client library (one per request) and of the tracer.
     for name in ("httpx2", "httpcore2", "ddtrace"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
