@@ -20,6 +20,7 @@ from .core.config import Settings, get_settings
 from .core.errors import install_error_handlers
 from .core.health import HealthRegistry
 from .core.health import router as health_router
+from .core.heap import startup_objects_frozen
 from .core.http_client import create_http_client, create_resilient_client
 from .core.logging import configure_logging
 from .core.metrics import HttpMetrics
@@ -104,6 +105,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 {% if values.taskQueue != 'none' %}
         await stack.enter_async_context(product_events_lifespan(app))
 {% endif %}
+        stack.enter_context(startup_objects_frozen())  # once every client is open
         health.mark_started()
         logger.info("service started", environment=settings.environment)
         yield
