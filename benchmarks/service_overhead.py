@@ -7,8 +7,8 @@ loopback in alternating rounds in the same run, so machine noise hits both apps 
 app's best round is compared (for p99, the median round). Runs once with Datadog off and
 once with it on (ddtrace loaded, no agent). Also times process start to the first 200 (the
 median of each app's processes). The service runs as deployed (its Dockerfile's uvicorn
-flags), against a migrated database on the machine's PostgreSQL (BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/postgres;
-created and dropped).
+flags), against a migrated database on the machine's PostgreSQL (BENCH_POSTGRES_URL,
+default postgresql://postgres@127.0.0.1:5432/postgres; created and dropped).
 
 Usage: uv run python benchmarks/service_overhead.py [--seconds 5] [--rounds 3] [--processes 3]
 Needs: wrk (Debian package `wrk`), psql and uv on PATH.
