@@ -3,14 +3,13 @@
 {% if values.database != 'none' %}
 import asyncio
 {% endif %}
+import functools
 import json
 {% if values.database == 'dynamodb' %}
 import logging
 {% endif %}
 import os
-{% if values.auth == 'jwt' %}
 import time
-{% endif %}
 from collections.abc import Callable, Iterator
 {% if values.database == 'dynamodb' %}
 from contextlib import AsyncExitStack
@@ -47,6 +46,7 @@ from ${{ values.packageName }}.core.config import (
     ENV_PREFIX,
     Settings,
 )
+from ${{ values.packageName }}.core.rate_limit import RateLimiter
 {% if values.auth != 'jwt' %}
 from ${{ values.packageName }}.core.tenancy import TENANT_ID_HEADER
 {% endif %}
@@ -129,6 +129,16 @@ def _isolated_environment(
         if name.startswith(ENV_PREFIX):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture(autouse=True)
+def _rate_limit_window_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rate-limit windows follow the wall clock (so replicas share them): each limiter made
+    in a test keeps the instant the test started, so that a test's requests never straddle
+    a window's edge, where the count would start again. A clock passed explicitly wins."""
+    started = time.time()
+    held = functools.partialmethod(RateLimiter.__init__, clock=lambda: started)
+    monkeypatch.setattr(RateLimiter, "__init__", held)
 
 
 @pytest.fixture
