@@ -162,8 +162,9 @@ def api(queue_name: str, tenant_headers: TenantHeaders) -> Iterator[TestClient]:
 
 @contextmanager
 def worker(log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A worker process (with its children) in the test's environment; stopped with SIGTERM
-    at the end, as Kubernetes does, and killed if it does not stop."""
+    """A worker process (with its children) in the test's environment. At the end it is
+    stopped as Kubernetes stops a container: SIGTERM to the main process only (a pool child
+    that got it too would die mid-task), then SIGKILL to all of them if it does not stop."""
     with log.open("ab") as output:
         process = subprocess.Popen(
             WORKER_COMMAND,
@@ -176,7 +177,7 @@ def worker(log: Path) -> Iterator[subprocess.Popen[bytes]]:
             yield process
         finally:
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                process.terminate()
                 try:
                     process.wait(timeout=20)
                 except subprocess.TimeoutExpired:
@@ -206,6 +207,12 @@ def create_product(api: TestClient, correlation_id: str) -> str:
 def log_lines(log: Path) -> list[dict[str, Any]]:
     lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
     return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def delivered_lines(log: Path) -> list[dict[str, Any]]:
+    return [
+        line for line in log_lines(log) if line["event"] == "product created notification delivered"
+    ]
 
 
 def delivered_key(queue_name: str, product_id: str) -> str:
@@ -281,14 +288,29 @@ def test_a_task_whose_worker_is_killed_runs_again_and_takes_effect_once(
     # yet the effect happened once: every call carried the same idempotency key.
     assert len(webhook.requests) >= 2
     assert webhook.effects == {f"product-created-{product_id}"}
-    delivered = [
-        line
-        for line in log_lines(log)
-        if line.get("product_id") == product_id
-        and line["event"] == "product created notification delivered"
-    ]
-    assert len(delivered) == 1
-    assert delivered[0]["correlation_id"] == "corr-killed-1"
+    (delivered,) = delivered_lines(log)
+    assert delivered["product_id"] == product_id
+    assert delivered["correlation_id"] == "corr-killed-1"
+
+
+def test_a_stopping_worker_finishes_the_running_task_first(
+    api: TestClient, webhook: Webhook, broker: Any, queue_name: str, tmp_path: Path
+) -> None:
+    webhook.hold = True
+    log = tmp_path / "worker.log"
+    with worker(log) as stopping:
+        product_id = create_product(api, "corr-stopping-1")
+        assert webhook.arrived.wait(20), "the worker never called the webhook"
+        stopping.terminate()
+        # Shorter than the time limit: the task is still running when the webhook answers.
+        time.sleep(TIME_LIMIT_SECONDS / 4)
+        assert stopping.poll() is None, "the worker stopped without waiting for its task"
+        webhook.release.set()
+        assert stopping.wait(20) == 0
+    # Delivered by the stopping worker itself, once: not left for redelivery.
+    assert broker.exists(delivered_key(queue_name, product_id))
+    assert len(webhook.requests) == 1
+    assert [line["correlation_id"] for line in delivered_lines(log)] == ["corr-stopping-1"]
 
 
 def test_without_a_broker_the_notification_runs_in_the_api_process(
@@ -356,12 +378,6 @@ def datadog_agent(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     server.shutdown()
     server.server_close()
-
-
-def delivered_lines(log: Path) -> list[dict[str, Any]]:
-    return [
-        line for line in log_lines(log) if line["event"] == "product created notification delivered"
-    ]
 
 
 def test_the_request_trace_continues_through_the_task_into_the_webhook_call(
