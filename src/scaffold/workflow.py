@@ -23,6 +23,7 @@ from jsonschema import Draft7Validator, ValidationError, validators
 
 from scaffold.fetch_template import FetchTemplateError, FetchTemplateOptions, Skeleton, fetch_template
 from scaffold.nunjucks import Renderer, RenderError, is_undefined, prepare_context
+from scaffold.pattern_position import first_offending_index
 
 
 class TemplateInputError(Exception):
@@ -32,8 +33,13 @@ class TemplateInputError(Exception):
 # What a dry run puts in `steps.<id>.output` for actions it skips: an example built from
 # the action's output schema (publish:github of plugin-scaffolder-backend-module-github
 # 0.10.0); catalog:register declares no output schema in 4.2.0, so it gets nothing.
+DRY_RUN_EXAMPLE = "<example>"
 SKIPPED_ACTION_OUTPUTS: dict[str, dict[str, Any]] = {
-    "publish:github": {"remoteUrl": "<example>", "repoContentsUrl": "<example>", "commitHash": "<example>"},
+    "publish:github": {
+        "remoteUrl": DRY_RUN_EXAMPLE,
+        "repoContentsUrl": DRY_RUN_EXAMPLE,
+        "commitHash": DRY_RUN_EXAMPLE,
+    },
     "catalog:register": {},
 }
 
@@ -206,16 +212,28 @@ def _describe_error(error: ValidationError, page: Mapping[str, Any], known: dict
         "enum": lambda: (
             "allowed values are " + ", ".join(map(str, schema.get("enum", error.validator_value)))
         ),
-        "pattern": lambda: (
-            f"it must match {error.validator_value}"
-            + (f". {schema['ui:help']}" if "ui:help" in schema else "")
-        ),
+        "pattern": lambda: _describe_pattern_break(str(error.instance), str(error.validator_value), schema),
         "maxLength": lambda: f"at most {error.validator_value} characters, got {len(str(error.instance))}",
         "minLength": lambda: f"at least {error.validator_value} characters",
         "not": lambda: "it is a reserved value. " + str(schema.get("ui:help", "")),
         "type": lambda: f"expected a {error.validator_value}",
     }.get(rule, lambda: error.message)()
     return f"parameter {name or '(form)'!r}: {error.instance!r} breaks the {rule} rule: {details}"
+
+
+def _describe_pattern_break(value: str, pattern: str, schema: Mapping[str, Any]) -> str:
+    """Where `value` breaks `pattern`, in words, and the field's own help for the rules."""
+    index = first_offending_index(pattern, value)
+    if index is None:
+        where = f"it must match {pattern}"  # a pattern the locator cannot read: show it
+    elif index < len(value):
+        where = f"character {index + 1} ({value[index]!r}) is not allowed there"
+    elif value:
+        where = f"it cannot end with character {index} ({value[-1]!r})"
+    else:
+        where = "it cannot be empty"
+    rules = schema.get("ui:help") or schema.get("description")
+    return f"{where}. {rules}" if rules else where
 
 
 # --- steps -----------------------------------------------------------------------------
