@@ -281,7 +281,7 @@ def test_non_empty_output_is_refused_then_replaced_with_force(
 
     code, _, err = render(capsys, output, *SET_REQUIRED, "--force")
     assert (code, err) == (0, "")
-    assert not (output / "precious.txt").exists()
+    assert (output / "precious.txt").read_text() == "keep me\n"  # --force deletes nothing
     assert (output / "catalog-info.yaml").is_file()
     assert stat.S_IMODE(output.stat().st_mode) == 0o755
     assert_nothing_written(tmp_path, {"out"})
@@ -337,7 +337,7 @@ def _template_parameters() -> dict[str, tuple[dict[str, Any], bool]]:
 def test_params_lists_every_parameter(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "params", "--template", TEMPLATE)
     assert (code, err) == (0, "")
-    lines = {line.split(":", 1)[0]: line for line in out.splitlines() if not line.startswith("#")}
+    lines = {line.split(":", 1)[0]: line for line in out.splitlines() if not line.startswith(("#", " "))}
     parameters = _template_parameters()
     assert set(lines) == set(parameters)
     for name, (schema, required) in parameters.items():
@@ -357,6 +357,113 @@ def test_params_lists_every_parameter(capsys: pytest.CaptureFixture[str]) -> Non
     assert [line for line in out.splitlines() if line.startswith("# ")] == [
         f"# {page['title']}" for page in document["spec"]["parameters"]
     ]
+
+
+def _params_block(out: str, name: str) -> list[str]:
+    """The line of one parameter and the indented lines under it."""
+    lines = out.splitlines()
+    start = next(index for index, line in enumerate(lines) if line.startswith(f"{name}: "))
+    block = [lines[start]]
+    for line in lines[start + 1 :]:
+        if not line.startswith("    "):
+            break
+        block.append(line.strip())
+    return block
+
+
+def test_params_shows_option_labels_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    """Each option with the label the form shows, and the field's help, as in the form."""
+    code, out, _ = run(capsys, "params", "--template", TEMPLATE)
+    assert code == 0
+    for name, (schema, _) in _template_parameters().items():
+        labels = (
+            []
+            if "enumNames" not in schema
+            else [
+                f"{option}: {label}"
+                for option, label in zip(schema["enum"], schema["enumNames"], strict=True)
+            ]
+        )
+        helps = [" ".join(schema["ui:help"].split())] if "ui:help" in schema else []
+        assert _params_block(out, name)[1:] == labels + helps, name
+    assert "none: SQLAlchemy Core only" in "\n".join(_params_block(out, "orm"))
+
+
+def test_repo_url_help_shows_the_typed_form(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The help names the github.com?owner=...&repo=... value, and its example renders."""
+    code, out, _ = run(capsys, "params", "--template", TEMPLATE)
+    assert code == 0
+    help_line = _params_block(out, "repoUrl")[-1]
+    assert "github.com?owner=<account>&repo=<repository>" in help_line
+    example = help_line.rsplit("e.g. ", 1)[1].rstrip(".")
+    assert example == "github.com?owner=acme&repo=orders-api"
+    required = [arg for arg in SET_REQUIRED if not arg.startswith("--set=repoUrl=")]
+    code, _, err = render(capsys, tmp_path / "out", *required, "--set", f"repoUrl={example}")
+    assert (code, err) == (0, "")
+
+
+def test_render_prints_only_links_that_exist(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A dry run creates no repository and no catalog entity: no link to either."""
+    code, out, _ = render(capsys, tmp_path / "out", *SET_REQUIRED)
+    assert code == 0
+    links = [line for line in out.splitlines() if line.startswith("link: ")]
+    assert links == ["link: Documentation: /docs/default/component/orders-api"]
+
+
+PATTERN_ERRORS = {
+    "underscore": ("name=ord_ers", "'name'", "character 4 ('_') is not allowed there", "Lowercase letters"),
+    "capital": ("name=Orders-api", "'name'", "character 1 ('O') is not allowed there", "Lowercase letters"),
+    "double-hyphen": (
+        "name=orders--api",
+        "'name'",
+        "character 8 ('-') is not allowed there",
+        "single hyphens",
+    ),
+    "trailing-hyphen": ("name=orders-", "'name'", "it cannot end with character 7 ('-')", "single hyphens"),
+    "newline": (
+        "description=two\nlines",
+        "'description'",
+        "character 4 ('\\n') is not allowed",
+        "Line breaks",
+    ),
+    "list-marker": ("description=1. First", "'description'", "character 3 (' ') is not allowed", "1. "),
+    "template-marker": ("description=a {{ x }}", "'description'", "character 4 ('{') is not allowed", '"{{"'),
+    "html-tag": ("description=see <b>this</b>", "'description'", "character 6 ('b') is not allowed", "HTML"),
+    "trailing-space": (
+        "description=ends with a space ",
+        "'description'",
+        "cannot end with character 18 (' ')",
+        "visible",
+    ),
+    "owner": (
+        "owner=group:default/platform team",
+        "'owner'",
+        "character 23 (' ') is not allowed",
+        "entity reference",
+    ),
+    "repo-url": (
+        "repoUrl=acme/orders-api",
+        "'repoUrl'",
+        "character 1 ('a') is not allowed",
+        "github.com?owner=",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PATTERN_ERRORS))
+def test_pattern_error_names_the_character_not_the_regex(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    assignment, *fragments = PATTERN_ERRORS[case]
+    name = assignment.split("=", 1)[0]
+    required = [arg for arg in SET_REQUIRED if not arg.startswith(f"--set={name}=")]
+    code, _, err = render(capsys, tmp_path / "out", *required, "--set", assignment)
+    assert code == 2
+    assert_one_error_line(err, "breaks the pattern rule", *fragments)
+    pattern = _template_parameters()[name][0]["pattern"]
+    assert pattern not in err
+    assert "(?" not in err
+    assert "[^" not in err
 
 
 # --------------------------------------------------------------------------- fetch-template

@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import shutil
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from scaffold.fetch_template import FetchTemplateError, FetchTemplateOptions, fetch_template
-from scaffold.workflow import Template, TemplateInputError, known_parameters, run_template
+from scaffold.workflow import (
+    DRY_RUN_EXAMPLE,
+    Template,
+    TemplateInputError,
+    known_parameters,
+    run_template,
+)
 
 EXIT_INPUT_ERROR = 2
+EXIT_OS_ERROR = 1
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 REPOSITORY_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
 
@@ -83,33 +94,101 @@ def _make_staging_folder(parent: Path, name: str) -> Path:
             candidate.mkdir()
         except FileExistsError:
             continue
+        except OSError as error:
+            raise UsageError(f"{parent}: cannot create a staging folder: {error.strerror}") from error
         return candidate
     raise UsageError(f"{parent}: cannot create a staging folder")
 
 
-@contextmanager
-def _staged_output(output: Path, *, force: bool) -> Iterator[Path]:
-    """Yield an empty staging folder that replaces `output` only if the block succeeds.
+def _protected_folders(source: Path) -> list[tuple[str, Path]]:
+    """Folders an output must neither be nor contain: replacing them would lose work."""
+    folders = [("the current folder", Path.cwd())]
+    with suppress(RuntimeError):  # no HOME and no password entry: no home to protect
+        folders.append(("the home folder", Path.home()))
+    folders += [("the template folder", source), ("the filesystem root", Path("/"))]
+    return [(label, folder.resolve()) for label, folder in folders]
 
+
+def _checked_output(output: Path, *, force: bool, source: Path) -> Path:
+    """The real output folder (`~` expanded, symlinks followed), refused if writing it is unsafe."""
+    resolved = output.expanduser().resolve()
+    protected = _protected_folders(source)
+    # Name the folder it is before one it contains ("/" contains them all).
+    hits = [("is", label, folder) for label, folder in protected if folder == resolved]
+    hits += [("contains", label, folder) for label, folder in protected if resolved in folder.parents]
+    if hits:
+        relation, label, folder = hits[0]
+        raise UsageError(f"{output}: refused, it {relation} {label} ({folder}); choose a new folder")
+    if resolved.exists() and not resolved.is_dir():
+        raise UsageError(f"{output}: exists and is not a folder")
+    if resolved.is_dir():
+        if any(resolved.iterdir()) and not force:
+            raise UsageError(f"{output}: folder is not empty (use --force to write the render over it)")
+        if not os.access(resolved, os.W_OK | os.X_OK):
+            raise UsageError(f"{output}: folder is not writable")
+        return resolved
+    existing = next(parent for parent in resolved.parents if parent.exists())
+    if not existing.is_dir():
+        raise UsageError(f"{output}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{output}: cannot create it, {existing} is not writable")
+    return resolved
+
+
+def _kind(path: Path) -> str:
+    return "folder" if path.is_dir() and not path.is_symlink() else "file"
+
+
+def _refuse_kind_changes(staging: Path, output: Path) -> None:
+    """--force writes files over files and into folders; it never replaces a folder by a file,
+    a file by a folder, or writes through a link in the output, so nothing else is lost."""
+    for folder, folders, files in os.walk(staging):
+        for name in folders + files:
+            entry = Path(folder, name)
+            target = output / entry.relative_to(staging)
+            if os.path.lexists(target) and _kind(entry) != _kind(target):
+                raise UsageError(
+                    f"{target}: is a {_kind(target)} where the render writes a {_kind(entry)}; "
+                    "move it away first"
+                )
+
+
+def _move_into(staging: Path, output: Path) -> None:
+    """Move every rendered entry into `output`, replacing only the paths the render writes."""
+    for entry in sorted(staging.iterdir()):
+        target = output / entry.name
+        if _kind(entry) == "folder" and os.path.lexists(target):
+            _move_into(entry, target)
+        else:
+            os.replace(entry, target)
+
+
+@contextmanager
+def _staged_output(output: Path, *, force: bool, source: Path) -> Iterator[Path]:
+    """Yield an empty staging folder, beside the output and outside it, whose contents are
+    moved into `output` only if the block succeeds.
+
+    A new output is the staging folder renamed. An existing one (empty, or not empty with
+    --force) gets the rendered files written over it; nothing else in it is deleted.
     On failure nothing is left behind: neither the staging folder nor any parent folder
     of `output` created for it.
     """
-    if output.exists() and not output.is_dir():
-        raise UsageError(f"{output}: exists and is not a folder")
-    if output.is_dir() and any(output.iterdir()) and not force:
-        raise UsageError(f"{output}: folder is not empty (use --force to replace it)")
-    missing_parents = [parent for parent in output.absolute().parents if not parent.exists()]
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = _make_staging_folder(output.parent, output.name)
+    resolved = _checked_output(output, force=force, source=source)
+    missing_parents = [parent for parent in resolved.parents if not parent.exists()]
     succeeded = False
+    staging: Path | None = None
     try:
+        resolved.parent.mkdir(parents=True, exist_ok=True)
+        staging = _make_staging_folder(resolved.parent, resolved.name)
         yield staging
-        if output.exists():
-            shutil.rmtree(output)
-        staging.rename(output)
+        if resolved.exists():
+            _refuse_kind_changes(staging, resolved)
+            _move_into(staging, resolved)
+        else:
+            staging.rename(resolved)
         succeeded = True
     finally:
-        if staging.exists():
+        if staging is not None and staging.exists():
             shutil.rmtree(staging)
         if not succeeded:
             for parent in missing_parents:  # innermost first
@@ -123,13 +202,15 @@ def _cmd_render(args: argparse.Namespace) -> int:
     template = Template.load(args.template)
     values = _load_mapping(args.values) if args.values else {}
     values.update(_parse_set(args.set, known_parameters(template)))
-    with _staged_output(args.output, force=args.force) as staging:
+    with _staged_output(args.output, force=args.force, source=template.path.parent) as staging:
         result = run_template(template, values, staging)
     for step in result.steps:
         print(f"step {step.id} ({step.action}): {step.status}")
     for link in result.output.get("links", []):
-        target = link.get("url") or link.get("entityRef") or ""
-        print(f"link: {link.get('title', '')}: {target}")
+        target = link.get("url") or link.get("entityRef")
+        # Links to what the skipped publish and register steps would create have no target.
+        if target and target != DRY_RUN_EXAMPLE:
+            print(f"link: {link.get('title', '')}: {target}")
     print(f"rendered into {args.output}")
     return 0
 
@@ -144,7 +225,7 @@ def _cmd_fetch_template(args: argparse.Namespace) -> int:
         lstrip_blocks=args.lstrip_blocks,
         replace=args.replace,
     )
-    with _staged_output(args.output, force=args.force) as staging:
+    with _staged_output(args.output, force=args.force, source=args.skeleton) as staging:
         result = fetch_template(args.skeleton, staging, values, options)
     print(f"wrote {len(result.written)} entries into {args.output}")
     return 0
@@ -166,7 +247,24 @@ def _cmd_params(args: argparse.Namespace) -> int:
             if "enum" in schema:
                 parts.append("allowed=" + "|".join(str(option) for option in schema["enum"]))
             print(f"{name}: {schema.get('title', '')} ({', '.join(parts)})")
+            # The form shows each option by its label; a value alone can mislead (orm=none
+            # is SQLAlchemy Core, not "no data access").
+            for option, label in zip(schema.get("enum") or [], schema.get("enumNames") or [], strict=False):
+                print(f"    {option}: {label}")
+            if "ui:help" in schema:
+                print(f"    {' '.join(str(schema['ui:help']).split())}")
     return 0
+
+
+OUTPUT_HELP = (
+    "folder to create; refused if it is or contains the current folder, the template folder, "
+    "the home folder or /"
+)
+FORCE_HELP = (
+    "write into a non-empty output folder: each rendered file replaces the file at its path, "
+    "nothing else in the folder is changed or deleted (files of an earlier render that this "
+    "one does not write stay)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,21 +277,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument("--values", type=Path, help="YAML or JSON file of parameter values")
     render.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="one parameter")
-    render.add_argument("--output", type=Path, required=True, help="folder to create")
-    render.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+    render.add_argument("--output", type=Path, required=True, help=OUTPUT_HELP)
+    render.add_argument("--force", action="store_true", help=FORCE_HELP)
     render.set_defaults(handler=_cmd_render)
 
     fetch = commands.add_parser("fetch-template", help="run the fetch:template action alone")
     fetch.add_argument("skeleton", type=Path)
     fetch.add_argument("--values", type=Path, required=True, help="JSON or YAML file of values")
-    fetch.add_argument("--output", type=Path, required=True)
+    fetch.add_argument("--output", type=Path, required=True, help=OUTPUT_HELP)
     fetch.add_argument("--copy-without-templating", action="append", metavar="GLOB")
     fetch.add_argument("--template-file-extension", metavar="EXT")
     fetch.add_argument("--trim-blocks", action="store_true")
     fetch.add_argument("--lstrip-blocks", action="store_true")
     fetch.add_argument("--target-path", default="./")
     fetch.add_argument("--replace", action="store_true")
-    fetch.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+    fetch.add_argument("--force", action="store_true", help=FORCE_HELP)
     fetch.set_defaults(handler=_cmd_fetch_template)
 
     params = commands.add_parser("params", help="list the parameters, defaults and allowed values")
@@ -208,7 +306,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.template = _default_template()
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit where it prints a traceback
+    except BrokenPipeError:  # `scaffold params | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except (UsageError, TemplateInputError, FetchTemplateError) as error:
         print(f"scaffold: error: {error}", file=sys.stderr)
         return EXIT_INPUT_ERROR
+    except OSError as error:  # what the checks before writing could not foresee (a full disk, a race)
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"scaffold: error: {where}{error.strerror or error}", file=sys.stderr)
+        return EXIT_OS_ERROR
+    except KeyboardInterrupt:  # the staging folder is already removed by then
+        print("scaffold: interrupted, the output was not written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return code
