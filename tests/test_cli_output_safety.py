@@ -394,3 +394,27 @@ def test_closed_pipe_is_silent() -> None:
         executable="/bin/bash",
     )
     assert (done.stdout, done.stderr) == ("141\n", "")
+
+
+def test_output_through_a_symlink_loop_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "loop").symlink_to("loop")
+    before = snapshot(tmp_path)
+    code, out, err = render_into(capsys, tmp_path / "loop" / "out")
+    assert (code, out) == (2, "")
+    assert_one_error_line(err, "loop/out: cannot follow its symlinks")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["render", "params"])
+def test_malformed_template_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text("apiVersion: scaffolder.backstage.io/v1beta3\nkind: [\n")
+    extra = ["--output", str(tmp_path / "out")] if command == "render" else []
+    code, out, err = run(capsys, command, "--template", template, *extra)
+    assert (code, out) == (2, "")
+    assert_one_error_line(err, f"{template}:3: malformed YAML: expected the node content")
+    assert {path.name for path in tmp_path.iterdir()} == {"template.yaml"}

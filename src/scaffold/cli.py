@@ -21,6 +21,7 @@ from scaffold.workflow import (
     DRY_RUN_EXAMPLE,
     Template,
     TemplateInputError,
+    describe_yaml_error,
     known_parameters,
     run_template,
 )
@@ -51,10 +52,7 @@ def _load_mapping(path: Path) -> dict[str, Any]:
     except json.JSONDecodeError as error:
         raise UsageError(f"{path}:{error.lineno}: malformed JSON: {error.msg}") from error
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(error, "problem", None) or str(error)
-        raise UsageError(f"{where}: malformed YAML: {problem}") from error
+        raise UsageError(describe_yaml_error(path, error)) from error
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -111,7 +109,10 @@ def _protected_folders(source: Path) -> list[tuple[str, Path]]:
 
 def _checked_output(output: Path, *, force: bool, source: Path) -> Path:
     """The real output folder (`~` expanded, symlinks followed), refused if writing it is unsafe."""
-    resolved = output.expanduser().resolve()
+    try:
+        resolved = output.expanduser().resolve()
+    except RuntimeError as error:  # Python 3.11 and 3.12 report a symlink loop so
+        raise UsageError(f"{output}: cannot follow its symlinks ({error})") from error
     protected = _protected_folders(source)
     # Name the folder it is before one it contains ("/" contains them all).
     hits = [("is", label, folder) for label, folder in protected if folder == resolved]

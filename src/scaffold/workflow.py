@@ -44,6 +44,14 @@ SKIPPED_ACTION_OUTPUTS: dict[str, dict[str, Any]] = {
 }
 
 
+def describe_yaml_error(path: Path, error: yaml.YAMLError) -> str:
+    """One line: the file and line, and the problem (PyYAML's own text spans several lines)."""
+    mark = getattr(error, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+    problem = getattr(error, "problem", None) or " ".join(str(error).split())
+    return f"{where}: malformed YAML: {problem}"
+
+
 @dataclass
 class StepReport:
     id: str
@@ -70,8 +78,10 @@ class Template:
     def load(cls, path: Path) -> Template:
         try:
             document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as error:
-            raise TemplateInputError(f"{path}: cannot read template: {error}") from error
+        except OSError as error:
+            raise TemplateInputError(f"{path}: cannot read template: {error.strerror or error}") from error
+        except yaml.YAMLError as error:
+            raise TemplateInputError(describe_yaml_error(path, error)) from error
         if not isinstance(document, dict) or document.get("kind") != "Template":
             raise TemplateInputError(f"{path}: not a Backstage Template entity")
         if document.get("apiVersion") != "scaffolder.backstage.io/v1beta3":
