@@ -418,3 +418,25 @@ def test_malformed_template_is_one_line(
     assert (code, out) == (2, "")
     assert_one_error_line(err, f"{template}:3: malformed YAML: expected the node content")
     assert {path.name for path in tmp_path.iterdir()} == {"template.yaml"}
+
+
+@pytest.mark.parametrize(
+    ("output", "fragment"),
+    [
+        ("skeleton", "refused, it overlaps the skeleton"),
+        # Staged inside the skeleton, which fetch:template itself refuses.
+        ("skeleton/src", "targetPath must not be within template path"),
+        ("skeleton/new", "targetPath must not be within template path"),
+    ],
+)
+def test_render_never_writes_into_its_skeleton(
+    sandbox: Sandbox, capsys: pytest.CaptureFixture[str], output: str, fragment: str
+) -> None:
+    """The skeleton sits inside the template folder, where an output may go; not into it."""
+    before = snapshot(sandbox.root)
+    code, out, err = run(
+        capsys, "render", "--template", "template.yaml", *SET_REQUIRED, "--output", output, "--force"
+    )
+    assert (code, out) == (2, "")
+    assert_one_error_line(err, fragment)
+    assert snapshot(sandbox.root) == before

@@ -205,6 +205,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
     values.update(_parse_set(args.set, known_parameters(template)))
     with _staged_output(args.output, force=args.force, source=template.path.parent) as staging:
         result = run_template(template, values, staging)
+        # Only now are the skeletons known; --force into one would overwrite its templates.
+        resolved = args.output.expanduser().resolve()
+        for skeleton in template.skeletons:
+            if skeleton == resolved or skeleton in resolved.parents or resolved in skeleton.parents:
+                raise UsageError(f"{args.output}: refused, it overlaps the skeleton {skeleton}")
     for step in result.steps:
         print(f"step {step.id} ({step.action}): {step.status}")
     for link in result.output.get("links", []):
@@ -259,7 +264,7 @@ def _cmd_params(args: argparse.Namespace) -> int:
 
 OUTPUT_HELP = (
     "folder to create; refused if it is or contains the current folder, the template folder, "
-    "the home folder or /"
+    "the home folder or /, or if it overlaps the skeleton"
 )
 FORCE_HELP = (
     "write into a non-empty output folder: each rendered file replaces the file at its path, "
