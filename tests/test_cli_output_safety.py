@@ -191,6 +191,8 @@ def test_force_replaces_rendered_files_and_nothing_else(
 
     code, _, err = render_into(capsys, output, "--set", "database=dynamodb", "--force")
     assert (code, err) == (0, "")
+    assert (output / "README.md").is_file()
+    assert not (output / "README.md").is_symlink()
 
     fresh = tmp_path / "fresh"
     assert render_into(capsys, fresh, "--set", "database=dynamodb")[0] == 0
@@ -214,7 +216,7 @@ def test_force_replaces_rendered_files_and_nothing_else(
             "catalog-info.yaml", "dir", "is a folder where the render writes a file", id="folder-for-file"
         ),
         pytest.param("src", "file", "is a file where the render writes a folder", id="file-for-folder"),
-        pytest.param("src", "link", "is a file where the render writes a folder", id="link-for-folder"),
+        pytest.param("src", "link", "is a symlink where the render writes a folder", id="link-for-folder"),
     ],
 )
 def test_force_refuses_to_replace_a_kind_of_entry(
@@ -440,3 +442,16 @@ def test_render_never_writes_into_its_skeleton(
     assert (code, out) == (2, "")
     assert_one_error_line(err, fragment)
     assert snapshot(sandbox.root) == before
+
+
+def test_help_states_what_force_does(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("render", "fetch-template"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        force = "each rendered file replaces the file at its path, nothing else in the folder is changed"
+        assert f"{force} or deleted" in text
+        assert (
+            "refused if it is or contains the current folder, the template folder, the home folder or /"
+            in text
+        )

@@ -136,8 +136,12 @@ def _checked_output(output: Path, *, force: bool, source: Path) -> Path:
     return resolved
 
 
+def _is_folder(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
 def _kind(path: Path) -> str:
-    return "folder" if path.is_dir() and not path.is_symlink() else "file"
+    return "symlink" if path.is_symlink() else "folder" if path.is_dir() else "file"
 
 
 def _refuse_kind_changes(staging: Path, output: Path) -> None:
@@ -147,7 +151,7 @@ def _refuse_kind_changes(staging: Path, output: Path) -> None:
         for name in folders + files:
             entry = Path(folder, name)
             target = output / entry.relative_to(staging)
-            if os.path.lexists(target) and _kind(entry) != _kind(target):
+            if os.path.lexists(target) and _is_folder(entry) != _is_folder(target):
                 raise UsageError(
                     f"{target}: is a {_kind(target)} where the render writes a {_kind(entry)}; "
                     "move it away first"
@@ -158,7 +162,7 @@ def _move_into(staging: Path, output: Path) -> None:
     """Move every rendered entry into `output`, replacing only the paths the render writes."""
     for entry in sorted(staging.iterdir()):
         target = output / entry.name
-        if _kind(entry) == "folder" and os.path.lexists(target):
+        if _is_folder(entry) and os.path.lexists(target):
             _move_into(entry, target)
         else:
             os.replace(entry, target)
