@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import structlog
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
+from fastapi_offline import FastAPIOffline
 
 {% if values.auth == 'jwt' %}
 from .auth.local import router as local_token_router
@@ -128,7 +129,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_tracing(settings)
 {% endif %}
     metrics = HttpMetrics()
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from files the service serves itself
+    # (/static-offline-docs), not from a CDN: they work without internet access.
+    app = FastAPIOffline(
         title=settings.service_name,
         version=settings.version,
         description=DESCRIPTION,
