@@ -340,6 +340,7 @@ BASE_TARGETS = {
     "down",
     "docker-build",
     "docs",
+    "docs-build",
 }
 
 
@@ -372,6 +373,53 @@ def test_makefile_parses(service: Service) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "uv run pytest" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+def test_make_help_shows_the_values_it_uses(service: Service) -> None:
+    def make_help(*overrides: str) -> str:
+        return subprocess.run(
+            ["make", "--no-print-directory", "help", *overrides],
+            cwd=service.root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    default = make_help()
+    custom = make_help("PORT=9001", "IMAGE=registry.example.com/team/api", "VERSION=1.2.3")
+
+    assert "$(" not in default
+    assert "auto-reload on http://localhost:8000 (settings" in default
+    assert re.search(rf"the container image {re.escape(service.values['name'])}:\S+$", default, re.M)
+    assert "auto-reload on http://localhost:9001 (settings" in custom
+    assert "the container image registry.example.com/team/api:1.2.3" in custom
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+def test_make_docs_uses_the_techdocs_plugin_of_the_template(service: Service) -> None:
+    # The version the template's own docs are built and checked with.
+    (pin,) = [
+        requirement
+        for requirement in tomllib.loads((TEMPLATE_PATH.parent / "pyproject.toml").read_text())[
+            "dependency-groups"
+        ]["dev"]
+        if requirement.startswith("mkdocs-techdocs-core")
+    ]
+    assert re.fullmatch(r"mkdocs-techdocs-core==[\d.]+", pin)
+
+    result = subprocess.run(
+        ["make", "--dry-run", "--no-print-directory", "docs", "docs-build"],
+        cwd=service.root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert result.stdout.splitlines() == [
+        f"uvx --with {pin} mkdocs serve --dev-addr 127.0.0.1:8080",
+        f"uvx --with {pin} mkdocs build --strict",
+    ]
 
 
 # --- Settings -----------------------------------------------------------------------------

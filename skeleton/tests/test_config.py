@@ -1,6 +1,9 @@
 """Settings come from prefixed environment variables (or ``.env``) and are validated;
 invalid or missing settings stop start-up with a message naming the variable."""
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -76,6 +79,31 @@ def test_create_app_refuses_invalid_environment(base_env: SetEnv) -> None:
 
     with pytest.raises(SettingsError, match=f"{ENV_PREFIX}LOG_LEVEL"):
         create_app(load_settings())
+
+
+def test_uvicorn_start_up_with_an_invalid_setting_prints_only_the_message(
+    tmp_path: Path,
+) -> None:
+    # As `make run` starts it; in an empty directory, so no .env is read.
+    env = {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
+    env[f"{ENV_PREFIX}LOG_LEVEL"] = "LOUD"
+    command = [sys.executable, "-m", "uvicorn", "--factory", "${{ values.packageName }}.main:create_app"]
+
+    result = subprocess.run(
+        [*command, "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("Invalid configuration:\n")
+    assert f"{ENV_PREFIX}LOG_LEVEL: Input should be" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_wildcard_cors_with_credentials_is_refused(base_env: SetEnv) -> None:

@@ -135,11 +135,64 @@ def test_request_validation_is_422_with_field_details(client: TestClient) -> Non
 
 def test_malformed_json_is_422_envelope(client: TestClient) -> None:
     response = client.post(
-        "/api/v1/products", content=b"{not json", headers={"Content-Type": "application/json"}
+        "/api/v1/products",
+        content=b'{"name": "x",\n "price": 1,}',
+        headers={"Content-Type": "application/json"},
     )
 
     assert response.status_code == 422
-    assert_envelope(response.json(), "VALIDATION_ERROR")
+    body = response.json()
+    assert_envelope(body, "VALIDATION_ERROR")
+    # The whole body is at fault, and the message says where, not a bare offset as the field.
+    assert body["details"] == [
+        {
+            "location": "body",
+            "field": "body",
+            "message": "The body is not valid JSON: Expecting property name enclosed in double "
+            "quotes at line 2, column 13.",
+            "type": "json_invalid",
+        }
+    ]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+def test_a_body_not_sent_as_json_is_415_envelope(
+    client: TestClient, method: str, content_type: str | None
+) -> None:
+    created = client.post("/api/v1/products", json={"name": "Widget", "price": "1"})
+    url = "/api/v1/products" if method == "POST" else f"/api/v1/products/{created.json()['id']}"
+    headers = {} if content_type is None else {"Content-Type": content_type}
+
+    response = client.request(method, url, content=b'{"name": "x", "price": "1"}', headers=headers)
+
+    assert response.status_code == 415
+    body = response.json()
+    assert_envelope(body, "UNSUPPORTED_MEDIA_TYPE")
+    assert body["message"] == (
+        "The request body must be JSON, sent with Content-Type: application/json."
+    )
+    assert len(client.get("/api/v1/products").json()["items"]) == 1
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "application/merge-patch+json"]
+)
+def test_json_media_types_are_read(client: TestClient, content_type: str) -> None:
+    response = client.post(
+        "/api/v1/products",
+        content=b'{"name": "x", "price": "1"}',
+        headers={"Content-Type": content_type},
+    )
+
+    assert response.status_code == 201
+
+
+def test_the_415_is_in_the_openapi_description(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+
+    assert "415" in paths["/api/v1/products"]["post"]["responses"]
+    assert "415" in paths["/api/v1/products/{product_id}"]["patch"]["responses"]
 
 
 def test_a_timeout_raised_by_the_handler_is_a_500_envelope(failing_client: TestClient) -> None:

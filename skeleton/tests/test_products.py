@@ -11,9 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from ${{ values.packageName }}.core.errors import ConflictError
-{% if values.auth != 'jwt' %}
 from ${{ values.packageName }}.core.tenancy import TENANT_ID_HEADER
-{% endif %}
 from ${{ values.packageName }}.products.dependencies import (
     get_product_repository,
 )
@@ -93,6 +91,8 @@ def test_patch_refuses_null_for_required_fields(client: TestClient, field: str) 
     response = client.patch(f"{BASE}/{product['id']}", json={field: None})
 
     assert response.status_code == 422
+    (detail,) = response.json()["details"]
+    assert (detail["location"], detail["field"]) == ("body", field)
 
 
 def test_patch_unknown_product_is_404(client: TestClient) -> None:
@@ -154,6 +154,30 @@ def test_field_rules_reject(client: TestClient, fields: dict[str, Any]) -> None:
     assert response.status_code == 422
 
 
+@pytest.mark.parametrize("name", [" ", "\t\n", "\u3000\xa0", "\x1c"])
+def test_blank_names_are_refused_on_create_and_update(client: TestClient, name: str) -> None:
+    product = create(client)
+
+    created = client.post(BASE, json={"name": name, "price": "1"})
+    updated = client.patch(f"{BASE}/{product['id']}", json={"name": name})
+
+    for response in (created, updated):
+        assert response.status_code == 422
+        (detail,) = response.json()["details"]
+        assert (detail["location"], detail["field"]) == ("body", "name")
+    assert client.get(f"{BASE}/{product['id']}").json()["name"] == "Widget"
+
+
+def test_names_are_stored_stripped_on_create_and_update(client: TestClient) -> None:
+    product = create(client, name="  Widget \n")
+
+    updated = client.patch(f"{BASE}/{product['id']}", json={"name": "\tGadget  "}).json()
+
+    assert product["name"] == "Widget"
+    assert updated["name"] == "Gadget"
+    assert client.get(f"{BASE}/{product['id']}").json()["name"] == "Gadget"
+
+
 def test_field_limits_accept(client: TestClient) -> None:
     body = create(client, name="x" * 255, description="d" * 2000)
 
@@ -182,6 +206,23 @@ def test_malformed_tenant_is_400(client: TestClient, tenant: str) -> None:
 
 
 {% endif %}
+def test_tenant_header_sent_twice_is_400(client: TestClient) -> None:
+    twice = [(TENANT_ID_HEADER, "tenant-a"), (TENANT_ID_HEADER, "tenant-b")]
+
+    listed = client.get(BASE, headers=twice)
+    created = client.post(BASE, json={"name": "x", "price": "1"}, headers=twice)
+
+    for response in (listed, created):
+        assert response.status_code == 400
+        body = response.json()
+        assert body["error"] == "DUPLICATE_HEADER"
+        assert body["message"] == (
+            f"The {TENANT_ID_HEADER} header must be sent once; this request sent it more than once."
+        )
+        assert body["details"] == {"field": TENANT_ID_HEADER}
+    assert client.get(BASE).json()["items"] == []
+
+
 def test_other_tenants_product_is_404(
     client: TestClient, tenant_headers: Callable[[str], dict[str, str]]
 ) -> None:

@@ -2,12 +2,14 @@
 closes every client. uvicorn calls it with ``--factory``; run uvicorn with
 ``--no-server-header`` so responses do not advertise the server."""
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
+from fastapi_offline import FastAPIOffline
 
 {% if values.auth == 'jwt' %}
 from .auth.local import router as local_token_router
@@ -16,7 +18,7 @@ from .auth.setup import create_token_verifier
 {% if values.cache == 'elasticache-redis' %}
 from .cache.client import cache_lifespan
 {% endif %}
-from .core.config import Settings, get_settings
+from .core.config import Settings, SettingsError, get_settings
 from .core.errors import install_error_handlers
 from .core.health import HealthRegistry
 from .core.health import router as health_router
@@ -112,16 +114,24 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the application; without ``settings`` they are read from the environment
-    (``SettingsError`` names any variable that is missing or invalid)."""
+    """Build the application; without ``settings`` they are read from the environment, and
+    an invalid configuration prints the variables to fix and exits with status 2."""
     if settings is None:
-        settings = get_settings()
+        try:
+            settings = get_settings()
+        except SettingsError as error:
+            # The message names every variable at fault; uvicorn would bury it under a
+            # traceback of its own frames.
+            print(error, file=sys.stderr)
+            raise SystemExit(2) from None
     configure_logging(settings)
 {% if values.datadog %}
     configure_tracing(settings)
 {% endif %}
     metrics = HttpMetrics()
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from files the service serves itself
+    # (/static-offline-docs), not from a CDN: they work without internet access.
+    app = FastAPIOffline(
         title=settings.service_name,
         version=settings.version,
         description=DESCRIPTION,

@@ -541,6 +541,24 @@ def test_locally_without_keys_the_service_issues_its_own(
     assert (read.status_code, write.status_code, created.status_code) == (200, 403, 201)
 
 
+def test_locally_no_jwt_setting_is_needed(
+    without_public_key: SetEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As after `make run` without a .env: no issuer, audience or key.
+    monkeypatch.delenv(f"{ENV_PREFIX}JWT_ISSUER")
+    monkeypatch.delenv(f"{ENV_PREFIX}JWT_AUDIENCE")
+
+    settings = load_settings()
+    with TestClient(create_app(settings)) as client:
+        token = client.post("/local/token").json()["access_token"]
+        listed = get(client, token)
+
+    assert (settings.jwt_issuer, settings.jwt_audience) == ("http://localhost:8000", "${{ values.name }}")
+    assert listed.status_code == 200
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert (claims["iss"], claims["aud"]) == (settings.jwt_issuer, settings.jwt_audience)
+
+
 def test_the_local_issuer_is_off_when_keys_are_configured(api: TestClient) -> None:
     assert api.post("/local/token").status_code == 404
 

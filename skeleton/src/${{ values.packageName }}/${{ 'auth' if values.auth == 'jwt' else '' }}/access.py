@@ -2,7 +2,8 @@
 
 - ``TenantIdDep`` (``core/tenancy.py``) is ``TenantOfToken``: the tenant named by the
   token's tenant claim, for a caller with the read role (GET, HEAD) or the write role
-  (every other method). An ``X-Tenant-ID`` header that names another tenant is refused.
+  (every other method). An ``X-Tenant-ID`` header that names another tenant is refused
+  (403), and so is one sent twice (400).
 - ``require_role("admin", ...)``: the caller, if they have one of the roles.
 - ``PrincipalDep``: the caller, whatever their roles.
 
@@ -21,7 +22,7 @@ from fastapi import Depends, Request
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security.base import SecurityBase
 
-from ..core.errors import ServiceError
+from ..core.errors import DuplicateHeaderError, ServiceError
 from ..core.rate_limit import limit_rate_by_address, limit_rate_by_subject
 from .tokens import Principal, TokenVerifier
 
@@ -127,8 +128,10 @@ class TenantOfToken(BearerAuthentication):
         tenant_id = principal.tenant_id
         if tenant_id is None or not self._is_valid_tenant(tenant_id):
             raise Forbidden("The bearer token names no valid tenant.")
-        named = request.headers.get(self._tenant_header)
-        if named is not None and named != tenant_id:
+        named = request.headers.getlist(self._tenant_header)
+        if len(named) > 1:
+            raise DuplicateHeaderError(self._tenant_header)
+        if named and named[0] != tenant_id:
             raise Forbidden(f"The {self._tenant_header} header names another tenant.")
         return tenant_id
 

@@ -157,10 +157,10 @@ class Settings(BaseSettings):
 {% endif %}
 {% if values.auth == 'jwt' %}
 
-    # JWT bearer tokens. Issuer and audience have no defaults: a deployment without them
-    # fails at startup.
-    jwt_issuer: NonEmptyStr
-    jwt_audience: NonEmptyStr
+    # JWT bearer tokens. The defaults serve only the local issuer (below); a service that
+    # verifies another issuer's tokens must set both, or it fails at startup.
+    jwt_issuer: NonEmptyStr = "http://localhost:8000"
+    jwt_audience: NonEmptyStr = "${{ values.name }}"
     # The signing keys: the identity provider's JWKS URL, or one PEM public key. Locally
     # with neither, the service signs its own tokens (POST /local/token).
     jwt_jwks_url: str | None = None
@@ -247,6 +247,16 @@ class Settings(BaseSettings):
 {% if values.auth == 'jwt' %}
 
     def _check_jwt_keys(self) -> None:
+        unset = [
+            name for name in ("jwt_issuer", "jwt_audience") if name not in self.model_fields_set
+        ]
+        if unset and not self.jwt_signs_locally:
+            names = " and ".join(f"{ENV_PREFIX}{name.upper()}" for name in unset)
+            raise ValueError(
+                f"{names} must be set unless the service signs its own tokens "
+                f"({ENV_PREFIX}ENVIRONMENT 'local' with no {ENV_PREFIX}JWT_JWKS_URL or "
+                f"{ENV_PREFIX}JWT_PUBLIC_KEY)"
+            )
         if self.jwt_jwks_url is not None and self.jwt_public_key is not None:
             raise ValueError(
                 f"{ENV_PREFIX}JWT_JWKS_URL and {ENV_PREFIX}JWT_PUBLIC_KEY are both set; set one"

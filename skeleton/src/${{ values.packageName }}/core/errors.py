@@ -49,6 +49,25 @@ class BadRequestError(ServiceError):
     code = "BAD_REQUEST"
 
 
+class DuplicateHeaderError(BadRequestError):
+    """A header that names one thing came more than once: which value counts is ambiguous."""
+
+    code = "DUPLICATE_HEADER"
+
+    def __init__(self, header: str) -> None:
+        super().__init__(
+            f"The {header} header must be sent once; this request sent it more than once.",
+            details={"field": header},
+        )
+
+
+class UnsupportedMediaTypeError(ServiceError):
+    """The request body is not in a media type the route reads."""
+
+    status_code = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
 class NotFoundError(ServiceError):
     """A resource does not exist."""
 
@@ -134,10 +153,30 @@ async def handle_service_error(_request: Request, exc: Exception) -> JSONRespons
     )
 
 
+def _json_problem(problem: dict[str, Any], document: object) -> dict[str, Any]:
+    """A body that is not JSON: FastAPI puts the character offset where the field would be,
+    so the detail names the whole body and says where parsing stopped in words."""
+    offset = problem["loc"][-1]
+    where = f"character {offset}"
+    if isinstance(document, str) and isinstance(offset, int):
+        line = document.count("\n", 0, offset) + 1
+        column = offset - document.rfind("\n", 0, offset)
+        where = f"line {line}, column {column}"
+    reason = problem.get("ctx", {}).get("error", "JSON decode error")
+    return {
+        "location": "body",
+        "field": "body",
+        "message": f"The body is not valid JSON: {reason} at {where}.",
+        "type": problem["type"],
+    }
+
+
 async def handle_validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = [
-        {
+        _json_problem(problem, exc.body)
+        if problem["type"] == "json_invalid"
+        else {
             "location": str(problem["loc"][0]) if problem["loc"] else "request",
             "field": ".".join(str(part) for part in problem["loc"][1:]),
             "message": problem["msg"],

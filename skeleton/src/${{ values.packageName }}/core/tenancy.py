@@ -21,7 +21,7 @@ from .errors import ErrorEnvelope
 {% else %}
 from fastapi import Depends, Header, Request
 
-from .errors import BadRequestError, ErrorEnvelope
+from .errors import BadRequestError, DuplicateHeaderError, ErrorEnvelope
 from .rate_limit import limit_rate_by_address
 {% endif %}
 
@@ -77,6 +77,9 @@ async def get_tenant_id(
     await limit_rate_by_address(request)
     if tenant_id is None:
         raise TenantRequiredError(f"The {TENANT_ID_HEADER} header is required.")
+    # FastAPI passes the first value; a second one would silently name another tenant.
+    if len(request.headers.getlist(TENANT_ID_HEADER)) > 1:
+        raise DuplicateHeaderError(TENANT_ID_HEADER)
     if not is_well_formed_tenant_id(tenant_id):
         raise InvalidTenantError(
             f"The {TENANT_ID_HEADER} header must be 1 to 100 letters, digits, '.', '_' or '-', "

@@ -7,6 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request, Response, status
 
 from ..core.errors import ErrorEnvelope
+from ..core.json_body import JSON_BODY_RESPONSES, JsonBodyDep
 from ..core.tenancy import TENANT_ERROR_RESPONSES, TenantIdDep
 from .dependencies import ProductServiceDep
 from .models import ProductStatus
@@ -29,10 +30,11 @@ MAX_PAGE = 1_000_000
 {% endif %}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=JSON_BODY_RESPONSES)
 async def create_product(
     body: ProductCreate,
     tenant_id: TenantIdDep,
+    _json: JsonBodyDep,
     service: ProductServiceDep,
     request: Request,
     response: Response,
@@ -95,9 +97,13 @@ async def get_product(
     return ProductRead.from_domain(await service.get(tenant_id, product_id))
 
 
-@router.patch("/{product_id}", responses={409: {"model": ErrorEnvelope}})
+@router.patch("/{product_id}", responses={409: {"model": ErrorEnvelope}, **JSON_BODY_RESPONSES})
 async def update_product(
-    product_id: UUID, body: ProductUpdate, tenant_id: TenantIdDep, service: ProductServiceDep
+    product_id: UUID,
+    body: ProductUpdate,
+    tenant_id: TenantIdDep,
+    _json: JsonBodyDep,
+    service: ProductServiceDep,
 ) -> ProductRead:
     """Change the fields present in the body."""
     return ProductRead.from_domain(await service.update(tenant_id, product_id, body))

@@ -6,13 +6,28 @@ from decimal import Decimal
 from typing import Annotated, Any, Self
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 
 from .models import Product, ProductStatus
 
 # No NUL character: PostgreSQL text cannot hold one (every store refuses it alike).
 NO_NUL = r"^[^\x00]*$"
-Name = Annotated[str, Field(min_length=1, max_length=255, pattern=NO_NUL)]
+# The characters str.strip() removes, spelled out: regex engines disagree on what \s means.
+WHITESPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# A name has a character other than whitespace (and no NUL); it is stored stripped, on create
+# and update alike. Length and pattern apply to the name as sent, as the OpenAPI says.
+NAME_TEXT = rf"^[^\x00]*[^\x00{WHITESPACE}][^\x00]*$"
+Name = Annotated[
+    str, Field(min_length=1, max_length=255, pattern=NAME_TEXT), AfterValidator(str.strip)
+]
 Description = Annotated[str, Field(max_length=2000, pattern=NO_NUL)]
 # Greater than zero, at most two decimal places (cents), at most 10 digits before the point;
 # a JSON number or a string of digits. The OpenAPI description says exactly that.
@@ -77,12 +92,13 @@ class ProductUpdate(BaseModel):
     price: Price | None = None
     status: ProductStatus | None = None
 
-    @model_validator(mode="after")
-    def _reject_null_required_fields(self) -> Self:
-        for field in REQUIRED_FIELDS:
-            if field in self.model_fields_set and getattr(self, field) is None:
-                raise ValueError(f"{field} cannot be null")
-        return self
+    # A field validator, not a model validator, so the error names the field.
+    @field_validator(*REQUIRED_FIELDS)
+    @classmethod
+    def _reject_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("cannot be null; omit the field to leave it unchanged")
+        return value
 
 
 class ProductRead(BaseModel):
