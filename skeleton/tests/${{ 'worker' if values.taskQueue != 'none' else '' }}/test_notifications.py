@@ -7,6 +7,7 @@ deletes them afterwards. Without that Redis the tests are skipped, except in CI.
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -24,7 +25,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from ${{ values.packageName }} import worker as worker_package
-from ${{ values.packageName }}.core.config import Settings
+from ${{ values.packageName }}.core.config import ENV_PREFIX, Settings
 from ${{ values.packageName }}.core.correlation import CORRELATION_ID_HEADER
 from ${{ values.packageName }}.main import create_app
 
@@ -42,11 +43,19 @@ WORKER_COMMAND = [sys.executable, "-m", "celery", "--app", f"{worker_package.__n
 WORKER_COMMAND += ["worker", "--loglevel", "INFO", "--concurrency", "1", "--without-mingle"]
 # The unacknowledged task comes back after the visibility timeout, to the next worker.
 REDELIVERY_SECONDS = 25.0
+# Logged when the worker consumes its queue, and while it cannot reach the broker.
+READY_MESSAGE = " ready."
+BROKER_DOWN_MESSAGE = "Cannot connect to redis://"
 {% else %}
 WORKER_COMMAND = [sys.executable, "-m", "arq", f"{worker_package.__name__}.settings.WorkerSettings"]
 # arq runs a job again once its in-progress key expires: job timeout + 10 s.
 REDELIVERY_SECONDS = 30.0
+# Logged when the worker consumes its queue, and while it cannot reach the broker.
+READY_MESSAGE = "Starting worker for"
+BROKER_DOWN_MESSAGE = "redis connection error"
 {% endif %}
+# How soon a worker sent SIGTERM with no task running must have exited.
+STOP_SECONDS = 10
 
 
 @pytest.fixture
@@ -149,7 +158,8 @@ def queue_name(base_env: SetEnv, webhook: Webhook, broker: Any) -> Iterator[str]
     job_ids = {request["idempotency_key"] for request in webhook.requests}
     keys += [f"arq:{kind}:{job}" for job in job_ids for kind in ("job", "result", "retry")]
 {% endif %}
-    broker.delete(*keys)
+    if keys:  # none when the test enqueued nothing
+        broker.delete(*keys)
 
 
 @pytest.fixture
@@ -311,6 +321,57 @@ def test_a_stopping_worker_finishes_the_running_task_first(
     assert broker.exists(delivered_key(queue_name, product_id))
     assert len(webhook.requests) == 1
     assert [line["correlation_id"] for line in delivered_lines(log)] == ["corr-stopping-1"]
+
+
+def log_text(log: Path) -> str:
+    return log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+
+
+def test_an_idle_worker_stops_within_seconds_of_sigterm(queue_name: str, tmp_path: Path) -> None:
+    log = tmp_path / "worker.log"
+    with worker(log) as idle:
+        wait_for(lambda: READY_MESSAGE in log_text(log), 60, "the worker to start")
+        idle.terminate()
+        assert idle.wait(STOP_SECONDS) == 0
+
+
+def test_a_worker_whose_broker_is_down_stops_within_seconds_of_sigterm(
+    base_env: SetEnv, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]  # nothing listens once the probe is closed
+    base_env("TASK_BROKER_URL", f"redis://127.0.0.1:{closed_port}/0")
+    log = tmp_path / "worker.log"
+    with worker(log) as waiting:
+        wait_for(lambda: BROKER_DOWN_MESSAGE in log_text(log), 60, "a connection attempt")
+        waiting.terminate()
+        waiting.wait(STOP_SECONDS)
+
+
+@pytest.mark.parametrize("environment", ["local", "production"])
+def test_a_worker_without_a_broker_url_refuses_to_start_with_one_line(
+    base_env: SetEnv, environment: str
+) -> None:
+    """Locally the API runs the tasks itself then; a worker would wait for tasks forever."""
+    base_env("ENVIRONMENT", environment)
+    result = subprocess.run(
+        WORKER_COMMAND,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    # The one line names the setting (a deployment gets the settings' own error).
+    (line,) = [line for line in result.stderr.splitlines() if "TASK_BROKER_URL" in line]
+    assert f"{ENV_PREFIX}TASK_BROKER_URL" in line
+    assert "Traceback" not in result.stderr
+    if environment == "local":
+        assert result.stderr.splitlines() == [line]
+        assert line.startswith(f"{ENV_PREFIX}TASK_BROKER_URL is not set: ")
 
 
 def test_without_a_broker_the_notification_runs_in_the_api_process(

@@ -1,13 +1,14 @@
 """The arq worker's configuration, built from the service settings."""
 
 import json
+import sys
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, NoReturn
 
 from arq.connections import RedisSettings
 from arq.worker import func
 
-from ..core.config import Settings, get_settings
+from ..core.config import ENV_PREFIX, Settings, SettingsError, get_settings
 from ..core.http_client import create_http_client
 from ..core.logging import configure_logging
 {% if values.datadog %}
@@ -34,11 +35,31 @@ def deserialize(data: bytes) -> dict[str, Any]:
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
-    """The broker; rediss:// turns TLS on. Without a URL (local work), a Redis on localhost."""
-    url = settings.task_broker_url
-    broker = RedisSettings.from_dsn(url.get_secret_value()) if url else RedisSettings()
+    """The broker; rediss:// turns TLS on."""
+    assert settings.task_broker_url is not None, "checked by load_worker_settings"
+    broker = RedisSettings.from_dsn(settings.task_broker_url.get_secret_value())
     broker.conn_timeout = 5
     return broker
+
+
+def load_worker_settings() -> Settings:
+    """The worker's settings. Without a broker nothing would reach it (the API runs tasks in
+    its own process then), so it exits with status 2 and one line naming what to set."""
+    try:
+        settings = get_settings()
+    except SettingsError as error:
+        _refuse_to_start(str(error))
+    if settings.task_broker_url is None:
+        _refuse_to_start(
+            f"{ENV_PREFIX}TASK_BROKER_URL is not set: the worker needs the Redis broker the API "
+            "sends tasks to (without it, the API runs them in its own process)"
+        )
+    return settings
+
+
+def _refuse_to_start(message: str) -> NoReturn:
+    print(message, file=sys.stderr)
+    raise SystemExit(2)
 
 
 def worker_settings(settings: Settings) -> dict[str, Any]:
@@ -85,5 +106,5 @@ def __getattr__(name: str) -> dict[str, Any]:
     """``arq ....WorkerSettings`` needs a module attribute. It is built on first access,
     when arq starts, so importing this module reads no settings."""
     if name == "WorkerSettings":
-        return worker_settings(get_settings())
+        return worker_settings(load_worker_settings())
     raise AttributeError(name)
