@@ -9,12 +9,18 @@ import json
 import logging
 {% endif %}
 import os
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] or values.cache != 'none' or values.taskQueue != 'none' %}
+import socket
+{% endif %}
 import time
 from collections.abc import Callable, Iterator
 {% if values.database == 'dynamodb' %}
 from contextlib import AsyncExitStack
 {% endif %}
-from typing import Any
+from typing import Any${{ ', NamedTuple' if values.database in ['aurora-postgresql', 'aurora-mysql'] or values.cache != 'none' or values.taskQueue != 'none' else '' }}
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] or values.cache != 'none' or values.taskQueue != 'none' %}
+from urllib.parse import urlsplit
+{% endif %}
 {% if values.database != 'none' %}
 from uuid import uuid4
 {% endif %}
@@ -63,6 +69,15 @@ SetEnv = Callable[[str, str], None]
 AppFactory = Callable[..., FastAPI]
 TenantHeaders = Callable[[str], dict[str, str]]
 TENANT_ID = "tenant-a"
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+# The database server of the tests; CI points it at its service container.
+TEST_DATABASE_URL_VARIABLE = "TEST_DATABASE_URL"
+{% if values.database == 'aurora-postgresql' %}
+DEFAULT_TEST_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+{% else %}
+DEFAULT_TEST_DATABASE_URL = "mysql+aiomysql://root@127.0.0.1:3306/test"
+{% endif %}
+{% endif %}
 {% if values.auth == 'jwt' %}
 TEST_ISSUER = "https://id.example.com/"
 TEST_AUDIENCE = "${{ values.name }}"
@@ -120,6 +135,73 @@ def bearer(token: str) -> dict[str, str]:
 {% endif %}
 
 
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] or values.cache != 'none' or values.taskQueue != 'none' %}
+# Tests that need a server carry its marker (pyproject.toml); the others run on the
+# in-process stand-ins (`make test-unit`). A marker's server is checked once per run.
+class Server(NamedTuple):
+    name: str
+    url_variable: str
+    default_url: str
+    default_port: int
+    deps_url: str  # where the one `make deps` starts listens
+
+
+SERVERS = {
+{% if values.database == 'aurora-postgresql' %}
+    "database": Server(
+        "PostgreSQL",
+        TEST_DATABASE_URL_VARIABLE,
+        DEFAULT_TEST_DATABASE_URL,
+        5432,
+        "postgresql+asyncpg://app:app@127.0.0.1:5432/app",
+    ),
+{% elif values.database == 'aurora-mysql' %}
+    "database": Server(
+        "MySQL",
+        TEST_DATABASE_URL_VARIABLE,
+        DEFAULT_TEST_DATABASE_URL,
+        3306,
+        "mysql+aiomysql://root:root@127.0.0.1:3306/app",
+    ),
+{% endif %}
+{% if values.cache != 'none' or values.taskQueue != 'none' %}
+    "redis": Server(
+        "Redis", "TEST_REDIS_URL", "redis://127.0.0.1:6379", 6379, "redis://127.0.0.1:6379"
+    ),
+{% endif %}
+}
+
+
+@functools.cache
+def missing_server(marker: str) -> str | None:
+    """Why the server of ``marker`` cannot be used (one quick connect), or None."""
+    server = SERVERS[marker]
+    url = urlsplit(os.environ.get(server.url_variable, server.default_url))
+    host, port = url.hostname or "127.0.0.1", url.port or server.default_port
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError:
+        return (
+            f"{server.name} not reachable at {host}:{port}: set {server.url_variable}, or "
+            f"start it with `make deps` and set {server.url_variable}={server.deps_url}"
+        )
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip a test whose server is missing, with one reason naming it; fail it in CI, which
+    must never go green by skipping."""
+    for marker in SERVERS:
+        reason = missing_server(marker) if item.get_closest_marker(marker) else None
+        if reason is None:
+            continue
+        if os.environ.get("CI", "").lower() in {"true", "1"}:
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+
+
+{% endif %}
 @pytest.fixture(autouse=True)
 def _isolated_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
@@ -257,15 +339,6 @@ def make_settings(base_env: SetEnv) -> Callable[..., Settings]:
 
 
 {% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
-# The database server of the tests; CI points it at its service container.
-TEST_DATABASE_URL_VARIABLE = "TEST_DATABASE_URL"
-{% if values.database == 'aurora-postgresql' %}
-DEFAULT_TEST_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-{% else %}
-DEFAULT_TEST_DATABASE_URL = "mysql+aiomysql://root@127.0.0.1:3306/test"
-{% endif %}
-
-
 async def execute_autocommit(url: URL, *statements: str) -> None:
     engine = create_async_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
@@ -324,8 +397,12 @@ def run_sql(database_url: str) -> Callable[..., None]:
 
 
 @pytest.fixture
-def app(settings: Settings, empty_database: str) -> FastAPI:
-    """The app on the test database."""
+def app(settings: Settings, request: pytest.FixtureRequest) -> FastAPI:
+    """The app: on the test database for tests marked ``database``, on the SQLite stand-in
+    for the others."""
+    if request.node.get_closest_marker("database") is None:
+        return create_app(settings)
+    empty_database: str = request.getfixturevalue("empty_database")
     return create_app(settings.model_copy(update={"database_url": SecretStr(empty_database)}))
 {% else %}
 @pytest.fixture

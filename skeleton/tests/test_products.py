@@ -21,6 +21,10 @@ from ${{ values.packageName }}.products.repository import (
 )
 from ${{ values.packageName }}.products.schemas import ProductUpdate
 from ${{ values.packageName }}.products.service import ProductService
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+
+pytestmark = pytest.mark.database
+{% endif %}
 
 BASE = "/api/v1/products"
 

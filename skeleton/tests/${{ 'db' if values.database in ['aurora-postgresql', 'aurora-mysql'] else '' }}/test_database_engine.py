@@ -55,6 +55,7 @@ def test_start_up_fails_over_budget(
         pass
 
 
+@pytest.mark.database
 @pytest.mark.anyio
 async def test_server_applies_the_statement_timeout(
     make_settings: Callable[..., Settings], database_url: str
@@ -75,6 +76,7 @@ async def test_server_applies_the_statement_timeout(
         await engine.dispose()
 
 
+@pytest.mark.database
 def test_reads_use_the_reader_endpoint(
     settings: Settings, empty_database: str, tenant_headers: TenantHeaders
 ) -> None:
@@ -95,6 +97,7 @@ def test_reads_use_the_reader_endpoint(
 {% if values.database == 'aurora-postgresql' %}
 
 
+@pytest.mark.database
 def test_reads_run_without_begin_and_commit(
     settings: Settings,
     empty_database: str,

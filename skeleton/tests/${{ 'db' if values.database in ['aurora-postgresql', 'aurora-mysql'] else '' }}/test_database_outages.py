@@ -14,6 +14,8 @@ from ${{ values.packageName }}.db.engine import Database
 from ${{ values.packageName }}.db.outage import RETRY_AFTER_SECONDS
 from ${{ values.packageName }}.main import create_app
 
+pytestmark = pytest.mark.database
+
 TenantHeaders = Callable[[str], dict[str, str]]
 BASE = "/api/v1/products"
 

@@ -24,6 +24,8 @@ from pydantic import SecretStr
 from ${{ values.packageName }}.core.config import Settings
 from ${{ values.packageName }}.main import create_app
 
+pytestmark = pytest.mark.database
+
 TenantHeaders = Callable[[str], dict[str, str]]
 BASE = "/api/v1/products"
 

@@ -3,6 +3,7 @@ schema they build is the one the code expects."""
 
 import asyncio
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -17,6 +18,8 @@ from ${{ values.packageName }}.products import orm  # noqa: F401 (registers the 
 {% else %}
 from ${{ values.packageName }}.products import table  # noqa: F401 (registers the table)
 {% endif %}
+
+pytestmark = pytest.mark.database
 
 
 def tables_and_indexes(connection: Connection) -> dict[str, set[str]]:

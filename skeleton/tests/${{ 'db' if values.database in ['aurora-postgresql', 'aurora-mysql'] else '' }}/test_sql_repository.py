@@ -27,7 +27,7 @@ from ${{ values.packageName }}.products.repository import (
 )
 from ${{ values.packageName }}.products.sql import SqlProductRepository
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.database]
 
 TENANT = "tenant-a"
 START = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)

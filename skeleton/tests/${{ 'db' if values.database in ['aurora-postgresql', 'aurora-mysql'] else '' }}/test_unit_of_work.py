@@ -35,6 +35,8 @@ from ${{ values.packageName }}.products.orm import ProductRecord
 {% endif %}
 from ${{ values.packageName }}.products.sql import SqlProductRepository
 
+pytestmark = pytest.mark.database
+
 TenantHeaders = Callable[[str], dict[str, str]]
 BASE = "/api/v1/products"
 TENANT = "tenant-uow"
