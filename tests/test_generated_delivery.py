@@ -82,6 +82,11 @@ class Service:
         return str(self.values["database"]) in AURORA
 
     @property
+    def in_memory(self) -> bool:
+        """No database: the products live in the API process's memory."""
+        return str(self.values["database"]) == "none"
+
+    @property
     def queue(self) -> bool:
         return str(self.values["taskQueue"]) != "none"
 
@@ -448,8 +453,9 @@ def test_kubernetes_manifests_are_valid(service: Service) -> None:
     manifests = _manifests(service)
     kustomization = manifests.pop("kustomization.yaml")
     assert kustomization["kind"] == "Kustomization"
-    expected = {"serviceaccount.yaml", "configmap.yaml", "deployment.yaml", "service.yaml", "hpa.yaml"}
-    expected |= {"pdb.yaml"} | _when(service.queue, "worker-deployment.yaml")
+    expected = {"serviceaccount.yaml", "configmap.yaml", "deployment.yaml", "service.yaml"}
+    expected |= _when(not service.in_memory, "hpa.yaml", "pdb.yaml")
+    expected |= _when(service.queue, "worker-deployment.yaml")
     assert set(kustomization["resources"]) == expected
     assert set(manifests) == expected | _when(service.aurora, "migration-job.yaml")
     for name, manifest in manifests.items():
@@ -502,8 +508,10 @@ def test_kubernetes_deployment(service: Service) -> None:
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
     assert manifests["service.yaml"]["spec"]["selector"].items() <= labels.items()
-    assert manifests["pdb.yaml"]["spec"]["selector"]["matchLabels"].items() <= labels.items()
-    assert manifests["hpa.yaml"]["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"] == name
+    if not service.in_memory:
+        assert manifests["pdb.yaml"]["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        target = manifests["hpa.yaml"]["spec"]["scaleTargetRef"]["name"]
+        assert target == deployment["metadata"]["name"] == name
     assert manifests["serviceaccount.yaml"]["automountServiceAccountToken"] is False
     environment = {variable["name"]: variable for variable in container.get("env", [])}
     datadog_labels = {key for key in labels if key.startswith("tags.datadoghq.com/")}
@@ -518,6 +526,27 @@ def test_kubernetes_deployment(service: Service) -> None:
     config = {key.removeprefix(prefix) for key in manifests["configmap.yaml"]["data"]}
     assert service.settings - service.secret_settings <= config
     assert not config & service.secret_settings, "secrets belong in the Secret, not the ConfigMap"
+
+
+def test_kubernetes_api_replicas_follow_where_products_live(service: Service) -> None:
+    """Without a database the products live in the memory of one process, so the API runs
+    as one pod of one process, stopped before its replacement starts, and nothing adds pods;
+    with a database the HPA owns the count (2 or more) and rollouts add a pod first."""
+    manifests = _manifests(service)
+    spec = manifests["deployment.yaml"]["spec"]
+    kinds = {manifest["kind"] for manifest in manifests.values()}
+    if service.in_memory:
+        assert spec["replicas"] == 1
+        assert spec["strategy"] == {"type": "Recreate"}
+        assert not kinds & {"HorizontalPodAutoscaler", "PodDisruptionBudget"}
+        # One uvicorn process per pod: the image's command and the settings ask for no more.
+        assert "--workers" not in _exec_form("CMD", service.text("Dockerfile"))
+        assert "WEB_CONCURRENCY" not in manifests["configmap.yaml"]["data"]
+    else:
+        assert "replicas" not in spec, "the HorizontalPodAutoscaler owns the replica count"
+        assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+        assert manifests["hpa.yaml"]["spec"]["minReplicas"] >= 2
+        assert manifests["pdb.yaml"]["spec"]["maxUnavailable"] == 1
 
 
 def test_kubernetes_worker_and_migrations(service: Service) -> None:

@@ -3,7 +3,9 @@ word for word, and it is ready and serves products on in-process stand-ins (SQLi
 Aurora variants, moto for DynamoDB, an in-process cache and in-process tasks).
 
 One variant per database choice, with the cache and a task queue switched on where they can
-be, on a machine where no service URL is configured.
+be, on a machine where no service URL is configured. The steps start in a fresh local render,
+which is not a git repository (Backstage's publish step makes one); a second test follows
+them in a repository as Backstage publishes it.
 """
 
 from __future__ import annotations
@@ -67,14 +69,39 @@ def _develop_steps(readme: str) -> list[str]:
 
 
 def _clean_environment(service: Path) -> dict[str, str]:
-    """This machine's environment without any setting of the service (no URL configured)."""
+    """This machine's environment without any setting of the service (no URL configured),
+    where git finds no repository above the service's folder."""
     env_prefix = re.search(r"^(\w+_)ENVIRONMENT=", (service / ".env.example").read_text(), re.MULTILINE)
     assert env_prefix, ".env.example sets no ENVIRONMENT"
     return {
         **{name: value for name, value in os.environ.items() if not name.startswith(env_prefix.group(1))},
         "UV_PYTHON_DOWNLOADS": "never",
         "VIRTUAL_ENV": "",
+        "GIT_CEILING_DIRECTORIES": str(service.parent),
     }
+
+
+def _git(service: Path, env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        ["git", *args], cwd=service, env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    return result.stdout.strip()
+
+
+def _follow_setup_steps(service: Path, env: dict[str, str]) -> str:
+    """Run the README's Develop steps but the last (the server), each exactly as written;
+    returns the last one."""
+    *setup, serve = _develop_steps((service / "README.md").read_text(encoding="utf-8"))
+    for step in setup:
+        result = subprocess.run(
+            step, shell=True, cwd=service, env=env, capture_output=True, text=True, timeout=600, check=False
+        )
+        assert result.returncode == 0, f"{step!r} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    # What the steps promise: uv.lock staged in the service's own repository, hooks installed.
+    assert _git(service, env, "rev-parse", "--show-toplevel") == str(service)
+    assert _git(service, env, "diff", "--cached", "--name-only", "--", "uv.lock") == "uv.lock"
+    assert (service / ".git" / "hooks" / "pre-commit").is_file()
+    return serve
 
 
 @pytest.mark.parametrize("choices", VARIANTS, ids=lambda choices: "-".join(map(str, choices.values())))
@@ -86,15 +113,9 @@ def test_readme_develop_steps_serve_the_service_without_infrastructure(
     service.mkdir()
     run_template(Template.load(TEMPLATE_PATH), values, service)
     env = _clean_environment(service)
-    subprocess.run(["git", "init", "--quiet"], cwd=service, check=True)
     port = _free_port()
-    *setup, serve = _develop_steps((service / "README.md").read_text(encoding="utf-8"))
+    serve = _follow_setup_steps(service, env)
     assert serve == "make dev", f"the README's last Develop step changed: {serve!r}"
-    for step in setup:
-        result = subprocess.run(
-            step, shell=True, cwd=service, env=env, capture_output=True, text=True, timeout=600, check=False
-        )
-        assert result.returncode == 0, f"{step!r} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
 
     log = tmp_path / "server.log"
     with log.open("wb") as output:
@@ -141,3 +162,22 @@ def test_readme_develop_steps_serve_the_service_without_infrastructure(
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_readme_develop_steps_work_in_the_published_repository(tmp_path: Path) -> None:
+    """Backstage's publish step pushes the render as one commit; a clone of it follows the
+    same steps, which keep its history and stage the new uv.lock."""
+    service = tmp_path / "service"
+    service.mkdir()
+    run_template(Template.load(TEMPLATE_PATH), {**BASE_VALUES, **VARIANTS[-1]}, service)
+    env = _clean_environment(service)
+    identity = ("-c", "user.name=Backstage", "-c", "user.email=backstage@example.com")
+    _git(service, env, "init", "--quiet", "--initial-branch", "main")
+    _git(service, env, "add", "--all")
+    _git(service, env, *identity, "commit", "--quiet", "--message", "Initial commit")
+    published = _git(service, env, "rev-parse", "HEAD")
+
+    _follow_setup_steps(service, env)
+
+    assert _git(service, env, "rev-parse", "HEAD") == published
+    assert _git(service, env, "status", "--porcelain", "--untracked-files=no") == "A  uv.lock"

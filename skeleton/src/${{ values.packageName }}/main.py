@@ -39,7 +39,7 @@ from .db.engine import database_lifespan
 from .dynamodb.client import dynamodb_lifespan
 {% endif %}
 {% if values.database == 'none' %}
-from .products.memory import InMemoryProductRepository
+from .products.memory import InMemoryProductRepository, check_single_process
 {% endif %}
 from .products.router import router as products_router
 {% if values.taskQueue != 'none' %}
@@ -59,8 +59,8 @@ NO_NATIVE_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "log
 
 {% if values.database == 'none' %}
 DESCRIPTION = (
-    "This service has no database: products are kept in process memory, lost on restart "
-    "and not shared between replicas. "
+    "This service has no database, for demos and prototypes: products are kept in the "
+    "memory of its one process (one replica) and lost when it restarts. "
 )
 {% elif values.database == 'dynamodb' %}
 DESCRIPTION = "Products are stored in DynamoDB, partitioned by tenant. "
@@ -102,6 +102,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await stack.enter_async_context(cache_lifespan(app))
 {% endif %}
 {% if values.database == 'none' %}
+        check_single_process()
         app.state.product_repository = InMemoryProductRepository()
 {% endif %}
 {% if values.taskQueue != 'none' %}
