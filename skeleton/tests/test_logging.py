@@ -1,8 +1,11 @@
 """Logs: one JSON object per line with the service fields, the correlation ID, one access
-line per request, and sensitive values redacted."""
+line per request, sensitive values redacted, and other libraries' lines at their own level."""
 
 import json
+import logging
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +21,10 @@ from ${{ values.packageName }}.core.logging import (
 from ${{ values.packageName }}.main import create_app
 
 ReadLogs = Callable[[], list[dict[str, Any]]]
+SetEnv = Callable[[str, str], None]
+# A logger of the service's own (its package's).
+OWN_LOGGER = "${{ values.packageName }}.tests"
+ENV_EXAMPLE = Path(__file__).resolve().parents[1] / ".env.example"
 
 REQUIRED_FIELDS = {
     "timestamp",
@@ -33,7 +40,7 @@ REQUIRED_FIELDS = {
 def test_log_line_is_json_with_service_fields(settings: Settings, read_logs: ReadLogs) -> None:
     configure_logging(settings)
 
-    structlog.stdlib.get_logger("test").info("something happened", order_id=7)
+    structlog.stdlib.get_logger(OWN_LOGGER).info("something happened", order_id=7)
 
     (line,) = read_logs()
     assert line.keys() >= REQUIRED_FIELDS
@@ -47,8 +54,6 @@ def test_log_line_is_json_with_service_fields(settings: Settings, read_logs: Rea
 
 
 def test_standard_library_records_are_json_too(settings: Settings, read_logs: ReadLogs) -> None:
-    import logging
-
     configure_logging(settings)
 
     logging.getLogger("some.library").warning("disk %s", "full")
@@ -63,16 +68,73 @@ def test_level_below_threshold_is_dropped(settings: Settings, read_logs: ReadLog
 
     configure_logging(settings)
 
-    structlog.stdlib.get_logger("test").debug("noise")
+    structlog.stdlib.get_logger(OWN_LOGGER).debug("noise")
 
     assert read_logs() == []
+
+
+def test_other_libraries_log_at_their_own_level(
+    make_settings: Callable[..., Settings], read_logs: ReadLogs
+) -> None:
+    configure_logging(make_settings(log_level="DEBUG"))
+
+    logging.getLogger("some.library").info("routine")
+    structlog.stdlib.get_logger(OWN_LOGGER).debug("detail")
+    logging.getLogger("some.library").warning("trouble")
+
+    assert [line["event"] for line in read_logs()] == ["detail", "trouble"]
+
+    configure_logging(make_settings(log_level="WARNING", log_level_third_party="INFO"))
+
+    logging.getLogger("some.library").info("routine")
+    structlog.stdlib.get_logger(OWN_LOGGER).info("detail")
+
+    assert [line["event"] for line in read_logs()] == ["routine"]
+
+
+def test_logs_are_readable_locally_and_json_elsewhere(
+    make_settings: Callable[..., Settings], capsys: pytest.CaptureFixture[str]
+) -> None:
+    for environment, json_lines in (("local", False), ("production", True)):
+        configure_logging(make_settings(environment=environment, log_json=None))
+
+        structlog.stdlib.get_logger(OWN_LOGGER).info("hello", answer=42)
+
+        (line,) = capsys.readouterr().out.splitlines()
+        assert line.startswith("{") is json_lines, line
+        assert "hello" in line
+
+
+def test_a_local_run_with_the_example_settings_logs_only_the_service_s_lines(
+    set_env: SetEnv, read_logs: ReadLogs
+) -> None:
+    """``.env.example`` as shipped (LOG_LEVEL=DEBUG, the local stand-ins): starting and one
+    product read write the service's own lines, none of the libraries' DEBUG chatter."""
+    shutil.copy(ENV_EXAMPLE, ".env")  # the working directory is the test's own
+    set_env("LOG_JSON", "true")  # to read the lines back; everything else as shipped
+    settings = Settings()
+    assert (settings.log_level, settings.environment) == ("DEBUG", "local")
+
+    with TestClient(create_app(settings)) as client:
+{% if values.auth == 'jwt' %}
+        token = client.post("/local/token", json={}).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+{% else %}
+        headers = {"X-Tenant-ID": "tenant-a"}
+{% endif %}
+        started = read_logs()
+        response = client.get("/api/v1/products", headers=headers)
+        read = read_logs()
+
+    assert response.status_code == 200
+    own = ("${{ values.packageName }}.", "access")
+    assert [line for line in started + read if not line["logger"].startswith(own)] == []
+    assert [line["event"] for line in read if line["logger"] == "access"] == ["request"]
 
 
 def test_uvicorn_access_log_is_replaced_not_formatted(
     settings: Settings, read_logs: ReadLogs
 ) -> None:
-    import logging
-
     configure_logging(settings)
 
     uvicorn_access = logging.getLogger("uvicorn.access")
@@ -87,7 +149,7 @@ def test_sensitive_values_are_redacted_recursively(
 ) -> None:
     configure_logging(settings)
 
-    structlog.stdlib.get_logger("test").info(
+    structlog.stdlib.get_logger(OWN_LOGGER).info(
         "login",
         password="hunter2",
         user="ada",
@@ -171,7 +233,7 @@ def test_secrets_never_reach_the_logs(
         failed = client.get(
             "/test/fail?api_key=SECRET-KEY", headers={"Authorization": "Bearer SECRET-TOKEN"}
         )
-        structlog.stdlib.get_logger("test").info(
+        structlog.stdlib.get_logger(OWN_LOGGER).info(
             "calling upstream",
             url="https://api.example.com/v1?sig=1&client_secret=SECRET-KEY",
             note="sent Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl",

@@ -1,4 +1,5 @@
-"""Datadog: trace correlation fields in every log line, no noise without an agent."""
+"""Datadog: service fields in every log line, trace fields in those logged inside a span,
+no noise without an agent."""
 
 import asyncio
 import json
@@ -30,7 +31,11 @@ TenantHeaders = Callable[[str], dict[str, str]]
 
 pytestmark = pytest.mark.anyio
 
-DD_FIELDS = {"dd.trace_id", "dd.span_id", "dd.service", "dd.env", "dd.version"}
+DD_SERVICE_FIELDS = {"dd.service", "dd.env", "dd.version"}
+DD_TRACE_FIELDS = {"dd.trace_id", "dd.span_id"}
+DD_FIELDS = DD_SERVICE_FIELDS | DD_TRACE_FIELDS
+# A logger of the service's own: other libraries' INFO lines are not written.
+OWN_LOGGER = "${{ values.packageName }}.tests"
 
 
 @pytest.fixture
@@ -39,15 +44,19 @@ def datadog_settings(base_env: SetEnv) -> Settings:
     return Settings()
 
 
-def test_log_lines_carry_datadog_fields(datadog_settings: Settings, read_logs: ReadLogs) -> None:
+def test_log_lines_outside_a_span_carry_service_fields_only(
+    datadog_settings: Settings, read_logs: ReadLogs
+) -> None:
     # As create_app does: the tracer's service, env and version are the settings' ones.
     configure_tracing(datadog_settings)
     configure_logging(datadog_settings)
 
-    structlog.stdlib.get_logger("test").info("outside a span")
+    structlog.stdlib.get_logger(OWN_LOGGER).info("outside a span")
 
     (line,) = read_logs()
-    assert line.keys() >= DD_FIELDS
+    assert line.keys() >= DD_SERVICE_FIELDS
+    # No trace to link: no "0" trace and span IDs on every line.
+    assert line.keys().isdisjoint(DD_TRACE_FIELDS)
     assert line["dd.service"] == datadog_settings.service_name
     assert line["dd.env"] == datadog_settings.environment
     assert line["dd.version"] == datadog_settings.version
@@ -67,7 +76,7 @@ def test_log_lines_carry_the_active_trace(
     monkeypatch.setattr(tracer, "get_log_correlation_context", lambda: context)
     configure_logging(datadog_settings)
 
-    structlog.stdlib.get_logger("test").info("inside a span")
+    structlog.stdlib.get_logger(OWN_LOGGER).info("inside a span")
 
     (line,) = read_logs()
     assert line["dd.trace_id"] == context["dd.trace_id"]
@@ -93,7 +102,8 @@ def test_app_with_datadog_and_no_agent_logs_no_errors(
     assert tracer.enabled is False
     lines = read_logs()
     assert any(line["event"].startswith("no Datadog agent reachable") for line in lines)
-    assert all(line.keys() >= DD_FIELDS for line in lines)
+    assert all(line.keys() >= DD_SERVICE_FIELDS for line in lines)
+    assert all(line.keys().isdisjoint(DD_TRACE_FIELDS) for line in lines)
     assert [line for line in lines if line["level"] in {"warning", "error", "critical"}] == []
     assert [record for record in caplog.records if record.levelno >= logging.WARNING] == []
 
@@ -135,7 +145,7 @@ def test_with_datadog_off_log_lines_have_no_trace_fields(
     configure_tracing(settings)
     configure_logging(settings)
 
-    structlog.stdlib.get_logger("test").info("no tracing")
+    structlog.stdlib.get_logger(OWN_LOGGER).info("no tracing")
 
     (line,) = read_logs()
     assert line.keys().isdisjoint(DD_FIELDS)

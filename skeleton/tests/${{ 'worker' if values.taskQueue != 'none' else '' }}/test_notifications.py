@@ -213,6 +213,17 @@ def log_lines(log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.startswith("{")]
 
 
+def lines_printed_twice(log: Path) -> list[str]:
+    """Lines the worker wrote twice: a JSON line again, or its event again as plain text
+    (a second handler on the way)."""
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    json_lines = [line for line in lines if line.startswith("{")]
+    plain = [line for line in lines if line.strip() and not line.startswith("{")]
+    events = [json.loads(line)["event"] for line in json_lines]
+    repeated = sorted({line for line in json_lines if json_lines.count(line) > 1})
+    return repeated + [event for event in events if any(text.endswith(event) for text in plain)]
+
+
 def delivered_lines(log: Path) -> list[dict[str, Any]]:
     return [
         line for line in log_lines(log) if line["event"] == "product created notification delivered"
@@ -225,8 +236,16 @@ def delivered_key(queue_name: str, product_id: str) -> str:
 
 @pytest.mark.redis
 def test_task_enqueued_by_the_api_runs_once_with_the_request_correlation_id(
-    api: TestClient, webhook: Webhook, broker: Any, queue_name: str, tmp_path: Path
+    api: TestClient,
+    webhook: Webhook,
+    broker: Any,
+    queue_name: str,
+    base_env: SetEnv,
+    tmp_path: Path,
 ) -> None:
+    # The worker logs its own DEBUG lines and the libraries' INFO lines, each once.
+    base_env("LOG_LEVEL", "DEBUG")
+    base_env("LOG_LEVEL_THIRD_PARTY", "INFO")
     log = tmp_path / "worker.log"
     with worker(log):
         product_id = create_product(api, "corr-created-1")
@@ -239,6 +258,11 @@ def test_task_enqueued_by_the_api_runs_once_with_the_request_correlation_id(
     events = [line["event"] for line in task_lines]
     assert events.count("product created notification delivered") == 1
     assert {line["correlation_id"] for line in task_lines} == {"corr-created-1"}
+    assert lines_printed_twice(log) == []
+    own = ("${{ values.packageName }}.", "access")
+    library_lines = [line for line in log_lines(log) if not line["logger"].startswith(own)]
+    assert library_lines, "no INFO line of the task queue's library"
+    assert [line for line in library_lines if line["level"] == "debug"] == []
 
 
 @pytest.mark.redis

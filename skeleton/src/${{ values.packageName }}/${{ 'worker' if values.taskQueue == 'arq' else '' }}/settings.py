@@ -1,6 +1,7 @@
 """The arq worker's configuration, built from the service settings."""
 
 import json
+import logging
 import sys
 from contextlib import AsyncExitStack
 from typing import Any, NoReturn
@@ -68,6 +69,11 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
     must be idempotent."""
 
     async def startup(ctx: dict[str, Any]) -> None:
+        # arq's command line gives its logger a plain-text handler and level of its own;
+        # with the service's handler on the root logger each line would print twice.
+        arq_logger = logging.getLogger("arq")
+        arq_logger.handlers.clear()
+        arq_logger.setLevel(logging.NOTSET)
         configure_logging(settings)
 {% if values.datadog %}
         configure_tracing(settings)

@@ -52,8 +52,11 @@ class Settings(BaseSettings):
     environment: Environment = "local"
     service_name: NonEmptyStr = "${{ values.name }}"
     version: NonEmptyStr = __version__
+    # The service's own loggers; every other library's log at log_level_third_party.
     log_level: LogLevel = "INFO"
-    log_json: bool = True
+    log_level_third_party: LogLevel = "WARNING"
+    # None: readable lines when environment is local, JSON lines elsewhere.
+    log_json: bool | None = None
 
     # HTTP server
     http_max_body_bytes: int = Field(default=1024 * 1024, gt=0)
@@ -187,6 +190,11 @@ class Settings(BaseSettings):
     # Datadog APM; false turns tracing off, e.g. where no agent runs.
     datadog_enabled: bool = True
 {% endif %}
+
+    @property
+    def logs_json(self) -> bool:
+        """True when log lines are JSON objects (log_json, else all but local runs)."""
+        return self.log_json if self.log_json is not None else self.environment != "local"
 
     @property
     def uses_stand_ins(self) -> bool:

@@ -1,4 +1,4 @@
-"""Structured logging: one JSON object per line on standard output.
+"""Structured logging: one JSON object per line on standard output (readable lines locally).
 
 Every line carries ``timestamp``, ``level``, ``event``, ``service``, ``version``,
 ``environment`` and ``correlation_id`` (and, with Datadog, the ``dd.*`` trace fields).
@@ -7,7 +7,8 @@ replaced by ``[REDACTED]`` at any depth, and so are secrets inside any text: the
 sensitive query-string parameters (``?access_token=...``), the user and password of URLs,
 ``Bearer``/``Basic`` credentials and anything shaped like a JWT. Tracebacks carry no local
 variables (they may hold tokens). Records of other libraries that use the standard
-``logging`` module go through the same pipeline.
+``logging`` module go through the same pipeline; the service's own loggers log at
+``LOG_LEVEL``, every other library's at ``LOG_LEVEL_THIRD_PARTY``.
 """
 
 import logging
@@ -22,6 +23,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from .config import Settings
 from .correlation import get_correlation_id
+from .middleware.access_log import ACCESS_LOGGER
 {% if values.datadog %}
 from .tracing import DatadogLogFields
 {% endif %}
@@ -40,6 +42,9 @@ SENSITIVE_KEY_PARTS = (
     "private_key",
 )
 _HANDLER_NAME = "service-structured"
+# The service's own loggers: its package's, its access log, and its server's (uvicorn's
+# start-up lines say where it listens).
+_OWN_LOGGERS = (__name__.partition(".")[0], ACCESS_LOGGER, "uvicorn")
 
 # Secrets inside text, each with what replaces it.
 _SECRETS_IN_TEXT = (
@@ -146,7 +151,7 @@ def configure_logging(settings: Settings) -> None:
         shared.append(DatadogLogFields(settings))
 {% endif %}
     renderer: Processor
-    if settings.log_json:
+    if settings.logs_json:
         renderer = structlog.processors.JSONRenderer()
     else:
         renderer = structlog.dev.ConsoleRenderer()
@@ -169,7 +174,11 @@ def configure_logging(settings: Settings) -> None:
         if existing.get_name() == _HANDLER_NAME:
             root.removeHandler(existing)
     root.addHandler(handler)
-    root.setLevel(settings.log_level)
+    # Other libraries (database drivers, AWS SDK, task queues, ...) log DEBUG and INFO lines
+    # by the dozen per request: only their warnings, unless LOG_LEVEL_THIRD_PARTY asks more.
+    root.setLevel(settings.log_level_third_party)
+    for name in _OWN_LOGGERS:
+        logging.getLogger(name).setLevel(settings.log_level)
 
     # uvicorn's own loggers: errors through this pipeline; its access log is replaced by the
     # service's (one line per request with the route template and correlation ID).
@@ -183,9 +192,6 @@ def configure_logging(settings: Settings) -> None:
     uvicorn_access.handlers.clear()
     uvicorn_access.propagate = False
     uvicorn_access.disabled = True
-    # Routine INFO lines of the HTTP client library (one per request) and of the tracer.
-    for name in ("httpx2", "httpcore2", "ddtrace"):
-        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
     structlog.configure(
         processors=[
