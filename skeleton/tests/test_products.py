@@ -132,9 +132,36 @@ def test_price_rules_reject(client: TestClient, price: Any) -> None:
     assert response.status_code == 422
 
 
-@pytest.mark.parametrize(("price", "stored"), [("0.01", "0.01"), ("12.5", "12.5"), (3, "3")])
+@pytest.mark.parametrize(
+    ("price", "stored"),
+    [
+        ("0.01", "0.01"),
+        ("12.5", "12.50"),
+        (3, "3.00"),
+        (7.5, "7.50"),
+        ("9999999999.99", "9999999999.99"),
+    ],
+)
 def test_price_rules_accept(client: TestClient, price: Any, stored: str) -> None:
     assert create(client, price=price)["price"] == stored
+
+
+@pytest.mark.parametrize(("price", "canonical"), [(5, "5.00"), (7.5, "7.50"), ("7.50", "7.50")])
+def test_price_reads_back_in_one_form_everywhere(
+    client: TestClient, price: Any, canonical: str
+) -> None:
+    """Two decimal places, as a string, whether the price was written as 5, 7.5 or "7.50"
+    and whichever way it is read back."""
+    created = create(client, price=price)
+    url = f"{BASE}/{created['id']}"
+    fetched = client.get(url).json()
+    listed = [item for item in client.get(BASE).json()["items"] if item["id"] == created["id"]]
+    renamed = client.patch(url, json={"name": "renamed"}).json()
+    repriced = client.patch(url, json={"price": price}).json()
+    refetched = client.get(url).json()
+
+    prices = [created, fetched, *listed, renamed, repriced, refetched]
+    assert [body["price"] for body in prices] == [canonical] * 6
 
 
 @pytest.mark.parametrize(
