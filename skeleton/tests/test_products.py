@@ -1,5 +1,6 @@
 """The products API: CRUD, tenancy, versions and input rules."""
 
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,7 +22,7 @@ from ${{ values.packageName }}.products.models import Product, ProductStatus
 from ${{ values.packageName }}.products.repository import (
     StaleProductError,
 )
-from ${{ values.packageName }}.products.schemas import ProductUpdate
+from ${{ values.packageName }}.products.schemas import ProductRead, ProductUpdate
 from ${{ values.packageName }}.products.service import ProductService
 
 BASE = "/api/v1/products"
@@ -262,6 +263,13 @@ def test_update_increments_version(client: TestClient) -> None:
     second = client.patch(f"{BASE}/{product['id']}", json={"name": "two"}).json()
 
     assert (product["version"], first["version"], second["version"]) == (1, 2, 3)
+
+
+def test_a_price_stored_with_fewer_places_reads_in_cents() -> None:
+    """As stored or cached before prices were kept in cents (5, not 5.00)."""
+    product = dataclasses.replace(StaleStore().product, price=Decimal("5"))
+
+    assert ProductRead.from_domain(product).model_dump(mode="json")["price"] == "5.00"
 
 
 def test_etag_is_the_version_on_create_get_and_patch(client: TestClient) -> None:
