@@ -28,9 +28,7 @@ from schemathesis.core.result import Ok
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.python.asgi import shutdown_lifespans
 from schemathesis.schemas import BaseSchema
-{% if values.database == 'dynamodb' %}
 from schemathesis.specs.openapi.checks import positive_data_acceptance
-{% endif %}
 
 from ${{ values.packageName }}.core.config import Settings
 from ${{ values.packageName }}.main import create_app
@@ -53,15 +51,23 @@ def fuzz_settings(max_examples: int, **overrides: Any) -> hypothesis.settings:
 
 {% if values.database == 'dynamodb' %}
 def checks_to_skip(response: Any) -> list[Any]:
-    """A cursor the service never issued is refused (400 INVALID_CURSOR, as documented),
-    though any string fits the schema: cursors are opaque. Only that answer skips the check
-    that input the schema allows is accepted."""
-    if response.status_code == 400 and response.json().get("error") == "INVALID_CURSOR":
+    """A cursor the service never issued is refused (400 INVALID_CURSOR), and so is an
+    If-Match that names no version the product is at (412 PRECONDITION_FAILED), both as
+    documented, though any string fits the schema: cursors and entity tags are opaque. Only
+    those answers skip the check that input the schema allows is accepted."""
+    refusals = {(400, "INVALID_CURSOR"), (412, "PRECONDITION_FAILED")}
+    if response.status_code in {400, 412} and (
+        (response.status_code, response.json().get("error")) in refusals
+    ):
         return [positive_data_acceptance]
     return []
 {% else %}
 def checks_to_skip(response: Any) -> list[Any]:
-    """Every check applies to every response: the schema describes all valid input."""
+    """An If-Match that names no version the product is at is refused (412
+    PRECONDITION_FAILED, as documented), though any string fits the schema: entity tags are
+    opaque. Only that answer skips the check that input the schema allows is accepted."""
+    if response.status_code == 412 and response.json().get("error") == "PRECONDITION_FAILED":
+        return [positive_data_acceptance]
     return []
 {% endif %}
 

@@ -195,6 +195,25 @@ def test_cors_allows_only_listed_origins(base_env: SetEnv) -> None:
     assert preflight.headers["access-control-allow-origin"] == "https://app.example.com"
 
 
+def test_cors_lets_a_browser_send_if_match_and_read_the_etag(base_env: SetEnv) -> None:
+    base_env("CORS_ALLOW_ORIGINS", '["https://app.example.com"]')
+    origin = {"Origin": "https://app.example.com"}
+
+    with client_for(create_app(load_settings())) as client:
+        preflight = client.options(
+            "/api/v1/products/00000000-0000-0000-0000-000000000000",
+            headers={
+                **origin,
+                "Access-Control-Request-Method": "PATCH",
+                "Access-Control-Request-Headers": "content-type, if-match",
+            },
+        )
+        response = client.get("/health/live", headers=origin)
+
+    assert preflight.status_code == 200
+    assert "ETag" in response.headers["access-control-expose-headers"].split(", ")
+
+
 def test_a_timeout_after_the_response_started_is_raised(
     make_settings: Callable[..., Settings],
 ) -> None:

@@ -1,5 +1,6 @@
 """The products API: CRUD, tenancy, versions and input rules."""
 
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -10,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ${{ values.packageName }}.core.errors import ConflictError
+from ${{ values.packageName }}.core.errors import ConflictError, PreconditionFailedError
 from ${{ values.packageName }}.core.tenancy import TENANT_ID_HEADER
 from ${{ values.packageName }}.products.dependencies import (
     get_product_repository,
@@ -19,7 +20,7 @@ from ${{ values.packageName }}.products.models import Product, ProductStatus
 from ${{ values.packageName }}.products.repository import (
     StaleProductError,
 )
-from ${{ values.packageName }}.products.schemas import ProductUpdate
+from ${{ values.packageName }}.products.schemas import ProductRead, ProductUpdate
 from ${{ values.packageName }}.products.service import ProductService
 {% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
 
@@ -136,9 +137,36 @@ def test_price_rules_reject(client: TestClient, price: Any) -> None:
     assert response.status_code == 422
 
 
-@pytest.mark.parametrize(("price", "stored"), [("0.01", "0.01"), ("12.5", "12.5"), (3, "3")])
+@pytest.mark.parametrize(
+    ("price", "stored"),
+    [
+        ("0.01", "0.01"),
+        ("12.5", "12.50"),
+        (3, "3.00"),
+        (7.5, "7.50"),
+        ("9999999999.99", "9999999999.99"),
+    ],
+)
 def test_price_rules_accept(client: TestClient, price: Any, stored: str) -> None:
     assert create(client, price=price)["price"] == stored
+
+
+@pytest.mark.parametrize(("price", "canonical"), [(5, "5.00"), (7.5, "7.50"), ("7.50", "7.50")])
+def test_price_reads_back_in_one_form_everywhere(
+    client: TestClient, price: Any, canonical: str
+) -> None:
+    """Two decimal places, as a string, whether the price was written as 5, 7.5 or "7.50"
+    and whichever way it is read back."""
+    created = create(client, price=price)
+    url = f"{BASE}/{created['id']}"
+    fetched = client.get(url).json()
+    listed = [item for item in client.get(BASE).json()["items"] if item["id"] == created["id"]]
+    renamed = client.patch(url, json={"name": "renamed"}).json()
+    repriced = client.patch(url, json={"price": price}).json()
+    refetched = client.get(url).json()
+
+    prices = [created, fetched, *listed, renamed, repriced, refetched]
+    assert [body["price"] for body in prices] == [canonical] * 6
 
 
 @pytest.mark.parametrize(
@@ -282,6 +310,81 @@ def test_update_increments_version(client: TestClient) -> None:
     assert (product["version"], first["version"], second["version"]) == (1, 2, 3)
 
 
+def test_a_price_stored_with_fewer_places_reads_in_cents() -> None:
+    """As stored or cached before prices were kept in cents (5, not 5.00)."""
+    product = dataclasses.replace(StaleStore().product, price=Decimal("5"))
+
+    assert ProductRead.from_domain(product).model_dump(mode="json")["price"] == "5.00"
+
+
+def test_etag_is_the_version_on_create_get_and_patch(client: TestClient) -> None:
+    created = client.post(BASE, json={"name": "Widget", "price": "9.99"})
+    url = created.headers["Location"]
+    before = client.get(url)  # cached, with a cache
+    patched = client.patch(url, json={"name": "renamed"})
+    after = client.get(url)
+
+    assert created.headers["ETag"] == before.headers["ETag"] == '"1"'
+    assert patched.headers["ETag"] == after.headers["ETag"] == '"2"'
+    assert after.json() == patched.json()
+
+
+def test_if_match_stops_a_lost_update(client: TestClient) -> None:
+    url = client.post(BASE, json={"name": "Widget", "price": "9.99"}).headers["Location"]
+    alice = client.get(url).headers["ETag"]
+    bob = client.get(url).headers["ETag"]
+
+    first = client.patch(url, json={"name": "alice"}, headers={"If-Match": alice})
+    second = client.patch(url, json={"name": "bob"}, headers={"If-Match": bob})
+
+    assert first.status_code == 200
+    assert first.headers["ETag"] != alice
+    assert second.status_code == 412
+    assert second.json()["error"] == "PRECONDITION_FAILED"
+    assert second.json()["correlation_id"] == second.headers["X-Correlation-ID"]
+    kept = client.get(url)
+    assert kept.json() == first.json()
+    assert kept.headers["ETag"] == first.headers["ETag"]
+
+
+def test_delete_with_a_stale_if_match_is_412(client: TestClient) -> None:
+    url = client.post(BASE, json={"name": "Widget", "price": "9.99"}).headers["Location"]
+    stale = client.get(url).headers["ETag"]
+    current = client.patch(url, json={"name": "changed"}).headers["ETag"]
+
+    refused = client.delete(url, headers={"If-Match": stale})
+    still_there = client.get(url)
+    deleted = client.delete(url, headers={"If-Match": current})
+
+    assert refused.status_code == 412
+    assert refused.json()["error"] == "PRECONDITION_FAILED"
+    assert still_there.json()["name"] == "changed"
+    assert deleted.status_code == 204
+    assert client.get(url).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("if_match", "expected"),
+    [('"1"', 200), ('"2"', 412), ("*", 200), ('"7", "1"', 200), ('W/"1"', 412), ("1", 412)],
+)
+def test_if_match_forms(client: TestClient, if_match: str, expected: int) -> None:
+    """Strong comparison: a weak or unquoted tag matches nothing; * matches any version."""
+    changed, removed = (create(client)["id"] for _ in range(2))  # both at version 1
+
+    patched = client.patch(f"{BASE}/{changed}", json={"name": "x"}, headers={"If-Match": if_match})
+    deleted = client.delete(f"{BASE}/{removed}", headers={"If-Match": if_match})
+
+    assert patched.status_code == expected
+    assert deleted.status_code == (204 if expected == 200 else 412)
+
+
+def test_if_match_on_a_missing_product_is_404(client: TestClient) -> None:
+    url = f"{BASE}/00000000-0000-0000-0000-000000000000"
+
+    assert client.patch(url, json={"name": "x"}, headers={"If-Match": "*"}).status_code == 404
+    assert client.delete(url, headers={"If-Match": '"1"'}).status_code == 404
+
+
 class StaleStore:
     """A repository whose stored product changes between the service's read and write."""
 
@@ -319,7 +422,9 @@ class StaleStore:
     async def replace(self, product: Product) -> bool:
         raise StaleProductError(product.id)
 
-    async def delete(self, tenant_id: str, product_id: UUID) -> bool:
+    async def delete(self, tenant_id: str, product_id: UUID, version: int | None = None) -> bool:
+        if version is not None:
+            raise StaleProductError(product_id)
         return True
 
 
@@ -332,6 +437,20 @@ async def test_concurrent_update_is_a_conflict() -> None:
         await service.update("t", store.product.id, ProductUpdate(name="late"))
 
     assert raised.value.status_code == 409
+
+
+@pytest.mark.anyio
+async def test_if_match_is_checked_by_the_write_itself() -> None:
+    """The version If-Match named was read, but another request changed or deleted the
+    product before the write: the conditional write refuses it, 412 and not 409."""
+    store = StaleStore()
+    service = ProductService(store)
+    expected = frozenset({store.product.version})
+
+    with pytest.raises(PreconditionFailedError):
+        await service.update("t", store.product.id, ProductUpdate(name="late"), expected)
+    with pytest.raises(PreconditionFailedError):
+        await service.delete("t", store.product.id, expected)
 
 
 def test_repository_can_be_swapped(client: TestClient, app: FastAPI) -> None:

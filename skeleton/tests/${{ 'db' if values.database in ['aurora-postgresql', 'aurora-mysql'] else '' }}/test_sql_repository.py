@@ -173,6 +173,20 @@ async def test_delete_is_scoped_to_the_tenant(engine: AsyncEngine) -> None:
         assert await repository.get(TENANT, stored.id) is None
 
 
+async def test_delete_with_a_version_checks_it(engine: AsyncEngine) -> None:
+    stored = product()
+    await add_all(engine, stored)
+
+    with pytest.raises(StaleProductError):
+        async with unit_of_work(engine) as repository:
+            await repository.delete(TENANT, stored.id, version=2)
+    async with unit_of_work(engine) as repository:
+        assert await repository.get(TENANT, stored.id) == stored
+        assert await repository.delete("tenant-b", stored.id, version=1) is False
+        assert await repository.delete(TENANT, stored.id, version=1) is True
+        assert await repository.delete(TENANT, stored.id, version=1) is False
+
+
 async def list_ids(
     engine: AsyncEngine, *, offset: int, limit: int, status: ProductStatus | None = None
 ) -> tuple[list[UUID], int]:

@@ -101,6 +101,17 @@ async def test_delete_says_whether_the_product_existed(
     assert await repository.get("tenant-a", stored.id) is None
 
 
+async def test_delete_with_a_version_checks_it(repository: DynamoDbProductRepository) -> None:
+    stored = product()
+    await repository.add(stored)
+
+    with pytest.raises(StaleProductError):
+        await repository.delete("tenant-a", stored.id, version=2)
+    assert await repository.get("tenant-a", stored.id) == stored
+    assert await repository.delete("tenant-a", stored.id, version=1) is True
+    assert await repository.delete("tenant-a", stored.id, version=1) is False
+
+
 @pytest.mark.parametrize("price", ["19.90", "19.9", "3", "0.01", "1E+1", "9999999999.99"])
 async def test_price_comes_back_as_it_was_given(
     repository: DynamoDbProductRepository, price: str

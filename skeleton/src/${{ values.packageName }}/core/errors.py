@@ -88,6 +88,13 @@ class ConflictError(ServiceError):
     code = "CONFLICT"
 
 
+class PreconditionFailedError(ServiceError):
+    """An ``If-Match`` the resource's current ETag does not match."""
+
+    status_code = 412
+    code = "PRECONDITION_FAILED"
+
+
 class ValidationFailed(ServiceError):  # noqa: N818 (reads as the response it becomes)
     """Input that is well-formed but breaks a business rule."""
 

@@ -53,6 +53,7 @@ class ProductRepository(Protocol):
         product does not exist, ``StaleProductError`` if another version is stored."""
         ...
 
-    async def delete(self, tenant_id: str, product_id: UUID) -> bool:
-        """Remove the tenant's product; False if it did not exist."""
+    async def delete(self, tenant_id: str, product_id: UUID, version: int | None = None) -> bool:
+        """Remove the tenant's product (only if ``version`` is stored, when given); False if
+        it did not exist, ``StaleProductError`` if another version is stored."""
         ...

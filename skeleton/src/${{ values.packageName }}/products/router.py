@@ -1,16 +1,17 @@
 """HTTP routes of the products API (``/api/v1/products``); every route acts for the tenant
 named by the request."""
 
+import re
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from ..core.errors import ErrorEnvelope
 from ..core.json_body import JSON_BODY_RESPONSES, JsonBodyDep
 from ..core.tenancy import TENANT_ERROR_RESPONSES, TenantIdDep
 from .dependencies import ProductServiceDep
-from .models import ProductStatus
+from .models import Product, ProductStatus
 from .schemas import ProductCreate, ProductPage, ProductRead, ProductUpdate
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -24,13 +25,62 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(prefix="/products", tags=["products"], responses=ERROR_RESPONSES)
+
+# A product's ETag is its version as a strong entity tag: "3". A listing's items carry no
+# header, but their ``version`` gives the same tag.
+ETAG_HEADER = {
+    "ETag": {
+        "description": 'The product\'s version as an entity tag, e.g. "3"; send it back in '
+        "If-Match to change or delete only that version.",
+        "required": True,
+        "schema": {"type": "string", "pattern": '^"[0-9]+"$'},
+    }
+}
+PRECONDITION_FAILED_RESPONSE: dict[int | str, dict[str, Any]] = {
+    412: {
+        "model": ErrorEnvelope,
+        "description": "If-Match names no version the product is at (PRECONDITION_FAILED).",
+    }
+}
+IfMatch = Annotated[
+    str | None,
+    Header(
+        description='Act only if the product is still at this ETag, e.g. "3" (a list of '
+        "ETags, or * for any version, also works); 412 otherwise. Optional: without it the "
+        "request acts on whatever version is stored."
+    ),
+]
+_ENTITY_TAG = re.compile(r'"([0-9]{1,18})"')
+
+
+def etag(product: Product) -> str:
+    return f'"{product.version}"'
+
+
+def expected_versions(if_match: str | None) -> frozenset[int] | None:
+    """The versions an ``If-Match`` accepts; None when it accepts any (absent or ``*``).
+    Weak tags (``W/"3"``) and anything not a tag of this API match no version."""
+    if if_match is None:
+        return None
+    tags = [tag.strip() for tag in if_match.split(",")]
+    if "*" in tags:
+        return None
+    return frozenset(
+        int(match.group(1)) for tag in tags if (match := _ENTITY_TAG.fullmatch(tag)) is not None
+    )
 {% if values.database != 'dynamodb' %}
+
+
 # Offset pagination: beyond this page the offset is no use (and a huge one overflows SQL).
 MAX_PAGE = 1_000_000
 {% endif %}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=JSON_BODY_RESPONSES)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={201: {"headers": ETAG_HEADER}, **JSON_BODY_RESPONSES},
+)
 async def create_product(
     body: ProductCreate,
     tenant_id: TenantIdDep,
@@ -39,9 +89,10 @@ async def create_product(
     request: Request,
     response: Response,
 ) -> ProductRead:
-    """Create a product; the ``Location`` header is its URL."""
+    """Create a product; the ``Location`` header is its URL, ``ETag`` its version."""
     product = await service.create(tenant_id, body)
     response.headers["Location"] = str(request.url_for("get_product", product_id=product.id))
+    response.headers["ETag"] = etag(product)
     return ProductRead.from_domain(product)
 {% if values.database == 'dynamodb' %}
 
@@ -90,27 +141,45 @@ async def list_products(
 {% endif %}
 
 
-@router.get("/{product_id}")
+@router.get("/{product_id}", responses={200: {"headers": ETAG_HEADER}})
 async def get_product(
-    product_id: UUID, tenant_id: TenantIdDep, service: ProductServiceDep
+    product_id: UUID, tenant_id: TenantIdDep, service: ProductServiceDep, response: Response
 ) -> ProductRead:
-    return ProductRead.from_domain(await service.get(tenant_id, product_id))
+    product = await service.get(tenant_id, product_id)
+    response.headers["ETag"] = etag(product)
+    return ProductRead.from_domain(product)
 
 
-@router.patch("/{product_id}", responses={409: {"model": ErrorEnvelope}, **JSON_BODY_RESPONSES})
+@router.patch(
+    "/{product_id}",
+    responses={
+        200: {"headers": ETAG_HEADER},
+        409: {"model": ErrorEnvelope},
+        **PRECONDITION_FAILED_RESPONSE,
+        **JSON_BODY_RESPONSES,
+    },
+)
 async def update_product(
     product_id: UUID,
     body: ProductUpdate,
     tenant_id: TenantIdDep,
     _json: JsonBodyDep,
     service: ProductServiceDep,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ProductRead:
-    """Change the fields present in the body."""
-    return ProductRead.from_domain(await service.update(tenant_id, product_id, body))
+    """Change the fields present in the body; ``ETag`` is the new version."""
+    product = await service.update(tenant_id, product_id, body, expected_versions(if_match))
+    response.headers["ETag"] = etag(product)
+    return ProductRead.from_domain(product)
 
 
-@router.delete("/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{product_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=PRECONDITION_FAILED_RESPONSE,
+)
 async def delete_product(
-    product_id: UUID, tenant_id: TenantIdDep, service: ProductServiceDep
+    product_id: UUID, tenant_id: TenantIdDep, service: ProductServiceDep, if_match: IfMatch = None
 ) -> None:
-    await service.delete(tenant_id, product_id)
+    await service.delete(tenant_id, product_id, expected_versions(if_match))

@@ -33,6 +33,10 @@ Description = Annotated[str, Field(max_length=2000, pattern=NO_NUL)]
 # a JSON number or a string of digits. The OpenAPI description says exactly that.
 PRICE_TEXT = r"^(?=.*[1-9])[0-9]{1,10}(\.[0-9]{1,2})?$"
 _PRICE_TEXT = re.compile(PRICE_TEXT)
+# The one form of a price everywhere (responses, storage, cache, events): exactly two decimal
+# places, so 5 and 7.5 are kept as 5.00 and 7.50; a string in JSON.
+CENT = Decimal("0.01")
+PRICE_OUT = r"^[0-9]{1,10}\.[0-9]{2}$"
 
 
 def _check_price_text(value: object) -> object:
@@ -41,10 +45,16 @@ def _check_price_text(value: object) -> object:
     return value
 
 
+def to_cents(price: Decimal) -> Decimal:
+    return price.quantize(CENT)
+
+
 Price = Annotated[
     Decimal,
     BeforeValidator(_check_price_text),
     Field(gt=0, max_digits=12, decimal_places=2, allow_inf_nan=False),
+    # After the checks above: 1.234 is refused, not rounded.
+    AfterValidator(to_cents),
     WithJsonSchema(
         {
             "anyOf": [
@@ -105,7 +115,11 @@ class ProductRead(BaseModel):
     id: UUID
     name: str
     description: str | None
-    price: Decimal
+    price: Annotated[
+        Decimal,
+        Field(description="Always two decimal places, as a string."),
+        WithJsonSchema({"type": "string", "pattern": PRICE_OUT, "examples": ["19.99"]}),
+    ]
     status: ProductStatus
     created_at: datetime
     updated_at: datetime
@@ -117,7 +131,8 @@ class ProductRead(BaseModel):
             id=product.id,
             name=product.name,
             description=product.description,
-            price=product.price,
+            # Also a price stored or cached before prices were kept in cents reads as one.
+            price=to_cents(product.price),
             status=product.status,
             created_at=product.created_at,
             updated_at=product.updated_at,

@@ -12,9 +12,9 @@ from uuid import UUID, uuid4
 import structlog
 
 {% if values.database == 'dynamodb' %}
-from ..core.errors import BadRequestError, ConflictError, NotFoundError
+from ..core.errors import BadRequestError, ConflictError, NotFoundError, PreconditionFailedError
 {% else %}
-from ..core.errors import ConflictError, NotFoundError
+from ..core.errors import ConflictError, NotFoundError, PreconditionFailedError
 {% endif %}
 from .models import Product, ProductStatus
 {% if values.taskQueue != 'none' %}
@@ -133,10 +133,19 @@ class ProductService:
         return ProductListing(items=items, total=total, page=page, page_size=page_size)
 {% endif %}
 
-    async def update(self, tenant_id: str, product_id: UUID, changes: ProductUpdate) -> Product:
-        """Apply the fields present in ``changes``; a concurrent change of the same product
-        is a conflict (409), never silently overwritten."""
+    async def update(
+        self,
+        tenant_id: str,
+        product_id: UUID,
+        changes: ProductUpdate,
+        expected_versions: frozenset[int] | None = None,
+    ) -> Product:
+        """Apply the fields present in ``changes``. With ``expected_versions`` (the client's
+        ``If-Match``) the product must be at one of them, through to the write: 412 if not.
+        Without, a concurrent change of the same product is a conflict (409); never
+        silently overwritten either way."""
         product = await self.get(tenant_id, product_id)
+        _check_precondition(product, expected_versions)
         fields = changes.model_dump(exclude_unset=True)
         if not fields:
             return product
@@ -144,8 +153,11 @@ class ProductService:
             product, **fields, updated_at=self._clock(), version=product.version + 1
         )
         try:
+            # Written only over the version read (and checked) above.
             stored = await self._repository.replace(updated)
         except StaleProductError:
+            if expected_versions is not None:
+                raise _precondition_failed(product_id) from None
             raise ConflictError(
                 f"Product '{product_id}' was changed by another request; read it and retry.",
                 details={"resource": "Product", "id": str(product_id)},
@@ -155,7 +167,33 @@ class ProductService:
         logger.info("product updated", product_id=str(product_id), fields=sorted(fields))
         return updated
 
-    async def delete(self, tenant_id: str, product_id: UUID) -> None:
-        if not await self._repository.delete(tenant_id, product_id):
+    async def delete(
+        self, tenant_id: str, product_id: UUID, expected_versions: frozenset[int] | None = None
+    ) -> None:
+        """Remove the product; with ``expected_versions`` only while it is at one of them
+        (412 if not)."""
+        version = None
+        if expected_versions is not None:
+            product = await self.get(tenant_id, product_id)
+            _check_precondition(product, expected_versions)
+            version = product.version
+        try:
+            # With a version, deleted only if that version is still stored.
+            deleted = await self._repository.delete(tenant_id, product_id, version)
+        except StaleProductError:
+            raise _precondition_failed(product_id) from None
+        if not deleted:
             raise NotFoundError("Product", product_id)
         logger.info("product deleted", product_id=str(product_id))
+
+
+def _check_precondition(product: Product, expected_versions: frozenset[int] | None) -> None:
+    if expected_versions is not None and product.version not in expected_versions:
+        raise _precondition_failed(product.id)
+
+
+def _precondition_failed(product_id: UUID) -> PreconditionFailedError:
+    return PreconditionFailedError(
+        f"Product '{product_id}' is not at the version If-Match names; read it and retry.",
+        details={"resource": "Product", "id": str(product_id)},
+    )

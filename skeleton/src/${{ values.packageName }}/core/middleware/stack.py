@@ -18,8 +18,14 @@ def install_middleware(app: FastAPI, settings: Settings, metrics: HttpMetrics) -
             allow_origins=settings.cors_allow_origins,
             allow_credentials=settings.cors_allow_credentials,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Correlation-ID", "X-Tenant-ID"],
-            expose_headers=["X-Correlation-ID", "Location"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "X-Correlation-ID",
+                "X-Tenant-ID",
+            ],
+            expose_headers=["X-Correlation-ID", "Location", "ETag"],
         )
     app.add_middleware(
         RequestPipelineMiddleware,
