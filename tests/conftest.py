@@ -16,3 +16,15 @@ def umask_022() -> Iterator[None]:
         yield
     finally:
         os.umask(previous)
+
+
+# Modules whose tests are independent of each other and share no costly fixture: pytest-xdist
+# spreads their tests over its workers one by one. Every other module runs whole on one
+# worker (its module- and session-scoped fixtures, renders and images, are built once).
+SPREAD_MODULES = frozenset({"test_generated_services"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.stem not in SPREAD_MODULES:
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))

@@ -33,8 +33,17 @@ def _uv() -> str:
     return uv
 
 
+# Redis databases of the generated suites (their cache and broker tests share one; the suites
+# default to 14 and 15), one per pytest-xdist worker so that two suites never meet. The image
+# tests use 12 and 13.
+REDIS_DATABASES = {"gw0": 14, "gw1": 11, "gw2": 10, "gw3": 9}
+
+
 def _run(command: list[str], cwd: Path, timeout: float) -> None:
     environment = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": ""}
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is not None:
+        environment["TEST_REDIS_URL"] = f"redis://127.0.0.1:6379/{REDIS_DATABASES[worker]}"
     result = subprocess.run(
         command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout, check=False
     )
