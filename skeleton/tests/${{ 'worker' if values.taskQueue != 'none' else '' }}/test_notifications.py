@@ -349,6 +349,7 @@ def log_text(log: Path) -> str:
     return log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
 
 
+@pytest.mark.redis
 def test_an_idle_worker_stops_within_seconds_of_sigterm(queue_name: str, tmp_path: Path) -> None:
     log = tmp_path / "worker.log"
     with worker(log) as idle:
