@@ -354,6 +354,8 @@ def test_makefile_targets(service: Service) -> None:
     targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, re.MULTILINE))
     expected = BASE_TARGETS | _when(service.aurora, "migrate") | _when(service.queue, "worker")
     expected |= _when(service.redis or service.values["database"] != "none", "deps")
+    # Unit tests apart from the tests that need a server, where the service has such tests.
+    expected |= _when(service.aurora or service.redis, "test-unit")
     assert targets == expected
     (phony,) = re.findall(r"^\.PHONY: (.*)$", makefile, re.MULTILINE)
     assert set(phony.split()) == expected
@@ -589,7 +591,9 @@ def test_catalog_info_and_docs(service: Service) -> None:
         "JWT_ISSUER": service.values["auth"] == "jwt",
         "Datadog": bool(service.values["datadog"]),
     }
-    assert {word: word in docs for word in mentions} == mentions
+    # The tests' own server variables (TEST_REDIS_URL, TEST_DATABASE_URL) are not settings.
+    said = {word: re.search(f"(?<!TEST_){re.escape(word)}", docs) is not None for word in mentions}
+    assert said == mentions
     links = [
         (page, target)
         for page in [service.root / "README.md", *(service.root / "docs").glob("*.md")]
