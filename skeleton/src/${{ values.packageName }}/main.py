@@ -2,7 +2,6 @@
 closes every client. uvicorn calls it with ``--factory``; run uvicorn with
 ``--no-server-header`` so responses do not advertise the server."""
 
-import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -18,7 +17,7 @@ from .auth.setup import create_token_verifier
 {% if values.cache == 'elasticache-redis' %}
 from .cache.client import cache_lifespan
 {% endif %}
-from .core.config import Settings, SettingsError, get_settings
+from .core.config import Settings, get_settings_or_exit
 from .core.errors import install_error_handlers
 from .core.health import HealthRegistry
 from .core.health import router as health_router
@@ -118,13 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; without ``settings`` they are read from the environment, and
     an invalid configuration prints the variables to fix and exits with status 2."""
     if settings is None:
-        try:
-            settings = get_settings()
-        except SettingsError as error:
-            # The message names every variable at fault; uvicorn would bury it under a
-            # traceback of its own frames.
-            print(error, file=sys.stderr)
-            raise SystemExit(2) from None
+        settings = get_settings_or_exit()
     configure_logging(settings)
 {% if values.datadog %}
     configure_tracing(settings)

@@ -350,7 +350,10 @@ def log_text(log: Path) -> str:
 
 
 @pytest.mark.redis
-def test_an_idle_worker_stops_within_seconds_of_sigterm(queue_name: str, tmp_path: Path) -> None:
+def test_an_idle_worker_stops_within_seconds_of_sigterm(
+    queue_name: str, base_env: SetEnv, tmp_path: Path
+) -> None:
+    base_env("LOG_LEVEL_THIRD_PARTY", "INFO")  # the worker's own "ready" line is INFO
     log = tmp_path / "worker.log"
     with worker(log) as idle:
         wait_for(lambda: READY_MESSAGE in log_text(log), 60, "the worker to start")

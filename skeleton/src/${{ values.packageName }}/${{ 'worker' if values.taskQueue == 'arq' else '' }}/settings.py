@@ -2,14 +2,13 @@
 
 import json
 import logging
-import sys
 from contextlib import AsyncExitStack
-from typing import Any, NoReturn
+from typing import Any
 
 from arq.connections import RedisSettings
 from arq.worker import func
 
-from ..core.config import ENV_PREFIX, Settings, SettingsError, get_settings
+from ..core.config import ENV_PREFIX, Settings, get_settings_or_exit, refuse_to_start
 from ..core.http_client import create_http_client
 from ..core.logging import configure_logging
 {% if values.datadog %}
@@ -46,21 +45,13 @@ def redis_settings(settings: Settings) -> RedisSettings:
 def load_worker_settings() -> Settings:
     """The worker's settings. Without a broker nothing would reach it (the API runs tasks in
     its own process then), so it exits with status 2 and one line naming what to set."""
-    try:
-        settings = get_settings()
-    except SettingsError as error:
-        _refuse_to_start(str(error))
+    settings = get_settings_or_exit()
     if settings.task_broker_url is None:
-        _refuse_to_start(
+        refuse_to_start(
             f"{ENV_PREFIX}TASK_BROKER_URL is not set: the worker needs the Redis broker the API "
             "sends tasks to (without it, the API runs them in its own process)"
         )
     return settings
-
-
-def _refuse_to_start(message: str) -> NoReturn:
-    print(message, file=sys.stderr)
-    raise SystemExit(2)
 
 
 def worker_settings(settings: Settings) -> dict[str, Any]:

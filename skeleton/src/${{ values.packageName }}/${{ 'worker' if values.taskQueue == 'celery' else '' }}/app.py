@@ -1,14 +1,13 @@
 """The Celery application and its configuration, built from the service settings."""
 
 import ssl
-import sys
 from collections.abc import Iterator, Mapping
 from functools import cached_property
-from typing import Any, NoReturn
+from typing import Any
 
 from celery import Celery, signals
 
-from ..core.config import ENV_PREFIX, Settings, SettingsError, get_settings
+from ..core.config import ENV_PREFIX, Settings, get_settings_or_exit, refuse_to_start
 from ..core.logging import configure_logging
 {% if values.datadog %}
 from ..core.tracing import configure_tracing
@@ -82,21 +81,13 @@ def create_celery_app(config: Mapping[str, Any]) -> Celery:
 def load_worker_settings() -> Settings:
     """The worker's settings. Without a broker nothing would reach it (the API runs tasks in
     its own process then), so it exits with status 2 and one line naming what to set."""
-    try:
-        settings = get_settings()
-    except SettingsError as error:
-        _refuse_to_start(str(error))
+    settings = get_settings_or_exit()
     if settings.task_broker_url is None:
-        _refuse_to_start(
+        refuse_to_start(
             f"{ENV_PREFIX}TASK_BROKER_URL is not set: the worker needs the Redis broker the API "
             "sends tasks to (without it, the API runs them in its own process)"
         )
     return settings
-
-
-def _refuse_to_start(message: str) -> NoReturn:
-    print(message, file=sys.stderr)
-    raise SystemExit(2)
 
 
 def service_settings(app: Celery) -> Settings:

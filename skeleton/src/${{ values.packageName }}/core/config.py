@@ -1,7 +1,8 @@
 """Service settings, read from environment variables (and a ``.env`` file for local work)."""
 
+import sys
 from functools import lru_cache
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, NoReturn, Self
 {% if values.auth == 'jwt' %}
 from urllib.parse import urlsplit
 {% endif %}
@@ -312,3 +313,18 @@ def load_settings() -> Settings:
 def get_settings() -> Settings:
     """Settings of this process, read once."""
     return load_settings()
+
+
+def refuse_to_start(message: str) -> NoReturn:
+    """End an entry point over its configuration: status 2 and the message alone (a
+    traceback would bury the variables it names)."""
+    print(message, file=sys.stderr)
+    raise SystemExit(2)
+
+
+def get_settings_or_exit() -> Settings:
+    """``get_settings()`` for an entry point: an invalid configuration ends the process."""
+    try:
+        return get_settings()
+    except SettingsError as error:
+        refuse_to_start(str(error))
