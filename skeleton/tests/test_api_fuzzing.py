@@ -123,6 +123,9 @@ def test_every_operation_conforms(api_schema: BaseSchema, request_headers: dict[
 
 
 def test_call_sequences_conform(api_schema: BaseSchema, tenant_headers: Any) -> None:
+    # Valid calls only: invalid ones are each operation's test above, and here they would
+    # rarely let a sequence reach the product it created.
+    api_schema.config.generation.update(modes=[GenerationMode.POSITIVE])
     scenarios = itertools.count()
     answered: Counter[tuple[str, str, int]] = Counter()
 
