@@ -365,13 +365,21 @@ def test_ctrl_c_mid_render_is_one_line_and_cleans_up(tmp_path: Path) -> None:
             )
     values = tmp_path / "values.json"
     values.write_text(json.dumps({"name": "demo"}))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scaffold", "fetch-template", skeleton, "--values", values, "--output", "out"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # A shell without job control starts background commands with SIGINT ignored, and an
+    # ignored SIGINT stays ignored in children: handled while the render starts, it is reset
+    # to the default in the render, as under a terminal.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "scaffold", "fetch-template", skeleton, "--values", values]
+            + ["--output", "out"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     # Wait until the render has written into its staging folder, then press Ctrl-C.
     deadline = time.monotonic() + 60
     while not any(any(path.iterdir()) for path in tmp_path.glob(".out.*") if path.is_dir()):
