@@ -368,11 +368,19 @@ def test_ctrl_c_mid_render_is_one_line_and_cleans_up(tmp_path: Path) -> None:
     # A shell without job control starts background commands with SIGINT ignored, and an
     # ignored SIGINT stays ignored in children: handled while the render starts, it is reset
     # to the default in the render, as under a terminal.
+    command: list[str | Path] = [
+        sys.executable,
+        "-m",
+        "scaffold",
+        "fetch-template",
+        skeleton,
+        "--values",
+        values,
+    ]
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "scaffold", "fetch-template", skeleton, "--values", values]
-            + ["--output", "out"],
+            [*command, "--output", "out"],
             cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
