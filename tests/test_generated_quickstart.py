@@ -10,20 +10,17 @@ them in a repository as Backstage publishes it.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from local_http import free_port, request_json
 from scaffold.workflow import Template, run_template
 from template_matrix import BASE_VALUES, TEMPLATE_PATH, combination_id
 
@@ -39,27 +36,6 @@ VARIANTS: list[dict[str, Any]] = [
     {"database": "none", "cache": "none", "taskQueue": "celery", "pythonVersion": "3.13"},
 ]
 DEVELOP_BLOCK = re.compile(r"## Develop\n.*?```sh\n(.*?)```", re.DOTALL)
-TENANT = {"X-Tenant-ID": "acme"}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _request(
-    url: str, body: dict[str, Any] | None = None, auth: dict[str, str] | None = None
-) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {**(auth or TENANT), "Content-Type": "application/json"}
-    request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
 
 
 def _develop_steps(readme: str) -> list[str]:
@@ -113,7 +89,7 @@ def test_readme_develop_steps_serve_the_service_without_infrastructure(
     service.mkdir()
     run_template(Template.load(TEMPLATE_PATH), values, service)
     env = _clean_environment(service)
-    port = _free_port()
+    port = free_port()
     serve = _follow_setup_steps(service, env)
     assert serve == "make dev", f"the README's last Develop step changed: {serve!r}"
 
@@ -133,7 +109,7 @@ def test_readme_develop_steps_serve_the_service_without_infrastructure(
         deadline = time.monotonic() + 120
         while True:
             try:
-                status, report = _request(f"{base}/health/ready")
+                status, report = request_json(f"{base}/health/ready")
                 break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
@@ -144,16 +120,16 @@ def test_readme_develop_steps_serve_the_service_without_infrastructure(
         auth = None
         if values.get("auth") == "jwt":  # the template's default is none
             # The README: locally without keys the service issues its own tokens.
-            token_status, token = _request(f"{base}/local/token", {"tenant_id": "acme"})
+            token_status, token = request_json(f"{base}/local/token", {"tenant_id": "acme"})
             assert token_status == 200, token
             auth = {"Authorization": f"Bearer {token['access_token']}"}
-            assert _request(f"{base}/api/v1/products")[0] == 401
-        created_status, created = _request(
+            assert request_json(f"{base}/api/v1/products")[0] == 401
+        created_status, created = request_json(
             f"{base}/api/v1/products", {"name": "Widget", "price": "4.50"}, auth
         )
         assert created_status == 201, created
-        read_status, read = _request(f"{base}/api/v1/products/{created['id']}", auth=auth)
-        listed_status, listed = _request(f"{base}/api/v1/products", auth=auth)
+        read_status, read = request_json(f"{base}/api/v1/products/{created['id']}", auth=auth)
+        listed_status, listed = request_json(f"{base}/api/v1/products", auth=auth)
         assert (read_status, read) == (200, created)
         assert listed_status == 200
         assert [item["id"] for item in listed["items"]] == [created["id"]]

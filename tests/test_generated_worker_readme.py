@@ -23,17 +23,15 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from local_http import free_port, request_json
 from scaffold.workflow import Template, run_template
 from template_matrix import BASE_VALUES, TEMPLATE_PATH, combination_id
 
@@ -76,24 +74,6 @@ def _clear_broker(queue: str) -> None:
     ]
     if keys:
         _redis("DEL", *keys)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _request(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"X-Tenant-ID": "acme", "Content-Type": "application/json"}
-    request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
 
 
 def _wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
@@ -222,7 +202,7 @@ def test_readme_worker_steps_run_a_task_of_the_api_in_the_worker(
     assert any(README_BROKER_URL in step for step in steps), f"no step sets {README_BROKER_URL}: {steps}"
     queue = service.values["name"]
     _clear_broker(queue)
-    port = _free_port()
+    port = free_port()
     api_log, worker_log = tmp_path / "api.log", tmp_path / "worker.log"
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
@@ -236,16 +216,16 @@ def test_readme_worker_steps_run_a_task_of_the_api_in_the_worker(
         def ready() -> bool:
             assert processes["api"].poll() is None, "make dev exited"
             try:
-                return _request(f"{base}/health/ready")[0] == 200
+                return request_json(f"{base}/health/ready")[0] == 200
             except OSError:
                 return False
 
         _wait_for(ready, 120, "the API")
-        status, report = _request(f"{base}/health/ready")
+        status, report = request_json(f"{base}/health/ready")
         assert (status, report["status"]) == (200, "ok"), report
         assert "task_broker" in json.dumps(report), f"the API does not use the broker: {report}"
 
-        created_status, created = _request(f"{base}/api/v1/products", {"name": "Widget", "price": "4.50"})
+        created_status, created = request_json(f"{base}/api/v1/products", {"name": "Widget", "price": "4.50"})
         assert created_status == 201, created
         product_id = created["id"]
         delivered_key = f"{queue}:notifications:delivered:{product_id}"

@@ -6,21 +6,15 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
+from local_http import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 QUICK_START = re.compile(r"^uv run scaffold render .*&& uv run uvicorn .*$", re.MULTILINE)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -30,7 +24,7 @@ def _get(url: str) -> tuple[int, bytes]:
 
 def test_quick_start_command_serves_the_default_service(tmp_path: Path) -> None:
     (command,) = QUICK_START.findall((ROOT / "README.md").read_text(encoding="utf-8"))
-    port = _free_port()
+    port = free_port()
     # Same command, with the service rendered into a temporary folder and a free port.
     command = command.replace("../orders-api", str(tmp_path / "orders-api")) + f" --port {port}"
     server = subprocess.Popen(
