@@ -8,7 +8,7 @@ from typing import Any
 from arq.connections import RedisSettings
 from arq.worker import func
 
-from ..core.config import ENV_PREFIX, Settings, get_settings_or_exit, refuse_to_start
+from ..core.config import Settings, load_worker_settings
 from ..core.http_client import create_http_client
 from ..core.logging import configure_logging
 {% if values.datadog %}
@@ -40,18 +40,6 @@ def redis_settings(settings: Settings) -> RedisSettings:
     broker = RedisSettings.from_dsn(settings.task_broker_url.get_secret_value())
     broker.conn_timeout = 5
     return broker
-
-
-def load_worker_settings() -> Settings:
-    """The worker's settings. Without a broker nothing would reach it (the API runs tasks in
-    its own process then), so it exits with status 2 and one line naming what to set."""
-    settings = get_settings_or_exit()
-    if settings.task_broker_url is None:
-        refuse_to_start(
-            f"{ENV_PREFIX}TASK_BROKER_URL is not set: the worker needs the Redis broker the API "
-            "sends tasks to (without it, the API runs them in its own process)"
-        )
-    return settings
 
 
 def worker_settings(settings: Settings) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import Celery, signals
 
-from ..core.config import ENV_PREFIX, Settings, get_settings_or_exit, refuse_to_start
+from ..core.config import Settings, load_worker_settings
 from ..core.logging import configure_logging
 {% if values.datadog %}
 from ..core.tracing import configure_tracing
@@ -76,18 +76,6 @@ def create_celery_app(config: Mapping[str, Any]) -> Celery:
     app = Celery("${{ values.packageName }}", set_as_current=False)
     app.config_from_object(config)
     return app
-
-
-def load_worker_settings() -> Settings:
-    """The worker's settings. Without a broker nothing would reach it (the API runs tasks in
-    its own process then), so it exits with status 2 and one line naming what to set."""
-    settings = get_settings_or_exit()
-    if settings.task_broker_url is None:
-        refuse_to_start(
-            f"{ENV_PREFIX}TASK_BROKER_URL is not set: the worker needs the Redis broker the API "
-            "sends tasks to (without it, the API runs them in its own process)"
-        )
-    return settings
 
 
 def service_settings(app: Celery) -> Settings:

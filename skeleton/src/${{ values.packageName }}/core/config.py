@@ -328,3 +328,17 @@ def get_settings_or_exit() -> Settings:
         return get_settings()
     except SettingsError as error:
         refuse_to_start(str(error))
+{% if values.taskQueue != 'none' %}
+
+
+def load_worker_settings() -> Settings:
+    """The worker's settings. Without a broker nothing would reach it (the API runs tasks in
+    its own process then), so it exits with status 2 and one line naming what to set."""
+    settings = get_settings_or_exit()
+    if settings.task_broker_url is None:
+        refuse_to_start(
+            f"{ENV_PREFIX}TASK_BROKER_URL is not set: the worker needs the Redis broker the API "
+            "sends tasks to (without it, the API runs them in its own process)"
+        )
+    return settings
+{% endif %}
