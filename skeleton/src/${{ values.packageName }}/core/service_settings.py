@@ -19,6 +19,8 @@ class SettingsError(RuntimeError):
 
 
 class ServiceSettings(BaseModel):
+    """The service's name and version, and the environment it runs in."""
+
     environment: Environment = "local"
     service_name: NonEmptyStr = "${{ values.name }}"
     version: NonEmptyStr = __version__
