@@ -156,20 +156,32 @@ def _files(root: Path) -> Iterator[Path]:
     return (path for path in sorted(root.rglob("*")) if path.is_file())
 
 
-def _settings_fields(config_py: str) -> set[str]:
-    """Upper-cased field names of the generated ``Settings`` class."""
-    (settings,) = (
-        node
-        for node in ast.walk(ast.parse(config_py))
-        if isinstance(node, ast.ClassDef) and node.name == "Settings"
-    )
-    return {
-        statement.target.id.upper()
-        for statement in settings.body
-        if isinstance(statement, ast.AnnAssign)
-        and isinstance(statement.target, ast.Name)
-        and statement.target.id != "model_config"
+def _settings_fields(package: Path) -> set[str]:
+    """Upper-cased field names of the generated ``Settings`` class: those of ``core/config.py``
+    and of the feature settings classes it composes, followed base by base."""
+    classes = {
+        node.name: node
+        for source in package.rglob("*.py")
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ClassDef)
     }
+    config = ast.parse((package / "core" / "config.py").read_text(encoding="utf-8"))
+    queue = [node for node in ast.walk(config) if isinstance(node, ast.ClassDef) and node.name == "Settings"]
+    assert len(queue) == 1
+    fields: set[str] = set()
+    while queue:
+        settings = queue.pop()
+        fields |= {
+            statement.target.id.upper()
+            for statement in settings.body
+            if isinstance(statement, ast.AnnAssign)
+            and isinstance(statement.target, ast.Name)
+            and statement.target.id != "model_config"
+        }
+        queue += [
+            classes[base.id] for base in settings.bases if isinstance(base, ast.Name) and base.id in classes
+        ]
+    return fields
 
 
 def _trailing_whitespace(text: str) -> list[int]:
@@ -440,7 +452,7 @@ def test_env_example_lists_the_settings_of_the_variant(service: Service) -> None
     assert service.settings <= names, service.settings - names
     assert names & OPTIONAL_SETTINGS == service.settings & OPTIONAL_SETTINGS, "other variants' settings"
     # Exactly the fields of the generated Settings class, so the example stays complete.
-    fields = _settings_fields(service.text(f"src/{service.values['packageName']}/core/config.py"))
+    fields = _settings_fields(service.root / "src" / service.values["packageName"])
     assert names == fields, f"missing: {fields - names}; not settings: {names - fields}"
 
 

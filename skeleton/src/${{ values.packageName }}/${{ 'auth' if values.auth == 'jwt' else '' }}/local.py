@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core.config import Settings
 from ..core.errors import NotFoundError
 from .keys import VerificationKey
+from .settings import JwtSettings
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 _CURVES = {"ES256": ec.SECP256R1(), "ES384": ec.SECP384R1(), "ES512": ec.SECP521R1()}
@@ -35,7 +35,7 @@ def generate_private_key(algorithm: str) -> PrivateKey:
 class LocalIssuer:
     """Signs tokens with a key of its own, and is the signing keys that verify them."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: JwtSettings) -> None:
         self.algorithm = settings.jwt_algorithms[0]
         self._private_key = generate_private_key(self.algorithm)
         self._public_key = self._private_key.public_key()

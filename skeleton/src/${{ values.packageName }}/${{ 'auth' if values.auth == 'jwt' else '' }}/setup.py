@@ -3,15 +3,15 @@
 import httpx2
 import structlog
 
-from ..core.config import Settings
 from .keys import JwksKeys, SigningKeys, StaticKey
 from .local import LocalIssuer
+from .settings import JwtSettings
 from .tokens import TokenVerifier
 
 logger = structlog.stdlib.get_logger(__name__)
 
 
-def create_token_verifier(settings: Settings, client: httpx2.AsyncClient) -> TokenVerifier:
+def create_token_verifier(settings: JwtSettings, client: httpx2.AsyncClient) -> TokenVerifier:
     """Keys from the JWKS URL (fetched with ``client``, the app's pooled HTTP client), the
     configured public key, or, locally with neither, the local issuer."""
     keys: SigningKeys

@@ -13,8 +13,8 @@ from typing import Any
 
 import jwt
 
-from ..core.config import Settings
 from .keys import SigningKeys
+from .settings import JwtSettings
 
 REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
 
@@ -33,7 +33,7 @@ class Principal:
 
 
 class TokenVerifier:
-    def __init__(self, settings: Settings, keys: SigningKeys) -> None:
+    def __init__(self, settings: JwtSettings, keys: SigningKeys) -> None:
         self.keys = keys
         self._algorithms = list(settings.jwt_algorithms)
         self._issuer = settings.jwt_issuer

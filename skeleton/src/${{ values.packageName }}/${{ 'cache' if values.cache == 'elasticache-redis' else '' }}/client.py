@@ -16,12 +16,13 @@ from ..core.health import HealthRegistry
 from ..core.metrics import HttpMetrics
 from ..core.rate_limit import RateLimiter
 from .aside import CacheAside
+from .settings import CacheSettings
 from .store import CacheStore, InProcessCacheStore, RedisCacheStore
 
 logger = structlog.stdlib.get_logger(__name__)
 
 
-def create_redis(url: str, settings: Settings) -> Redis:
+def create_redis(url: str, settings: CacheSettings) -> Redis:
     """A pooled client with short timeouts and at most one retry: a slow cache must cost a
     request milliseconds, not seconds."""
     # Annotated: redis-py 5 (which arq pins) types from_url as Any.

@@ -16,9 +16,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from ..core.config import ENV_PREFIX, Settings, SettingsError
+from ..core.config import ENV_PREFIX, SettingsError
 from ..core.health import HealthRegistry
 from .iam import attach_iam_auth
+from .settings import DatabaseSettings
 
 logger = structlog.stdlib.get_logger(__name__)
 
@@ -69,7 +70,7 @@ def uvicorn_workers() -> int:
         raise SettingsError(f"WEB_CONCURRENCY must be a whole number, not {value!r}") from None
 
 
-def check_connection_budget(settings: Settings, workers: int) -> None:
+def check_connection_budget(settings: DatabaseSettings, workers: int) -> None:
     """Each worker process has its own pool: refuse to start if together they could open
     more connections than this pod's share of the database's ``max_connections``."""
     per_worker = settings.database_pool_size + settings.database_max_overflow
@@ -82,7 +83,7 @@ def check_connection_budget(settings: Settings, workers: int) -> None:
         )
 
 
-def connect_args(url: URL, settings: Settings) -> dict[str, Any]:
+def connect_args(url: URL, settings: DatabaseSettings) -> dict[str, Any]:
     """The connect and statement timeouts, in each driver's terms."""
     backend = url.get_backend_name()
     statement_timeout = settings.database_statement_timeout_seconds
@@ -115,7 +116,7 @@ def limit_mysql_statement_time(engine: AsyncEngine, seconds: float) -> None:
         cursor.close()
 
 
-def create_engine(url: str, settings: Settings, *, iam_auth: bool = False) -> AsyncEngine:
+def create_engine(url: str, settings: DatabaseSettings, *, iam_auth: bool = False) -> AsyncEngine:
     """Create an engine with the pool and timeouts of ``settings``; no connection is made
     until the first query."""
     parsed = make_url(url)
@@ -137,7 +138,7 @@ def create_engine(url: str, settings: Settings, *, iam_auth: bool = False) -> As
     return engine
 
 
-async def open_local_database(settings: Settings) -> AsyncEngine:
+async def open_local_database(settings: DatabaseSettings) -> AsyncEngine:
     """The SQLite stand-in of local work, migrated to the latest schema."""
     if find_spec("aiosqlite") is None:
         raise SettingsError(
@@ -159,7 +160,7 @@ async def open_local_database(settings: Settings) -> AsyncEngine:
     return engine
 
 
-async def open_database(settings: Settings) -> Database:
+async def open_database(settings: DatabaseSettings) -> Database:
     if settings.database_url is None:  # Only locally: the settings refuse it elsewhere.
         return Database(await open_local_database(settings))
     iam_auth = settings.database_iam_auth
@@ -180,7 +181,7 @@ async def ping(engine: AsyncEngine) -> None:
 async def database_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Keep the engines in ``app.state.database`` while the app runs and register their
     readiness checks: the writer is critical, the reader (reads only) is not."""
-    settings: Settings = app.state.settings
+    settings: DatabaseSettings = app.state.settings
     health: HealthRegistry = app.state.health
     check_connection_budget(settings, uvicorn_workers())
     database = await open_database(settings)

@@ -13,12 +13,13 @@ from collections.abc import Sequence
 
 import aioboto3
 
-from ..core.config import Settings, load_settings
+from ..core.config import load_settings
 from .client import client_config
+from .settings import DynamoDbSettings
 from .table import create_table, table_definition
 
 
-async def create_configured_table(settings: Settings) -> None:
+async def create_configured_table(settings: DynamoDbSettings) -> None:
     session = aioboto3.Session()
     async with session.client(
         "dynamodb",

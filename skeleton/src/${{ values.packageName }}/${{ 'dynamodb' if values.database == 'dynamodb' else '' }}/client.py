@@ -14,12 +14,13 @@ from ..core.config import Settings
 from ..core.errors import ServiceUnavailable
 from ..core.health import HealthRegistry
 from .local import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY, local_moto_server
+from .settings import DynamoDbSettings
 from .table import create_table
 
 logger = structlog.stdlib.get_logger(__name__)
 
 
-def client_config(settings: Settings) -> AioConfig:
+def client_config(settings: DynamoDbSettings) -> AioConfig:
     """Timeouts and retries of every call; botocore's defaults (60 s) would outlast the
     request timeout many times over."""
     return AioConfig(

@@ -16,6 +16,7 @@ from ..core.tracing import configure_tracing
 {% endif %}
 from ..products.notifications.delivery import DeliveryLedger
 from ..products.notifications.events import TASK_NAME
+from .queue_settings import TaskQueueSettings
 from .tasks import notify_product_created
 
 # How often the worker writes its health-check key (read by `arq --check`).
@@ -34,7 +35,7 @@ def deserialize(data: bytes) -> dict[str, Any]:
     return loaded
 
 
-def redis_settings(settings: Settings) -> RedisSettings:
+def redis_settings(settings: TaskQueueSettings) -> RedisSettings:
     """The broker; rediss:// turns TLS on."""
     assert settings.task_broker_url is not None, "checked by load_worker_settings"
     broker = RedisSettings.from_dsn(settings.task_broker_url.get_secret_value())

@@ -18,9 +18,9 @@ from tenacity import (
 )
 
 from .circuit_breaker import CircuitBreaker
-from .config import Settings
 from .correlation import CORRELATION_ID_HEADER, get_correlation_id
 from .errors import ServiceUnavailable
+from .http_client_settings import HttpClientSettings
 
 logger = structlog.stdlib.get_logger(__name__)
 
@@ -123,7 +123,7 @@ async def _add_correlation_id(request: httpx2.Request) -> None:
 
 
 def create_http_client(
-    settings: Settings, transport: httpx2.AsyncBaseTransport | None = None
+    settings: HttpClientSettings, transport: httpx2.AsyncBaseTransport | None = None
 ) -> httpx2.AsyncClient:
     """The pooled client; the caller closes it (the lifespan does)."""
     return httpx2.AsyncClient(
@@ -135,7 +135,7 @@ def create_http_client(
 
 
 def create_resilient_client(
-    settings: Settings, client: httpx2.AsyncClient, name: str = "upstream"
+    settings: HttpClientSettings, client: httpx2.AsyncClient, name: str = "upstream"
 ) -> ResilientHttpClient:
     return ResilientHttpClient(
         client,

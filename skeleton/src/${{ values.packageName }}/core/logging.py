@@ -21,9 +21,15 @@ import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+{% if values.datadog %}
 from .config import Settings
+{% endif %}
 from .correlation import get_correlation_id
+{% if not values.datadog %}
+from .logging_settings import LoggingSettings
+{% endif %}
 from .middleware.access_log import ACCESS_LOGGER
+from .service_settings import ServiceSettings
 {% if values.datadog %}
 from .tracing import DatadogLogFields
 {% endif %}
@@ -107,7 +113,7 @@ def redact_sensitive(_logger: WrappedLogger, _method: str, event_dict: EventDict
 class AddServiceFields:
     """Processor: the service name, version and environment."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ServiceSettings) -> None:
         self._fields = {
             "service": settings.service_name,
             "version": settings.version,
@@ -136,7 +142,11 @@ class _StandardOutput:
         sys.stdout.flush()
 
 
+{% if values.datadog %}
 def configure_logging(settings: Settings) -> None:
+{% else %}
+def configure_logging(settings: LoggingSettings) -> None:
+{% endif %}
     """Configure structlog and the standard ``logging`` module for the whole process."""
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,

@@ -19,7 +19,7 @@ from typing import Protocol
 from fastapi import Request
 from starlette.exceptions import HTTPException
 
-from .config import Settings
+from .rate_limit_settings import RateLimitSettings
 
 
 class WindowCounter(Protocol):
@@ -74,7 +74,7 @@ class RateLimiter:
         self._clock = clock
 
     @classmethod
-    def from_settings(cls, settings: Settings, counter: WindowCounter) -> "RateLimiter":
+    def from_settings(cls, settings: RateLimitSettings, counter: WindowCounter) -> "RateLimiter":
         return cls(
             counter,
             requests=settings.rate_limit_requests,
