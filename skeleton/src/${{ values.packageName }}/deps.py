@@ -30,11 +30,12 @@ from .products.notifications.events import ProductEvents
 {% endif %}
 
 if TYPE_CHECKING:
-    # Not at run time: the rate limit dependency (core/rate_limit.py) imports this module.
-    from .core.rate_limit import RateLimiter
 {% if values.database == 'dynamodb' %}
     from types_aiobotocore_dynamodb.service_resource import Table
+
 {% endif %}
+    # Not at run time: the rate limit dependency (core/rate_limit.py) imports this module.
+    from .core.rate_limit import RateLimiter
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ import json
 import socket
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -49,7 +50,8 @@ def test_client_timeouts_and_retries_come_from_the_settings(
 
     with running(settings, tenant_headers("t")) as client:
         table = services_of(client.app).dynamodb_table  # type: ignore[arg-type]
-        config = table.meta.client.meta.config
+        # Any: botocore's stubs do not declare the timeouts and retries of a Config.
+        config: Any = table.meta.client.meta.config
 
     assert (config.connect_timeout, config.read_timeout) == (0.5, 1.5)
     assert config.retries == {"mode": "adaptive", "total_max_attempts": 4}

@@ -50,6 +50,9 @@ async def get_cached_product_repository(
 
 ProductRepositoryDep = Annotated[ProductRepository, Depends(get_cached_product_repository)]
 {% else %}
+{% if values.database == 'none' %}
+
+{% endif %}
 
 ProductRepositoryDep = Annotated[ProductRepository, Depends(get_product_repository)]
 {% endif %}
