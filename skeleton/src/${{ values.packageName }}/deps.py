@@ -69,7 +69,7 @@ def services_of(app: Starlette) -> Services:
     return services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     """FastAPI dependency: the parts of the request's app."""
     return services_of(request.app)
 
@@ -77,7 +77,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_http_client(services: ServicesDep) -> ResilientHttpClient:
+async def get_http_client(services: ServicesDep) -> ResilientHttpClient:
     return services.http_client
 
 
@@ -85,7 +85,7 @@ HttpClientDep = Annotated[ResilientHttpClient, Depends(get_http_client)]
 {% if values.auth == 'jwt' %}
 
 
-def get_token_verifier(services: ServicesDep) -> TokenVerifier:
+async def get_token_verifier(services: ServicesDep) -> TokenVerifier:
     return services.token_verifier
 
 
@@ -94,7 +94,7 @@ TokenVerifierDep = Annotated[TokenVerifier, Depends(get_token_verifier)]
 {% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
 
 
-def get_database(services: ServicesDep) -> Database:
+async def get_database(services: ServicesDep) -> Database:
     return services.database
 
 
@@ -103,7 +103,7 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 {% if values.cache == 'elasticache-redis' %}
 
 
-def get_cache(services: ServicesDep) -> CacheAside:
+async def get_cache(services: ServicesDep) -> CacheAside:
     return services.cache
 
 
@@ -112,7 +112,7 @@ CacheDep = Annotated[CacheAside, Depends(get_cache)]
 {% if values.taskQueue != 'none' %}
 
 
-def get_product_events(services: ServicesDep) -> ProductEvents:
+async def get_product_events(services: ServicesDep) -> ProductEvents:
     return services.product_events
 
 
