@@ -13,9 +13,14 @@ The client is its IP address. ``limit_rate`` is a dependency of the products rou
 any 400. Health and metrics are not limited.
 {% endif %}
 
+{% if values.cache == 'elasticache-redis' %}
 Counting is a fixed window (one counter per client and window). The counters live in Redis
-when the service has a cache (shared by every replica), in process otherwise (per replica).
-A counter that cannot be reached lets the request through: the limiter never fails one.
+when one is configured (shared by every replica), in process otherwise (per replica). A
+counter that cannot be reached lets the request through: the limiter never fails one.
+{% else %}
+Counting is a fixed window (one counter per client and window), in process: the limit
+applies per replica.
+{% endif %}
 """
 
 import math
