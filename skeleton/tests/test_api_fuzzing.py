@@ -30,8 +30,7 @@ from schemathesis.python.asgi import shutdown_lifespans
 from schemathesis.schemas import BaseSchema
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from ${{ values.packageName }}.core.config import Settings
-from ${{ values.packageName }}.main import create_app
+from ${{ values.packageName }}.core.rate_limit import limit_rate
 
 EXAMPLES_PER_OPERATION = 80
 STATEFUL_SCENARIOS = 80
@@ -76,10 +75,9 @@ def checks_to_skip(response: Any) -> list[Any]:
 def fuzzed_app(app: FastAPI) -> Iterator[FastAPI]:
     """The test app without the rate limit (thousands of requests come from one client);
     schemathesis runs its lifespan, stopped here after the test."""
-    settings: Settings = app.state.settings
-    limited = create_app(settings.model_copy(update={"rate_limit_requests": 0}))
+    app.dependency_overrides[limit_rate] = lambda: None
     try:
-        yield limited
+        yield app
     finally:
         shutdown_lifespans()
 

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from ${{ values.packageName }}.core.health import (
     HealthRegistry,
 )
+from ${{ values.packageName }}.deps import services_of
 
 
 async def healthy() -> None:
@@ -24,8 +25,7 @@ async def hanging() -> None:
 
 
 def registry_of(app: FastAPI) -> HealthRegistry:
-    registry: HealthRegistry = app.state.health
-    return registry
+    return services_of(app).health
 
 
 def test_liveness_probe_answers_ok(client: TestClient) -> None:

@@ -7,8 +7,8 @@ from fastapi.routing import APIRoute
 from starlette.routing import Mount, Route
 
 from ${{ values.packageName }}.core.config import Settings
-from ${{ values.packageName }}.core.health import router as health_router
-from ${{ values.packageName }}.core.metrics import router as metrics_router
+from ${{ values.packageName }}.core.health import HealthRegistry, health_router
+from ${{ values.packageName }}.core.metrics import HttpMetrics, metrics_router
 from ${{ values.packageName }}.core.routing import ROUTE_OPTIONS, include_flat
 from ${{ values.packageName }}.main import create_app
 from ${{ values.packageName }}.products.router import router as products_router
@@ -27,13 +27,14 @@ def test_the_routing_table_is_flat(settings: Settings) -> None:
 
 
 def test_the_api_is_the_same_as_with_include_router(settings: Settings) -> None:
+    health, metrics = HealthRegistry(), HttpMetrics()
     included = FastAPI(title="t", version="1")
-    included.include_router(health_router)
-    included.include_router(metrics_router)
+    included.include_router(health_router(health))
+    included.include_router(metrics_router(metrics))
     included.include_router(products_router, prefix="/api/v1")
     flat = FastAPI(title="t", version="1")
-    include_flat(flat, health_router)
-    include_flat(flat, metrics_router)
+    include_flat(flat, health_router(health))
+    include_flat(flat, metrics_router(metrics))
     include_flat(flat, products_router, prefix="/api/v1")
 
     assert flat.openapi() == included.openapi()

@@ -1,9 +1,10 @@
-"""The composition root: ``create_app`` builds the application, and its lifespan opens and
-closes every client. uvicorn calls it with ``--factory``; run uvicorn with
-``--no-server-header`` so responses do not advertise the server."""
+"""``create_app`` builds the application; its lifespan opens every client through the
+composition root (``bootstrap.py``) and closes them on shutdown. uvicorn calls it with
+``--factory``; run uvicorn with ``--no-server-header`` so responses do not advertise the
+server."""
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
@@ -12,38 +13,20 @@ from fastapi_offline import FastAPIOffline
 
 {% if values.auth == 'jwt' %}
 from .auth.local import router as local_token_router
-from .auth.setup import create_token_verifier
 {% endif %}
-{% if values.cache == 'elasticache-redis' %}
-from .cache.client import cache_lifespan
-{% endif %}
+from .bootstrap import bootstrap
 from .core.config import Settings, get_settings_or_exit
 from .core.errors import install_error_handlers
-from .core.health import HealthRegistry
-from .core.health import router as health_router
+from .core.health import HealthRegistry, health_router
 from .core.heap import startup_objects_frozen
-from .core.http_client import create_http_client, create_resilient_client
 from .core.logging import configure_logging
-from .core.metrics import HttpMetrics
-from .core.metrics import router as metrics_router
+from .core.metrics import HttpMetrics, metrics_router
 from .core.middleware.stack import install_middleware
-from .core.rate_limit import InProcessWindowCounter, RateLimiter
 from .core.routing import include_flat
 {% if values.datadog %}
 from .core.tracing import configure_tracing, disable_tracing_without_local_agent
 {% endif %}
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
-from .db.engine import database_lifespan
-{% elif values.database == 'dynamodb' %}
-from .dynamodb.client import dynamodb_lifespan
-{% endif %}
-{% if values.database == 'none' %}
-from .products.memory import InMemoryProductRepository, check_single_process
-{% endif %}
 from .products.router import router as products_router
-{% if values.taskQueue != 'none' %}
-from .worker.events import product_events_lifespan
-{% endif %}
 
 logger = structlog.stdlib.get_logger(__name__)
 
@@ -76,43 +59,6 @@ DESCRIPTION += "Every product route needs the X-Tenant-ID header."
 {% endif %}
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Open the clients on startup and close them in reverse order on shutdown. Each
-    optional module registers its readiness checks into ``app.state.health``."""
-    settings: Settings = app.state.settings
-    health: HealthRegistry = app.state.health
-    async with AsyncExitStack() as stack:
-        stack.callback(logger.info, "service stopped")
-{% if values.datadog %}
-        await disable_tracing_without_local_agent(settings)
-{% endif %}
-        http_client = await stack.enter_async_context(create_http_client(settings))
-        app.state.http_client = create_resilient_client(settings, http_client)
-{% if values.auth == 'jwt' %}
-        app.state.token_verifier = create_token_verifier(settings, http_client)
-{% endif %}
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
-        await stack.enter_async_context(database_lifespan(app))
-{% elif values.database == 'dynamodb' %}
-        await stack.enter_async_context(dynamodb_lifespan(app))
-{% endif %}
-{% if values.cache == 'elasticache-redis' %}
-        await stack.enter_async_context(cache_lifespan(app))
-{% endif %}
-{% if values.database == 'none' %}
-        check_single_process()
-        app.state.product_repository = InMemoryProductRepository()
-{% endif %}
-{% if values.taskQueue != 'none' %}
-        await stack.enter_async_context(product_events_lifespan(app))
-{% endif %}
-        stack.enter_context(startup_objects_frozen())  # once every client is open
-        health.mark_started()
-        logger.info("service started", environment=settings.environment)
-        yield
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; without ``settings`` they are read from the environment, and
     an invalid configuration prints the variables to fix and exits with status 2."""
@@ -123,6 +69,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_tracing(settings)
 {% endif %}
     metrics = HttpMetrics()
+    health = HealthRegistry()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """Build the service's parts (reached through ``deps.py``) while the app runs."""
+        try:
+{% if values.datadog %}
+            await disable_tracing_without_local_agent(settings)
+{% endif %}
+            async with bootstrap(settings, metrics, health) as services:
+                app.state.services = services
+                with startup_objects_frozen():  # once every client is open
+                    health.mark_started()
+                    logger.info("service started", environment=settings.environment)
+                    yield
+        finally:
+            logger.info("service stopped")
+
     # /docs and /redoc load Swagger UI and ReDoc from files the service serves itself
     # (/static-offline-docs), not from a CDN: they work without internet access.
     app = FastAPIOffline(
@@ -132,15 +96,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         telemetry=NO_NATIVE_TELEMETRY,
     )
-    app.state.settings = settings
-    app.state.metrics = metrics
-    app.state.health = HealthRegistry()
-    # Per process; the cache's lifespan moves the counters to Redis when it has one.
-    app.state.rate_limiter = RateLimiter.from_settings(settings, InProcessWindowCounter())
     install_error_handlers(app)
     install_middleware(app, settings, metrics)
-    include_flat(app, health_router)
-    include_flat(app, metrics_router)
+    include_flat(app, health_router(health))
+    include_flat(app, metrics_router(metrics))
     include_flat(app, products_router, prefix="/api/v1")
 {% if values.auth == 'jwt' %}
     if settings.jwt_signs_locally:

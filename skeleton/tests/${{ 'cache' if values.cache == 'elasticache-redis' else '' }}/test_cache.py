@@ -30,6 +30,7 @@ from ${{ values.packageName }}.cache.store import (
     InProcessCacheStore,
 )
 from ${{ values.packageName }}.core.config import Settings
+from ${{ values.packageName }}.deps import services_of
 from ${{ values.packageName }}.main import create_app
 
 BASE = "/api/v1/products"
@@ -135,7 +136,7 @@ def create(client: TestClient) -> dict[str, Any]:
 
 
 def cache_keys(redis: Redis, app: FastAPI) -> list[str]:
-    pattern = f"{app.state.settings.service_name}:*"
+    pattern = f"{services_of(app).settings.service_name}:*"
     return sorted(key.decode() for key in redis.scan_iter(match=pattern))
 
 
@@ -167,7 +168,7 @@ def test_reads_are_served_from_redis(
         served = client.get(f"{BASE}/{product['id']}").json()
 
     assert served["name"] == "from the cache"
-    namespace = app.state.settings.service_name
+    namespace = services_of(app).settings.service_name
     assert key == f"{namespace}:product-v1:{TENANT_ID}:product:{product['id']}"
     assert 0 < ttl <= 60
     shared_redis.delete(key)
@@ -271,7 +272,7 @@ def test_local_without_redis_caches_in_process(app: FastAPI, tenant_headers: Ten
 
     assert read == product
 
-    assert isinstance(app.state.cache.store, InProcessCacheStore)
+    assert isinstance(services_of(app).cache.store, InProcessCacheStore)
 
 
 def test_redis_down_means_bypass(
@@ -345,10 +346,16 @@ def rate_limit_keys(redis: Redis) -> list[str]:
 
 @pytest.mark.redis
 def test_rate_limit_counts_in_redis_for_every_replica(
-    cached_app_factory: AppFactory, private_redis: PrivateRedis, tenant_headers: TenantHeaders
+    make_settings: Callable[..., Settings],
+    private_redis: PrivateRedis,
+    tenant_headers: TenantHeaders,
 ) -> None:
-    first = cached_app_factory(private_redis.url, rate_limit_requests=3)
-    second = create_app(first.state.settings)  # another replica of the same service
+    settings = make_settings(
+        redis_url=SecretStr(private_redis.url),
+        service_name=f"test-{uuid4().hex[:12]}",
+        rate_limit_requests=3,
+    )
+    first, second = create_app(settings), create_app(settings)  # two replicas of one service
     redis = Redis.from_url(private_redis.url, socket_timeout=2)
     with (
         running(first, tenant_headers(TENANT_ID)) as one,
@@ -359,7 +366,7 @@ def test_rate_limit_counts_in_redis_for_every_replica(
         ttl = redis.ttl(key)
 
     assert statuses == [200, 200, 200, 429]
-    assert key.startswith(f"rate-limit:{first.state.settings.service_name}:")
+    assert key.startswith(f"rate-limit:{settings.service_name}:")
     assert isinstance(ttl, int)
     assert 0 < ttl <= 60
 

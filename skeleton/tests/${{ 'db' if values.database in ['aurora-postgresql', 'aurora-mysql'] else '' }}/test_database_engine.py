@@ -15,7 +15,8 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from ${{ values.packageName }}.core.config import ENV_PREFIX, Settings, SettingsError
-from ${{ values.packageName }}.db.engine import Database, check_connection_budget, create_engine
+from ${{ values.packageName }}.db.engine import check_connection_budget, create_engine
+from ${{ values.packageName }}.deps import services_of
 from ${{ values.packageName }}.main import create_app
 
 TenantHeaders = Callable[[str], dict[str, str]]
@@ -84,7 +85,7 @@ def test_reads_use_the_reader_endpoint(
     app = create_app(settings.model_copy(update={"database_url": url, "database_reader_url": url}))
 
     with TestClient(app, headers=tenant_headers("t")) as client:
-        database: Database = app.state.database
+        database = services_of(app).database
         created = client.post(BASE, json={"name": "x", "price": "1.00"}).json()
         fetched = client.get(f"{BASE}/{created['id']}").json()
         checks = client.get("/health/ready").json()["checks"]

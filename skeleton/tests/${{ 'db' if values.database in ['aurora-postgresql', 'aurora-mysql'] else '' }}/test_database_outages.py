@@ -10,8 +10,8 @@ from pydantic import SecretStr
 from sqlalchemy import make_url
 
 from ${{ values.packageName }}.core.config import Settings
-from ${{ values.packageName }}.db.engine import Database
 from ${{ values.packageName }}.db.outage import RETRY_AFTER_SECONDS
+from ${{ values.packageName }}.deps import services_of
 from ${{ values.packageName }}.main import create_app
 
 pytestmark = pytest.mark.database
@@ -59,7 +59,7 @@ def test_read_only_writer_is_503_and_drops_the_pool(
     settings: Settings, read_only_database: str, tenant_headers: TenantHeaders
 ) -> None:
     with client_of(settings, read_only_database, tenant_headers("t")) as client:
-        database: Database = client.app.state.database  # type: ignore[attr-defined]
+        database = services_of(client.app).database  # type: ignore[arg-type]
         pool = database.writer.pool
 
         response = client.post(BASE, json={"name": "x", "price": "1"})

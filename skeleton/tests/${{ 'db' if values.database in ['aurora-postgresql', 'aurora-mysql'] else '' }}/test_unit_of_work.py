@@ -24,10 +24,10 @@ from ${{ values.packageName }}.core.config import Settings
 {% if values.orm == 'none' %}
 from ${{ values.packageName }}.db.connection import UnitOfWorkDep
 {% endif %}
-from ${{ values.packageName }}.db.engine import Database
 {% if values.orm == 'sqlalchemy' %}
 from ${{ values.packageName }}.db.session import SessionDep
 {% endif %}
+from ${{ values.packageName }}.deps import services_of
 from ${{ values.packageName }}.main import create_app
 from ${{ values.packageName }}.products.models import Product, ProductStatus
 {% if values.orm == 'sqlalchemy' %}
@@ -93,13 +93,13 @@ def client(app: FastAPI, tenant_headers: TenantHeaders) -> Iterator[TestClient]:
 def checkouts(app: FastAPI, client: TestClient) -> list[object]:
     """Every connection the app takes from its pool from now on (reads share the pool)."""
     taken: list[object] = []
-    database: Database = app.state.database
+    database = services_of(app).database
     event.listen(database.writer.sync_engine, "checkout", lambda *args: taken.append(args[0]))
     return taken
 
 
 def checked_out(app: FastAPI) -> int:
-    database: Database = app.state.database
+    database = services_of(app).database
     count: int = database.writer.pool.checkedout()  # type: ignore[attr-defined]
     return count
 

@@ -5,6 +5,7 @@ import json
 import socket
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from ${{ values.packageName }}.core.config import Settings
 from ${{ values.packageName }}.core.errors import ServiceUnavailable
+from ${{ values.packageName }}.deps import services_of
 from ${{ values.packageName }}.dynamodb.__main__ import main
 from ${{ values.packageName }}.dynamodb.client import unavailable_on_dynamodb_errors
 from ${{ values.packageName }}.dynamodb.local import MotoMissingError
@@ -47,7 +49,9 @@ def test_client_timeouts_and_retries_come_from_the_settings(
     )
 
     with running(settings, tenant_headers("t")) as client:
-        config = client.app.state.dynamodb_table.meta.client.meta.config  # type: ignore[attr-defined]
+        table = services_of(client.app).dynamodb_table  # type: ignore[arg-type]
+        # Any: botocore's stubs do not declare the timeouts and retries of a Config.
+        config: Any = table.meta.client.meta.config
 
     assert (config.connect_timeout, config.read_timeout) == (0.5, 1.5)
     assert config.retries == {"mode": "adaptive", "total_max_attempts": 4}
@@ -141,7 +145,8 @@ def test_local_stand_in_serves_products(
     without_endpoint: Settings, dynamodb_endpoint: str, tenant_headers: TenantHeaders
 ) -> None:
     with running(without_endpoint, tenant_headers("t")) as client:
-        endpoint = client.app.state.dynamodb_table.meta.client.meta.endpoint_url  # type: ignore[attr-defined]
+        table = services_of(client.app).dynamodb_table  # type: ignore[arg-type]
+        endpoint = table.meta.client.meta.endpoint_url
         product = client.post(BASE, json={"name": "x", "price": "1.50"}).json()
         url = f"{BASE}/{product['id']}"
         assert client.get(url).json() == product

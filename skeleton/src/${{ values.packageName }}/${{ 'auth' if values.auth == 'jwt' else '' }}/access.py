@@ -1,19 +1,18 @@
 """FastAPI dependencies that authenticate a request by its bearer token and authorise it.
 
-- ``TenantIdDep`` (``core/tenancy.py``) is ``TenantOfToken``: the tenant named by the
-  token's tenant claim, for a caller with the read role (GET, HEAD) or the write role
-  (every other method). An ``X-Tenant-ID`` header that names another tenant is refused
-  (403), and so is one sent twice (400).
+- ``TenantIdDep``: the tenant named by the token's tenant claim, for a caller with the read
+  role (GET, HEAD) or the write role (every other method). An ``X-Tenant-ID`` header that
+  names another tenant is refused (403), and so is one sent twice (400).
 - ``require_role("admin", ...)``: the caller, if they have one of the roles.
 - ``PrincipalDep``: the caller, whatever their roles.
 
-Each is a single dependency, declared as the ``bearer`` security scheme in the OpenAPI
-description, that also applies the caller's rate limit: by the token's subject once it is
-verified, else by the client's IP address. A missing or invalid token answers 401 with
+They share ``AuthenticationDep``, the token checked once per request and declared as the
+``bearer`` security scheme in the OpenAPI description; the rate limit
+(``core/rate_limit.py``) reads it too. A missing or invalid token answers 401 with
 ``WWW-Authenticate: Bearer``, a missing role or tenant 403, both in the error envelope.
 """
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, ClassVar
 
 import jwt
@@ -23,8 +22,9 @@ from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security.base import SecurityBase
 
 from ..core.errors import DuplicateHeaderError, ServiceError
-from ..core.rate_limit import limit_rate_by_address, limit_rate_by_subject
-from .tokens import Principal, TokenVerifier
+from ..core.tenancy import TENANT_ID_HEADER, is_well_formed_tenant_id
+from ..deps import TokenVerifierDep
+from .tokens import Principal
 
 logger = structlog.stdlib.get_logger(__name__)
 
@@ -56,50 +56,64 @@ def bearer_token(request: Request) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+@dataclass(frozen=True, slots=True)
+class Authentication:
+    """The request's verified caller, or the 401 that refuses it: raised only when a
+    dependency asks for ``principal``, so the rate limit can count the request first."""
+
+    outcome: Principal | ServiceError
+
+    @property
+    def subject(self) -> str | None:
+        return self.outcome.subject if isinstance(self.outcome, Principal) else None
+
+    @property
+    def principal(self) -> Principal:
+        if isinstance(self.outcome, ServiceError):
+            raise self.outcome
+        return self.outcome
+
+
 class BearerAuthentication(SecurityBase):
-    """Base of the dependencies: the verified principal of the request's bearer token."""
+    """The ``bearer`` security scheme: checks the request's token, refusing nothing yet."""
 
     def __init__(self) -> None:
         self.model = HTTPBearerModel(bearerFormat="JWT")
         self.scheme_name = "bearer"
 
-    async def authenticate(self, request: Request) -> Principal:
-        verifier: TokenVerifier = request.app.state.token_verifier
+    async def __call__(self, request: Request, verifier: TokenVerifierDep) -> Authentication:
         token = bearer_token(request)
         if token is None:
-            await limit_rate_by_address(request)
-            raise MissingToken("A bearer token is required.")
+            return Authentication(MissingToken("A bearer token is required."))
         try:
-            principal = await verifier.verify(token)
+            return Authentication(await verifier.verify(token))
         except jwt.PyJWTError as error:
-            await limit_rate_by_address(request)
             logger.info("bearer token refused", reason=type(error).__name__)
             if isinstance(error, jwt.ExpiredSignatureError):
-                raise InvalidToken("The bearer token has expired.") from None
-            raise InvalidToken("The bearer token is not valid.") from None
-        await limit_rate_by_subject(request, principal.subject)
-        return principal
-
-    @staticmethod
-    def authorize(principal: Principal, roles: frozenset[str]) -> None:
-        """403 unless the caller has one of ``roles``."""
-        if not principal.has_any_role(roles):
-            raise Forbidden(f"This operation needs one of the roles {sorted(roles)}.")
+                return Authentication(InvalidToken("The bearer token has expired."))
+            return Authentication(InvalidToken("The bearer token is not valid."))
 
 
-class Authenticated(BearerAuthentication):
-    async def __call__(self, request: Request) -> Principal:
-        return await self.authenticate(request)
+AuthenticationDep = Annotated[Authentication, Depends(BearerAuthentication())]
 
 
-class RoleRequired(BearerAuthentication):
+def authorize(principal: Principal, roles: frozenset[str]) -> None:
+    """403 unless the caller has one of ``roles``."""
+    if not principal.has_any_role(roles):
+        raise Forbidden(f"This operation needs one of the roles {sorted(roles)}.")
+
+
+async def get_principal(authentication: AuthenticationDep) -> Principal:
+    return authentication.principal
+
+
+class RoleRequired:
     def __init__(self, roles: frozenset[str]) -> None:
-        super().__init__()
         self.roles = roles
 
-    async def __call__(self, request: Request) -> Principal:
-        principal = await self.authenticate(request)
-        self.authorize(principal, self.roles)
+    async def __call__(self, authentication: AuthenticationDep) -> Principal:
+        principal = authentication.principal
+        authorize(principal, self.roles)
         return principal
 
 
@@ -112,28 +126,24 @@ def require_role(*roles: str) -> RoleRequired:
     return RoleRequired(frozenset(roles))
 
 
-class TenantOfToken(BearerAuthentication):
-    """The tenant of the verified token, for a caller with the role the method needs."""
-
-    def __init__(self, tenant_header: str, is_valid_tenant: Callable[[str], bool]) -> None:
-        super().__init__()
-        self._tenant_header = tenant_header
-        self._is_valid_tenant = is_valid_tenant
-
-    async def __call__(self, request: Request) -> str:
-        principal = await self.authenticate(request)
-        verifier: TokenVerifier = request.app.state.token_verifier
-        needed = verifier.read_roles if request.method in SAFE_METHODS else verifier.write_roles
-        self.authorize(principal, needed)
-        tenant_id = principal.tenant_id
-        if tenant_id is None or not self._is_valid_tenant(tenant_id):
-            raise Forbidden("The bearer token names no valid tenant.")
-        named = request.headers.getlist(self._tenant_header)
-        if len(named) > 1:
-            raise DuplicateHeaderError(self._tenant_header)
-        if named and named[0] != tenant_id:
-            raise Forbidden(f"The {self._tenant_header} header names another tenant.")
-        return tenant_id
+async def get_tenant_id(
+    request: Request, authentication: AuthenticationDep, verifier: TokenVerifierDep
+) -> str:
+    """FastAPI dependency: the tenant of the verified token, for a caller with the role the
+    method needs."""
+    principal = authentication.principal
+    needed = verifier.read_roles if request.method in SAFE_METHODS else verifier.write_roles
+    authorize(principal, needed)
+    tenant_id = principal.tenant_id
+    if tenant_id is None or not is_well_formed_tenant_id(tenant_id):
+        raise Forbidden("The bearer token names no valid tenant.")
+    named = request.headers.getlist(TENANT_ID_HEADER)
+    if len(named) > 1:
+        raise DuplicateHeaderError(TENANT_ID_HEADER)
+    if named and named[0] != tenant_id:
+        raise Forbidden(f"The {TENANT_ID_HEADER} header names another tenant.")
+    return tenant_id
 
 
-PrincipalDep = Annotated[Principal, Depends(Authenticated())]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+TenantIdDep = Annotated[str, Depends(get_tenant_id)]

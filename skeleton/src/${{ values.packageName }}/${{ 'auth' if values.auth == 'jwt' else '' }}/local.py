@@ -12,10 +12,11 @@ from typing import Annotated, Any, Literal
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.errors import NotFoundError
+from ..deps import TokenVerifierDep
 from .keys import VerificationKey
 from .settings import JwtSettings
 
@@ -85,10 +86,10 @@ router = APIRouter(tags=["local"], include_in_schema=False)
 
 @router.post("/local/token")
 async def issue_local_token(
-    request: Request, body: LocalTokenRequest | None = None
+    verifier: TokenVerifierDep, body: LocalTokenRequest | None = None
 ) -> LocalTokenResponse:
     """A token for local work, e.g. ``curl -X POST localhost:8000/local/token``."""
-    issuer = request.app.state.token_verifier.keys
+    issuer = verifier.keys
     if not isinstance(issuer, LocalIssuer):
         raise NotFoundError("route", "/local/token")
     body = body or LocalTokenRequest()

@@ -2,10 +2,8 @@
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated
 
 import structlog
-from fastapi import Depends, FastAPI, Request
 from redis.asyncio import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -14,7 +12,6 @@ from ..core.circuit_breaker import CircuitBreaker
 from ..core.config import Settings
 from ..core.health import HealthRegistry
 from ..core.metrics import HttpMetrics
-from ..core.rate_limit import RateLimiter
 from .aside import CacheAside
 from .settings import CacheSettings
 from .store import CacheStore, InProcessCacheStore, RedisCacheStore
@@ -45,13 +42,11 @@ def _pinger(client: Redis) -> Callable[[], Awaitable[None]]:
 
 
 @asynccontextmanager
-async def cache_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Keep the ``CacheAside`` in ``app.state.cache`` while the app runs, and with Redis
-    the rate limiter's counters there. Redis is a non-critical readiness check: without it
+async def cache_lifespan(
+    settings: Settings, health: HealthRegistry, metrics: HttpMetrics
+) -> AsyncIterator[CacheAside]:
+    """The cache while the app runs. Redis is a non-critical readiness check: without it
     the service is slower, not down. Locally without a URL the cache lives in process."""
-    settings: Settings = app.state.settings
-    health: HealthRegistry = app.state.health
-    metrics: HttpMetrics = app.state.metrics
     store: CacheStore
     client: Redis | None = None
     if settings.redis_url is None:
@@ -66,23 +61,11 @@ async def cache_lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         store = RedisCacheStore(client, breaker, metrics)
         health.register("redis", _pinger(client), critical=False, timeout_seconds=0.5)
-        # Rate-limit counters in Redis too, so that every replica counts every request.
-        app.state.rate_limiter = RateLimiter.from_settings(settings, store)
-    app.state.cache = CacheAside(
-        store, namespace=settings.service_name, ttl_seconds=settings.cache_ttl_seconds
-    )
     try:
-        yield
+        yield CacheAside(
+            store, namespace=settings.service_name, ttl_seconds=settings.cache_ttl_seconds
+        )
     finally:
         if client is not None:
             health.unregister("redis")
             await client.aclose()
-
-
-async def get_cache(request: Request) -> CacheAside:
-    """FastAPI dependency: the app's cache."""
-    cache: CacheAside = request.app.state.cache
-    return cache
-
-
-CacheDep = Annotated[CacheAside, Depends(get_cache)]

@@ -10,7 +10,6 @@ from importlib.util import find_spec
 from typing import Any
 
 import structlog
-from fastapi import FastAPI
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -178,19 +177,18 @@ async def ping(engine: AsyncEngine) -> None:
 
 
 @asynccontextmanager
-async def database_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Keep the engines in ``app.state.database`` while the app runs and register their
-    readiness checks: the writer is critical, the reader (reads only) is not."""
-    settings: DatabaseSettings = app.state.settings
-    health: HealthRegistry = app.state.health
+async def database_lifespan(
+    settings: DatabaseSettings, health: HealthRegistry
+) -> AsyncIterator[Database]:
+    """The engines while the app runs, with their readiness checks: the writer is critical,
+    the reader (reads only) is not."""
     check_connection_budget(settings, uvicorn_workers())
     database = await open_database(settings)
-    app.state.database = database
     health.register("database", functools.partial(ping, database.writer), critical=True)
     if database.reader is not None:
         health.register("database-reader", functools.partial(ping, database.reader), critical=False)
     try:
-        yield
+        yield database
     finally:
         health.unregister("database")
         health.unregister("database-reader")

@@ -6,11 +6,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .engine import Database
+from ..deps import DatabaseDep
 from .outage import unavailable_on_outage
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+async def get_session(request: Request, database: DatabaseDep) -> AsyncIterator[AsyncSession]:
     """FastAPI dependency: a session whose transaction commits when the handler returns and
     rolls back if it raises; outages become 503. Requests that only read use the reader
     endpoint when one is configured.
@@ -18,7 +18,6 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     The session connects on first use. It is not closed: after its commit or rollback it
     holds no connection and goes with the request, so one never used (a read served from
     the cache) costs no pass through SQLAlchemy's async bridge at all."""
-    database: Database = request.app.state.database
     session = AsyncSession(database.engine_for(request.method), expire_on_commit=False)
     async with unavailable_on_outage(database):
         try:

@@ -3,12 +3,12 @@ session and one resource (one connection pool) for every request."""
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING
 
 import aioboto3
 import structlog
 from aiobotocore.config import AioConfig
 from botocore.exceptions import BotoCoreError, ClientError
-from fastapi import FastAPI
 
 from ..core.config import Settings
 from ..core.errors import ServiceUnavailable
@@ -16,6 +16,9 @@ from ..core.health import HealthRegistry
 from .local import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY, local_moto_server
 from .settings import DynamoDbSettings
 from .table import create_table
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb.service_resource import Table
 
 logger = structlog.stdlib.get_logger(__name__)
 
@@ -35,11 +38,9 @@ def client_config(settings: DynamoDbSettings) -> AioConfig:
 
 
 @asynccontextmanager
-async def dynamodb_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Keep the table in ``app.state.dynamodb_table`` while the app runs and register its
-    readiness check. Locally without an endpoint, a moto server stands in for DynamoDB."""
-    settings: Settings = app.state.settings
-    health: HealthRegistry = app.state.health
+async def dynamodb_lifespan(settings: Settings, health: HealthRegistry) -> AsyncIterator["Table"]:
+    """The service's table while the app runs, with its readiness check. Locally without an
+    endpoint, a moto server stands in for DynamoDB."""
     async with AsyncExitStack() as stack:
         endpoint_url = settings.dynamodb_endpoint_url
         stand_in = endpoint_url is None and settings.uses_stand_ins
@@ -60,14 +61,14 @@ async def dynamodb_lifespan(app: FastAPI) -> AsyncIterator[None]:
         if stand_in:
             await create_table(dynamodb.meta.client, settings.dynamodb_table)
             logger.info("DynamoDB stand-in started", endpoint_url=endpoint_url)
-        app.state.dynamodb_table = await dynamodb.Table(settings.dynamodb_table)
+        table = await dynamodb.Table(settings.dynamodb_table)
 
         async def table_is_reachable() -> None:
             await dynamodb.meta.client.describe_table(TableName=settings.dynamodb_table)
 
         health.register("dynamodb", table_is_reachable, critical=True, timeout_seconds=2.0)
         stack.callback(health.unregister, "dynamodb")
-        yield
+        yield table
 
 
 @contextmanager

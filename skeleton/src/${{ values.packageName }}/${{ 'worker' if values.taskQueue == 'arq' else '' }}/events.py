@@ -12,7 +12,6 @@ from typing import Any
 import httpx2
 import structlog
 from arq import ArqRedis
-from fastapi import FastAPI
 from prometheus_client import Counter
 from redis.asyncio import ConnectionPool
 
@@ -28,6 +27,7 @@ from ..products.models import Product
 from ..products.notifications.events import (
     TASK_NAME,
     ProductCreatedNotice,
+    ProductEvents,
     enqueue,
     enqueue_failures,
 )
@@ -99,21 +99,19 @@ class InProcessProductEvents:
 
 
 @asynccontextmanager
-async def product_events_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Put the publisher in ``app.state.product_events``; with a broker, register its
-    readiness check. Non-critical: without the broker products are still served and
-    created, only their notifications are lost."""
-    settings: Settings = app.state.settings
-    health: HealthRegistry = app.state.health
-    metrics: HttpMetrics = app.state.metrics
+async def product_events_lifespan(
+    settings: Settings, health: HealthRegistry, metrics: HttpMetrics
+) -> AsyncIterator[ProductEvents]:
+    """The publisher while the app runs; with a broker, its readiness check too.
+    Non-critical: without the broker products are still served and created, only their
+    notifications are lost."""
     async with AsyncExitStack() as stack:
         if settings.task_broker_url is None:
             logger.info("no task broker configured: tasks run in the API process")
             http_client = await stack.enter_async_context(create_http_client(settings))
-            events = InProcessProductEvents(settings, http_client)
-            stack.push_async_callback(events.drain)
-            app.state.product_events = events
-            yield
+            in_process = InProcessProductEvents(settings, http_client)
+            stack.push_async_callback(in_process.drain)
+            yield in_process
             return
         # The queue is the pool's default. No connection is opened here: the first enqueue
         # or health check connects, so a broker outage does not stop the API from starting.
@@ -128,11 +126,11 @@ async def product_events_lifespan(app: FastAPI) -> AsyncIterator[None]:
             default_queue_name=settings.task_queue_name,
         )
         stack.push_async_callback(pool.aclose)
-        app.state.product_events = ArqProductEvents(pool, enqueue_failures(metrics))
+        events = ArqProductEvents(pool, enqueue_failures(metrics))
 
         async def check() -> None:
             await pool.ping()
 
         health.register("task_broker", check, critical=False)
         stack.callback(health.unregister, "task_broker")
-        yield
+        yield events

@@ -6,7 +6,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import structlog
 from celery import Celery
-from fastapi import FastAPI
 from prometheus_client import Counter
 from redis.asyncio import Redis
 
@@ -15,7 +14,12 @@ from ..core.correlation import get_correlation_id
 from ..core.health import HealthRegistry
 from ..core.metrics import HttpMetrics
 from ..products.models import Product
-from ..products.notifications.events import ProductCreatedNotice, enqueue, enqueue_failures
+from ..products.notifications.events import (
+    ProductCreatedNotice,
+    ProductEvents,
+    enqueue,
+    enqueue_failures,
+)
 from .app import celery_config, create_celery_app
 from .tasks import notify_product_created
 
@@ -44,15 +48,14 @@ class CeleryProductEvents:
 
 
 @asynccontextmanager
-async def product_events_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Put the publisher in ``app.state.product_events``; with a broker, register its
-    readiness check. Non-critical: without the broker products are still served and
-    created, only their notifications are lost."""
-    settings: Settings = app.state.settings
-    health: HealthRegistry = app.state.health
-    metrics: HttpMetrics = app.state.metrics
+async def product_events_lifespan(
+    settings: Settings, health: HealthRegistry, metrics: HttpMetrics
+) -> AsyncIterator[ProductEvents]:
+    """The publisher while the app runs; with a broker, its readiness check too.
+    Non-critical: without the broker products are still served and created, only their
+    notifications are lost."""
     celery_app = create_celery_app(celery_config(settings))
-    app.state.product_events = CeleryProductEvents(celery_app, enqueue_failures(metrics))
+    events = CeleryProductEvents(celery_app, enqueue_failures(metrics))
     async with AsyncExitStack() as stack:
         stack.callback(celery_app.close)
         if settings.task_broker_url is None:
@@ -70,4 +73,4 @@ async def product_events_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
             health.register("task_broker", check, critical=False)
             stack.callback(health.unregister, "task_broker")
-        yield
+        yield events

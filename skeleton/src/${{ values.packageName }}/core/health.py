@@ -14,10 +14,10 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Literal
 
 import structlog
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 logger = structlog.stdlib.get_logger(__name__)
@@ -107,42 +107,37 @@ class HealthRegistry:
         )
 
 
-async def get_health_registry(request: Request) -> HealthRegistry:
-    """FastAPI dependency: the app's health registry."""
-    registry: HealthRegistry = request.app.state.health
-    return registry
-
-
-HealthRegistryDep = Annotated[HealthRegistry, Depends(get_health_registry)]
-
-router = APIRouter(prefix="/health", tags=["health"])
-
 # Built once: the orchestrator polls liveness on every replica.
 _ALIVE = ProbeStatus(status="ok")
 
 
-@router.get("/live")
-async def live() -> ProbeStatus:
-    """Liveness: the process serves requests."""
-    return _ALIVE
+def health_router(registry: HealthRegistry) -> APIRouter:
+    """The probes of the app whose readiness checks ``registry`` holds; they answer before
+    the lifespan has run (startup and readiness then say so)."""
+    router = APIRouter(prefix="/health", tags=["health"])
 
+    @router.get("/live")
+    async def live() -> ProbeStatus:
+        """Liveness: the process serves requests."""
+        return _ALIVE
 
-@router.get("/startup", responses={503: {"model": ProbeStatus}})
-async def startup(registry: HealthRegistryDep, response: Response) -> ProbeStatus:
-    """Startup: 200 once every client has been opened."""
-    if not registry.started:
-        response.status_code = 503
-        return ProbeStatus(status="starting")
-    return ProbeStatus(status="ok")
+    @router.get("/startup", responses={503: {"model": ProbeStatus}})
+    async def startup(response: Response) -> ProbeStatus:
+        """Startup: 200 once every client has been opened."""
+        if not registry.started:
+            response.status_code = 503
+            return ProbeStatus(status="starting")
+        return ProbeStatus(status="ok")
 
+    @router.get("/ready", responses={503: {"model": ReadinessReport}})
+    async def ready(response: Response) -> ReadinessReport:
+        """Readiness: the critical dependencies answer."""
+        if not registry.started:
+            response.status_code = 503
+            return ReadinessReport(status="unavailable", checks={})
+        report = await registry.check()
+        if report.status == "unavailable":
+            response.status_code = 503
+        return report
 
-@router.get("/ready", responses={503: {"model": ReadinessReport}})
-async def ready(registry: HealthRegistryDep, response: Response) -> ReadinessReport:
-    """Readiness: the critical dependencies answer."""
-    if not registry.started:
-        response.status_code = 503
-        return ReadinessReport(status="unavailable", checks={})
-    report = await registry.check()
-    if report.status == "unavailable":
-        response.status_code = 503
-    return report
+    return router

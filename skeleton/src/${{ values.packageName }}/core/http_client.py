@@ -2,14 +2,13 @@
 a circuit breaker, and the correlation ID on every request.
 
 One ``httpx2.AsyncClient`` (connection pool) is created by the app's lifespan and closed
-with it; handlers get the ``ResilientHttpClient`` around it through ``HttpClientDep``.
+with it; handlers get the ``ResilientHttpClient`` around it through ``deps.HttpClientDep``.
 """
 
-from typing import Annotated, Any
+from typing import Any
 
 import httpx2
 import structlog
-from fastapi import Depends, Request
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -146,12 +145,3 @@ def create_resilient_client(
             reset_seconds=settings.circuit_breaker_reset_seconds,
         ),
     )
-
-
-async def get_http_client(request: Request) -> ResilientHttpClient:
-    """FastAPI dependency: the shared outbound client."""
-    client: ResilientHttpClient = request.app.state.http_client
-    return client
-
-
-HttpClientDep = Annotated[ResilientHttpClient, Depends(get_http_client)]

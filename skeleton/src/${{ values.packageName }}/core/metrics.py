@@ -6,9 +6,8 @@ share counters. ``GET /metrics`` serves it in the Prometheus text format.
 
 from bisect import bisect_left
 from collections.abc import Iterator
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
@@ -92,18 +91,13 @@ class HttpMetrics:
         return generate_latest(self.registry)
 
 
-async def get_metrics(request: Request) -> HttpMetrics:
-    """FastAPI dependency: the app's metrics."""
-    metrics: HttpMetrics = request.app.state.metrics
-    return metrics
+def metrics_router(metrics: HttpMetrics) -> APIRouter:
+    """``GET /metrics``, the Prometheus scrape endpoint of ``metrics``."""
+    router = APIRouter(tags=["operations"])
 
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        """Prometheus scrape endpoint."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-MetricsDep = Annotated[HttpMetrics, Depends(get_metrics)]
-
-router = APIRouter(tags=["operations"])
-
-
-@router.get("/metrics", include_in_schema=False)
-async def metrics_endpoint(metrics: MetricsDep) -> Response:
-    """Prometheus scrape endpoint."""
-    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    return router

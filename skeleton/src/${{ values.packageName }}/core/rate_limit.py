@@ -2,13 +2,25 @@
 client may make ``rate_limit_requests`` requests; beyond that the answer is 429 in the error
 envelope, with ``Retry-After`` (the seconds left in the window).
 
+{% if values.auth == 'jwt' %}
 The client is the verified token's subject when the request carries one, else its IP
-address. The dependency that identifies the caller (``TenantIdDep``) applies the limit, so
-it costs no extra dependency per route; health and metrics are not limited.
+address. ``limit_rate`` is a dependency of the products router (``dependencies=``), solved
+before the route's own ones: an over-limit client gets 429 before any 401 or 403. Health and
+metrics are not limited.
+{% else %}
+The client is its IP address. ``limit_rate`` is a dependency of the products router
+(``dependencies=``), solved before the route's own ones: an over-limit client gets 429 before
+any 400. Health and metrics are not limited.
+{% endif %}
 
+{% if values.cache == 'elasticache-redis' %}
 Counting is a fixed window (one counter per client and window). The counters live in Redis
-when the service has a cache (shared by every replica), in process otherwise (per replica).
-A counter that cannot be reached lets the request through: the limiter never fails one.
+when one is configured (shared by every replica), in process otherwise (per replica). A
+counter that cannot be reached lets the request through: the limiter never fails one.
+{% else %}
+Counting is a fixed window (one counter per client and window), in process: the limit
+applies per replica.
+{% endif %}
 """
 
 import math
@@ -19,6 +31,10 @@ from typing import Protocol
 from fastapi import Request
 from starlette.exceptions import HTTPException
 
+{% if values.auth == 'jwt' %}
+from ..auth.access import AuthenticationDep
+{% endif %}
+from ..deps import ServicesDep
 from .rate_limit_settings import RateLimitSettings
 
 
@@ -106,17 +122,19 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
-async def limit_rate_by_address(request: Request) -> None:
-    """Count the request against its client address's limit (429 past it): for callers no
-    token identifies."""
-    await _limit_rate(request, f"ip:{client_address(request)}")
-
-
-async def limit_rate_by_subject(request: Request, subject: str) -> None:
-    """Count the request against the limit of a verified token's subject (429 past it)."""
-    await _limit_rate(request, f"sub:{subject}")
-
-
-async def _limit_rate(request: Request, client: str) -> None:
-    limiter: RateLimiter = request.app.state.rate_limiter
-    await limiter.check(client)
+{% if values.auth == 'jwt' %}
+async def limit_rate(
+    request: Request, services: ServicesDep, authentication: AuthenticationDep
+) -> None:
+    """FastAPI dependency: count the request against its client's limit, 429 past it. The
+    client is the verified token's subject, else (no token, or an invalid one) the address;
+    the token is checked once per request, shared with the route's authorisation."""
+    subject = authentication.subject
+    client = f"ip:{client_address(request)}" if subject is None else f"sub:{subject}"
+    await services.rate_limiter.check(client)
+{% else %}
+async def limit_rate(request: Request, services: ServicesDep) -> None:
+    """FastAPI dependency: count the request against its client address's limit, 429 past
+    it."""
+    await services.rate_limiter.check(f"ip:{client_address(request)}")
+{% endif %}

@@ -1,28 +1,20 @@
 """The tenant of a request: every product belongs to one, and every query is scoped to it.
 
 {% if values.auth == 'jwt' %}
-The tenant is the verified bearer token's tenant claim (``auth/access.py``); a caller
-cannot choose another one. ``TenantIdDep`` also checks the caller's role (read or write)
-and applies their rate limit (``core/rate_limit.py``), all in one dependency.
+The tenant is the verified bearer token's tenant claim; a caller cannot choose another one.
+``TenantIdDep`` is in ``auth/access.py``, which checks the token against the rules below.
 {% else %}
-The caller names its tenant in the ``X-Tenant-ID`` header. ``TenantIdDep`` also applies
-the caller's rate limit (``core/rate_limit.py``), in the same dependency.
+The caller names its tenant in the ``X-Tenant-ID`` header (``TenantIdDep``).
 {% endif %}
 """
 
 import re
-from typing import Annotated, Any
+{% if values.auth != 'jwt' %}
+from typing import Annotated
 
-{% if values.auth == 'jwt' %}
-from fastapi import Depends
-
-from ..auth.access import TenantOfToken
-from .errors import ErrorEnvelope
-{% else %}
 from fastapi import Depends, Header, Request
 
-from .errors import BadRequestError, DuplicateHeaderError, ErrorEnvelope
-from .rate_limit import limit_rate_by_address
+from .errors import BadRequestError, DuplicateHeaderError
 {% endif %}
 
 TENANT_ID_HEADER = "X-Tenant-ID"
@@ -34,24 +26,7 @@ _WELL_FORMED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 def is_well_formed_tenant_id(value: str) -> bool:
     return _WELL_FORMED.fullmatch(value) is not None
-
-
-RATE_LIMITED: dict[str, Any] = {
-    "model": ErrorEnvelope,
-    "description": "Too many requests; retry after the seconds of the Retry-After header.",
-}
-{% if values.auth == 'jwt' %}
-# The responses of TenantIdDep, for the routes' OpenAPI description.
-TENANT_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorEnvelope, "description": "Missing or invalid bearer token."},
-    403: {"model": ErrorEnvelope, "description": "The token lacks the role or the tenant."},
-    429: RATE_LIMITED,
-}
-
-TenantIdDep = Annotated[str, Depends(TenantOfToken(TENANT_ID_HEADER, is_well_formed_tenant_id))]
-{% else %}
-# The responses of TenantIdDep, for the routes' OpenAPI description.
-TENANT_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {429: RATE_LIMITED}
+{% if values.auth != 'jwt' %}
 
 
 class TenantRequiredError(BadRequestError):
@@ -72,9 +47,7 @@ async def get_tenant_id(
         ),
     ] = None,
 ) -> str:
-    """FastAPI dependency: the request's tenant, else a 400 envelope; counts the request
-    against the client's rate limit first (429)."""
-    await limit_rate_by_address(request)
+    """FastAPI dependency: the request's tenant, else a 400 envelope."""
     if tenant_id is None:
         raise TenantRequiredError(f"The {TENANT_ID_HEADER} header is required.")
     # FastAPI passes the first value; a second one would silently name another tenant.

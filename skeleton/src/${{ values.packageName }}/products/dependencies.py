@@ -5,22 +5,38 @@ from typing import Annotated
 
 from fastapi import Depends
 
+{% if values.cache == 'elasticache-redis' and values.taskQueue != 'none' and values.database == 'none' %}
+from ..deps import CacheDep, ProductEventsDep, ServicesDep
+{% elif values.cache == 'elasticache-redis' and values.taskQueue != 'none' %}
+from ..deps import CacheDep, ProductEventsDep
+{% elif values.cache == 'elasticache-redis' and values.database == 'none' %}
+from ..deps import CacheDep, ServicesDep
+{% elif values.cache == 'elasticache-redis' %}
+from ..deps import CacheDep
+{% elif values.taskQueue != 'none' and values.database == 'none' %}
+from ..deps import ProductEventsDep, ServicesDep
+{% elif values.taskQueue != 'none' %}
+from ..deps import ProductEventsDep
+{% elif values.database == 'none' %}
+from ..deps import ServicesDep
+{% endif %}
 {% if values.cache == 'elasticache-redis' %}
-from ..cache.client import CacheDep
 from .cached import CachedProductRepository
 {% endif %}
-{% if values.database == 'none' %}
-from .memory import get_product_repository
-{% elif values.database == 'dynamodb' %}
+{% if values.database == 'dynamodb' %}
 from .dynamodb import get_product_repository
-{% endif %}
-{% if values.taskQueue != 'none' %}
-from .notifications.events import ProductEventsDep
 {% endif %}
 from .repository import ProductRepository
 from .service import ProductService
 {% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
 from .sql import get_product_repository
+{% endif %}
+{% if values.database == 'none' %}
+
+
+async def get_product_repository(services: ServicesDep) -> ProductRepository:
+    """The store the lifespan created."""
+    return services.product_repository
 {% endif %}
 {% if values.cache == 'elasticache-redis' %}
 
@@ -34,6 +50,9 @@ async def get_cached_product_repository(
 
 ProductRepositoryDep = Annotated[ProductRepository, Depends(get_cached_product_repository)]
 {% else %}
+{% if values.database == 'none' %}
+
+{% endif %}
 
 ProductRepositoryDep = Annotated[ProductRepository, Depends(get_product_repository)]
 {% endif %}

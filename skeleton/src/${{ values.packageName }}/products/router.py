@@ -1,15 +1,21 @@
 """HTTP routes of the products API (``/api/v1/products``); every route acts for the tenant
-named by the request."""
+named by the request, within the client's rate limit."""
 
 import re
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
+{% if values.auth == 'jwt' %}
+from ..auth.access import TenantIdDep
+{% endif %}
 from ..core.errors import ErrorEnvelope
 from ..core.json_body import JSON_BODY_RESPONSES, JsonBodyDep
-from ..core.tenancy import TENANT_ERROR_RESPONSES, TenantIdDep
+from ..core.rate_limit import limit_rate
+{% if values.auth != 'jwt' %}
+from ..core.tenancy import TenantIdDep
+{% endif %}
 from .dependencies import ProductServiceDep
 from .models import Product, ProductStatus
 from .schemas import ProductCreate, ProductPage, ProductRead, ProductUpdate
@@ -19,12 +25,24 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         "model": ErrorEnvelope,
         "description": "Malformed request: an unreadable body, header or cursor.",
     },
-    **TENANT_ERROR_RESPONSES,
+{% if values.auth == 'jwt' %}
+    401: {"model": ErrorEnvelope, "description": "Missing or invalid bearer token."},
+    403: {"model": ErrorEnvelope, "description": "The token lacks the role or the tenant."},
+{% endif %}
+    429: {
+        "model": ErrorEnvelope,
+        "description": "Too many requests; retry after the seconds of the Retry-After header.",
+    },
     404: {"model": ErrorEnvelope, "description": "No product with this ID for the tenant."},
     422: {"model": ErrorEnvelope, "description": "The request is not valid."},
 }
 
-router = APIRouter(prefix="/products", tags=["products"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/products",
+    tags=["products"],
+    responses=ERROR_RESPONSES,
+    dependencies=[Depends(limit_rate)],
+)
 
 # A product's ETag is its version as a strong entity tag: "3". A listing's items carry no
 # header, but their ``version`` gives the same tag.

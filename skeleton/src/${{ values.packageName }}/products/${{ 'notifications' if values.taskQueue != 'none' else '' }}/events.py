@@ -8,10 +8,9 @@ reliable would take an outbox written in the product's transaction.
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import Annotated, Protocol
+from typing import Protocol
 
 import structlog
-from fastapi import Depends, Request
 from prometheus_client import Counter
 
 from ...core.metrics import HttpMetrics
@@ -75,12 +74,3 @@ async def enqueue(
             product_id=notice.product_id,
             error=type(error).__name__,
         )
-
-
-async def get_product_events(request: Request) -> ProductEvents:
-    """FastAPI dependency: the publisher the lifespan put in ``app.state.product_events``."""
-    events: ProductEvents = request.app.state.product_events
-    return events
-
-
-ProductEventsDep = Annotated[ProductEvents, Depends(get_product_events)]

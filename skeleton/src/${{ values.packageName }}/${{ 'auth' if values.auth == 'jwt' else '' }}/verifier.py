@@ -1,4 +1,5 @@
-"""The token verifier of the app, built by its lifespan from the settings."""
+"""The token verifier of the app, built by the composition root (``bootstrap.py``) from the
+settings."""
 
 import httpx2
 import structlog

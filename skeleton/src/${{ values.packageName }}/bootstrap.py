@@ -1,0 +1,90 @@
+"""The composition root: ``bootstrap`` builds every part of the service once, in the
+lifespan, and closes them in reverse order on shutdown. Each part that can fail registers
+its readiness check in ``health``."""
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+{% if values.auth == 'jwt' %}
+from .auth.verifier import create_token_verifier
+{% endif %}
+{% if values.cache == 'elasticache-redis' %}
+from .cache.client import cache_lifespan
+from .cache.store import RedisCacheStore
+{% endif %}
+from .core.config import Settings
+from .core.health import HealthRegistry
+from .core.http_client import create_http_client, create_resilient_client
+from .core.metrics import HttpMetrics
+from .core.rate_limit import InProcessWindowCounter, RateLimiter${{ ', WindowCounter' if values.cache == 'elasticache-redis' else '' }}
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+from .db.engine import database_lifespan
+{% endif %}
+from .deps import Services
+{% if values.database == 'dynamodb' %}
+from .dynamodb.client import dynamodb_lifespan
+{% endif %}
+{% if values.database == 'none' %}
+from .products.memory import InMemoryProductRepository, check_single_process
+{% endif %}
+{% if values.taskQueue != 'none' %}
+from .worker.events import product_events_lifespan
+{% endif %}
+
+
+@asynccontextmanager
+async def bootstrap(
+    settings: Settings, metrics: HttpMetrics, health: HealthRegistry
+) -> AsyncIterator[Services]:
+    """The parts, open until the block ends. ``metrics`` and ``health`` come from
+    ``create_app``: the middleware and the probes need them before startup."""
+    async with AsyncExitStack() as stack:
+        http_client = await stack.enter_async_context(create_http_client(settings))
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+        database = await stack.enter_async_context(database_lifespan(settings, health))
+{% elif values.database == 'dynamodb' %}
+        dynamodb_table = await stack.enter_async_context(dynamodb_lifespan(settings, health))
+{% else %}
+        check_single_process()
+{% endif %}
+{% if values.cache == 'elasticache-redis' %}
+        cache = await stack.enter_async_context(cache_lifespan(settings, health, metrics))
+        # With Redis, the rate-limit counters live there too: every replica counts every
+        # request. Otherwise they are per process.
+        counter: WindowCounter = (
+            cache.store if isinstance(cache.store, RedisCacheStore) else InProcessWindowCounter()
+        )
+{% endif %}
+{% if values.taskQueue != 'none' %}
+        product_events = await stack.enter_async_context(
+            product_events_lifespan(settings, health, metrics)
+        )
+{% endif %}
+        yield Services(
+            settings=settings,
+            metrics=metrics,
+            health=health,
+            http_client=create_resilient_client(settings, http_client),
+{% if values.cache == 'elasticache-redis' %}
+            rate_limiter=RateLimiter.from_settings(settings, counter),
+{% else %}
+            # Per process: the service has no shared store for the counters.
+            rate_limiter=RateLimiter.from_settings(settings, InProcessWindowCounter()),
+{% endif %}
+{% if values.auth == 'jwt' %}
+            token_verifier=create_token_verifier(settings, http_client),
+{% endif %}
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+            database=database,
+{% elif values.database == 'dynamodb' %}
+            dynamodb_table=dynamodb_table,
+{% else %}
+            product_repository=InMemoryProductRepository(),
+{% endif %}
+{% if values.cache == 'elasticache-redis' %}
+            cache=cache,
+{% endif %}
+{% if values.taskQueue != 'none' %}
+            product_events=product_events,
+{% endif %}
+        )

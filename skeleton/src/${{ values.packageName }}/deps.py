@@ -1,0 +1,120 @@
+"""The parts of the service (``Services``, built once by ``bootstrap.py`` in the lifespan)
+and how a request reaches them: the one dependency ``get_services`` and an ``Annotated``
+alias per part. A test swaps a part with ``app.dependency_overrides[get_services]`` (or of
+the part's getter)."""
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request
+from starlette.applications import Starlette
+
+{% if values.auth == 'jwt' %}
+from .auth.tokens import TokenVerifier
+{% endif %}
+{% if values.cache == 'elasticache-redis' %}
+from .cache.aside import CacheAside
+{% endif %}
+from .core.config import Settings
+from .core.health import HealthRegistry
+from .core.http_client import ResilientHttpClient
+from .core.metrics import HttpMetrics
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+from .db.engine import Database
+{% endif %}
+{% if values.database == 'none' %}
+from .products.memory import InMemoryProductRepository
+{% endif %}
+{% if values.taskQueue != 'none' %}
+from .products.notifications.events import ProductEvents
+{% endif %}
+
+if TYPE_CHECKING:
+{% if values.database == 'dynamodb' %}
+    from types_aiobotocore_dynamodb.service_resource import Table
+
+{% endif %}
+    # Not at run time: the rate limit dependency (core/rate_limit.py) imports this module.
+    from .core.rate_limit import RateLimiter
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    metrics: HttpMetrics
+    health: HealthRegistry
+    http_client: ResilientHttpClient
+    rate_limiter: "RateLimiter"
+{% if values.auth == 'jwt' %}
+    token_verifier: TokenVerifier
+{% endif %}
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+    database: Database
+{% elif values.database == 'dynamodb' %}
+    dynamodb_table: "Table"
+{% else %}
+    product_repository: InMemoryProductRepository
+{% endif %}
+{% if values.cache == 'elasticache-redis' %}
+    cache: CacheAside
+{% endif %}
+{% if values.taskQueue != 'none' %}
+    product_events: ProductEvents
+{% endif %}
+
+
+def services_of(app: Starlette) -> Services:
+    """The parts the lifespan of ``app`` built."""
+    services: Services = app.state.services
+    return services
+
+
+async def get_services(request: Request) -> Services:
+    """FastAPI dependency: the parts of the request's app."""
+    return services_of(request.app)
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_http_client(services: ServicesDep) -> ResilientHttpClient:
+    return services.http_client
+
+
+HttpClientDep = Annotated[ResilientHttpClient, Depends(get_http_client)]
+{% if values.auth == 'jwt' %}
+
+
+async def get_token_verifier(services: ServicesDep) -> TokenVerifier:
+    return services.token_verifier
+
+
+TokenVerifierDep = Annotated[TokenVerifier, Depends(get_token_verifier)]
+{% endif %}
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+
+
+async def get_database(services: ServicesDep) -> Database:
+    return services.database
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+{% endif %}
+{% if values.cache == 'elasticache-redis' %}
+
+
+async def get_cache(services: ServicesDep) -> CacheAside:
+    return services.cache
+
+
+CacheDep = Annotated[CacheAside, Depends(get_cache)]
+{% endif %}
+{% if values.taskQueue != 'none' %}
+
+
+async def get_product_events(services: ServicesDep) -> ProductEvents:
+    return services.product_events
+
+
+ProductEventsDep = Annotated[ProductEvents, Depends(get_product_events)]
+{% endif %}
