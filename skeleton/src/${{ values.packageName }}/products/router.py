@@ -91,7 +91,7 @@ async def create_product(
     return ProductRead.from_domain(product)
 
 
-# The description comes with the kind of pages, which depends on the store.
+# Described in pagination.py, beside the pages it describes.
 @router.get("", description=LISTING_DESCRIPTION)
 async def list_products(
     tenant_id: TenantIdDep, service: ProductServiceDep, page_request: PageRequestDep
