@@ -77,9 +77,8 @@ class EnumText(TypeDecorator[E]):
 
     def __init__(self, enum: type[E], length: int) -> None:
         super().__init__(length)
-        # Attributes named after the arguments: SQLAlchemy builds the cache key from them.
+        # Named after the argument: SQLAlchemy builds the statement cache key from it.
         self.enum = enum
-        self.length = length
 
     def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
         return None if value is None else self.enum(value).value

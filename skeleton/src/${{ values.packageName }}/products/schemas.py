@@ -18,7 +18,7 @@ from pydantic import (
 
 from .models import Product, ProductStatus
 
-# No NUL character: PostgreSQL text cannot hold one (every store refuses it alike).
+# No NUL character: some databases cannot store one, so every store refuses it alike.
 NO_NUL = r"^[^\x00]*$"
 # The characters str.strip() removes, spelled out: regex engines disagree on what \s means.
 WHITESPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
