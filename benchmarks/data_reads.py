@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import urllib.request
@@ -170,6 +171,15 @@ def _post_product(base: str) -> str:
         return product_id
 
 
+def _schema_version(venv: Path) -> str:
+    """The service's cache key version (derived from the product's shape)."""
+    code = f"from {PACKAGE}.products.cached import SCHEMA_VERSION; print(SCHEMA_VERSION)"
+    result = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code], check=True, capture_output=True, text=True
+    )
+    return result.stdout.strip()
+
+
 def _compare(
     service_dir: Path, label: str, database_url: str, *, seconds: int, rounds: int, processes: int
 ) -> dict[str, float]:
@@ -213,7 +223,7 @@ def _compare(
                 urllib.request.Request(server.base + service_path, headers={"X-Tenant-ID": TENANT})
             )
         if cached:
-            key = f"{PACKAGE.replace('_', '-')}:product-v1:{TENANT}:product:{product_id}"
+            key = f"{PACKAGE.replace('_', '-')}:{_schema_version(venv)}:{TENANT}:product:{product_id}"
             bare_path, floor_path = f"/cached/{key}", f"/floor/{key}"
         else:
             bare_path, floor_path = f"/products/{product_id}", f"/floor/{product_id}"

@@ -17,6 +17,7 @@ from ${{ values.packageName }}.products.dependencies import (
     get_product_repository,
 )
 from ${{ values.packageName }}.products.models import Product, ProductStatus
+from ${{ values.packageName }}.products.pagination import Page, PageRequest
 from ${{ values.packageName }}.products.repository import (
     StaleProductError,
 )
@@ -407,17 +408,8 @@ class StaleStore:
     async def get(self, tenant_id: str, product_id: UUID) -> Product | None:
         return self.product
 
-{% if values.database == 'dynamodb' %}
-    async def list_after(
-        self, tenant_id: str, *, cursor: str | None, limit: int, status: ProductStatus | None
-    ) -> tuple[list[Product], str | None]:
-        return [self.product], None
-{% else %}
-    async def list_page(
-        self, tenant_id: str, *, offset: int, limit: int, status: ProductStatus | None
-    ) -> tuple[list[Product], int]:
-        return [self.product], 1
-{% endif %}
+    async def list_page(self, tenant_id: str, request: PageRequest) -> Page:
+        raise AssertionError("not used")
 
     async def replace(self, product: Product) -> bool:
         raise StaleProductError(product.id)

@@ -32,6 +32,7 @@ from ${{ values.packageName }}.cache.store import (
 from ${{ values.packageName }}.core.config import Settings
 from ${{ values.packageName }}.deps import services_of
 from ${{ values.packageName }}.main import create_app
+from ${{ values.packageName }}.products.cached import SCHEMA_VERSION
 
 BASE = "/api/v1/products"
 TENANT_ID = "tenant-cache"
@@ -169,7 +170,7 @@ def test_reads_are_served_from_redis(
 
     assert served["name"] == "from the cache"
     namespace = services_of(app).settings.service_name
-    assert key == f"{namespace}:product-v1:{TENANT_ID}:product:{product['id']}"
+    assert key == f"{namespace}:{SCHEMA_VERSION}:{TENANT_ID}:product:{product['id']}"
     assert 0 < ttl <= 60
     shared_redis.delete(key)
 
@@ -305,7 +306,7 @@ def read_steadily(client: TestClient, url: str, seconds: float) -> list[tuple[in
 def wait_until_cached(redis: Redis, client: TestClient, url: str, timeout: float = 10) -> None:
     """Read until the entry is back in Redis: caching resumed without a restart."""
     deadline = time.monotonic() + timeout
-    while not redis.keys("*:product-v1:*"):
+    while not redis.keys(f"*:{SCHEMA_VERSION}:*"):
         assert time.monotonic() < deadline, "caching did not resume"
         assert client.get(url).status_code == 200
         time.sleep(0.05)

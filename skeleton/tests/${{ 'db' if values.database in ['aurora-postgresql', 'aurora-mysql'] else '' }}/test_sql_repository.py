@@ -21,6 +21,7 @@ from ${{ values.packageName }}.db.connection import UnitOfWork
 {% endif %}
 from ${{ values.packageName }}.db.engine import create_engine
 from ${{ values.packageName }}.products.models import Product, ProductStatus
+from ${{ values.packageName }}.products.pagination import PageRequest
 from ${{ values.packageName }}.products.repository import (
     DuplicateProductError,
     StaleProductError,
@@ -188,11 +189,13 @@ async def test_delete_with_a_version_checks_it(engine: AsyncEngine) -> None:
 
 
 async def list_ids(
-    engine: AsyncEngine, *, offset: int, limit: int, status: ProductStatus | None = None
+    engine: AsyncEngine, *, page: int, page_size: int, status: ProductStatus | None = None
 ) -> tuple[list[UUID], int]:
+    request = PageRequest(page=page, page_size=page_size, status=status)
     async with unit_of_work(engine) as repository:
-        items, total = await repository.list_page(TENANT, offset=offset, limit=limit, status=status)
-    return [item.id for item in items], total
+        listed = await repository.list_page(TENANT, request)
+    assert listed.request == request
+    return [item.id for item in listed.items], listed.total
 
 
 async def test_pages_follow_creation_order(engine: AsyncEngine) -> None:
@@ -204,16 +207,18 @@ async def test_pages_follow_creation_order(engine: AsyncEngine) -> None:
     latest = product(created_at=START + timedelta(microseconds=1_000_001))
     await add_all(engine, latest, tied[1], earliest, tied[0])
 
-    listed, total = await list_ids(engine, offset=0, limit=10)
+    listed, total = await list_ids(engine, page=1, page_size=10)
 
     assert total == 4
     assert listed[0] == earliest.id
     assert set(listed[1:3]) == {item.id for item in tied}
     assert listed[3] == latest.id
-    assert await list_ids(engine, offset=1, limit=2) == (listed[1:3], 4)
-    assert await list_ids(engine, offset=3, limit=2) == (listed[3:], 4)
-    assert await list_ids(engine, offset=4, limit=2) == ([], 4)
-    assert await list_ids(engine, offset=100, limit=1) == ([], 4)
+    for index in range(4):
+        assert await list_ids(engine, page=index + 1, page_size=1) == ([listed[index]], 4)
+    assert await list_ids(engine, page=2, page_size=2) == (listed[2:], 4)
+    assert await list_ids(engine, page=2, page_size=3) == (listed[3:], 4)
+    assert await list_ids(engine, page=3, page_size=2) == ([], 4)
+    assert await list_ids(engine, page=100, page_size=1) == ([], 4)
 
 
 async def test_status_filter_applies_to_items_and_total(engine: AsyncEngine) -> None:
@@ -223,8 +228,11 @@ async def test_status_filter_applies_to_items_and_total(engine: AsyncEngine) -> 
     ]
     await add_all(engine, *active, product(), product(tenant_id="tenant-b"))
 
-    ids, total = await list_ids(engine, offset=1, limit=1, status=ProductStatus.ACTIVE)
+    ids, total = await list_ids(engine, page=2, page_size=1, status=ProductStatus.ACTIVE)
 
     assert (ids, total) == ([active[1].id], 3)
-    assert await list_ids(engine, offset=0, limit=5, status=ProductStatus.DISCONTINUED) == ([], 0)
-    assert (await list_ids(engine, offset=0, limit=10))[1] == 4
+    assert await list_ids(engine, page=1, page_size=5, status=ProductStatus.DISCONTINUED) == (
+        [],
+        0,
+    )
+    assert (await list_ids(engine, page=1, page_size=10))[1] == 4

@@ -14,6 +14,7 @@ from types_aiobotocore_dynamodb.service_resource import Table
 from ${{ values.packageName }}.dynamodb.cursor import decode_cursor, encode_cursor
 from ${{ values.packageName }}.products.dynamodb import DynamoDbProductRepository
 from ${{ values.packageName }}.products.models import Product, ProductStatus
+from ${{ values.packageName }}.products.pagination import Page, PageRequest
 from ${{ values.packageName }}.products.repository import DuplicateProductError, StaleProductError
 
 pytestmark = pytest.mark.anyio
@@ -87,7 +88,7 @@ async def test_replace_of_a_missing_product_is_false(
     repository: DynamoDbProductRepository,
 ) -> None:
     assert await repository.replace(product(version=2)) is False
-    assert await repository.list_after("tenant-a", cursor=None, limit=10, status=None) == ([], None)
+    assert await repository.list_page("tenant-a", PageRequest()) == Page(PageRequest(), [], None)
 
 
 async def test_delete_says_whether_the_product_existed(

@@ -4,7 +4,8 @@ method scoped to a tenant."""
 from typing import Protocol
 from uuid import UUID
 
-from .models import Product, ProductStatus
+from .models import Product
+from .pagination import Page, PageRequest
 
 
 class DuplicateProductError(Exception):
@@ -13,12 +14,6 @@ class DuplicateProductError(Exception):
 
 class StaleProductError(Exception):
     """The stored product is not the version the change was based on."""
-{% if values.database == 'dynamodb' %}
-
-
-class InvalidCursorError(ValueError):
-    """A listing cursor that this service did not issue for this tenant and filter."""
-{% endif %}
 
 
 class ProductRepository(Protocol):
@@ -29,24 +24,10 @@ class ProductRepository(Protocol):
     async def get(self, tenant_id: str, product_id: UUID) -> Product | None:
         """The tenant's product, or None."""
         ...
-{% if values.database == 'dynamodb' %}
 
-    async def list_after(
-        self, tenant_id: str, *, cursor: str | None, limit: int, status: ProductStatus | None
-    ) -> tuple[list[Product], str | None]:
-        """Up to ``limit`` of the tenant's products after ``cursor`` (from the start when
-        None), filtered by ``status`` when given, and the cursor of the next page (None on
-        the last one). ``InvalidCursorError`` for a cursor this method did not return."""
+    async def list_page(self, tenant_id: str, request: PageRequest) -> Page:
+        """The page of the tenant's products that ``request`` names (see ``pagination``)."""
         ...
-{% else %}
-
-    async def list_page(
-        self, tenant_id: str, *, offset: int, limit: int, status: ProductStatus | None
-    ) -> tuple[list[Product], int]:
-        """Up to ``limit`` of the tenant's products after ``offset`` in creation order, and
-        their total count (both filtered by ``status`` when given)."""
-        ...
-{% endif %}
 
     async def replace(self, product: Product) -> bool:
         """Store ``product`` over the stored version ``product.version - 1``; False if the

@@ -5,7 +5,7 @@ import re
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Request, Response, status
 
 {% if values.auth == 'jwt' %}
 from ..auth.access import TenantIdDep
@@ -17,8 +17,9 @@ from ..core.rate_limit import limit_rate
 from ..core.tenancy import TenantIdDep
 {% endif %}
 from .dependencies import ProductServiceDep
-from .models import Product, ProductStatus
-from .schemas import ProductCreate, ProductPage, ProductRead, ProductUpdate
+from .models import Product
+from .pagination import LISTING_DESCRIPTION, PageRequestDep, ProductPage
+from .schemas import ProductCreate, ProductRead, ProductUpdate
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {
@@ -86,12 +87,6 @@ def expected_versions(if_match: str | None) -> frozenset[int] | None:
     return frozenset(
         int(match.group(1)) for tag in tags if (match := _ENTITY_TAG.fullmatch(tag)) is not None
     )
-{% if values.database != 'dynamodb' %}
-
-
-# Offset pagination: beyond this page the offset is no use (and a huge one overflows SQL).
-MAX_PAGE = 1_000_000
-{% endif %}
 
 
 @router.post(
@@ -112,51 +107,14 @@ async def create_product(
     response.headers["Location"] = str(request.url_for("get_product", product_id=product.id))
     response.headers["ETag"] = etag(product)
     return ProductRead.from_domain(product)
-{% if values.database == 'dynamodb' %}
 
 
-@router.get("")
+# Described in pagination.py, beside the pages it describes.
+@router.get("", description=LISTING_DESCRIPTION)
 async def list_products(
-    tenant_id: TenantIdDep,
-    service: ProductServiceDep,
-    cursor: Annotated[
-        str | None,
-        Query(max_length=2048, description="The previous page's next_cursor; omit to start."),
-    ] = None,
-    page_size: Annotated[int, Query(ge=1, le=100, description="Items per page.")] = 20,
-    status: Annotated[ProductStatus | None, Query(description="Only this status.")] = None,
+    tenant_id: TenantIdDep, service: ProductServiceDep, page_request: PageRequestDep
 ) -> ProductPage:
-    """The tenant's products one page at a time, by cursor (keyset pagination): pages stay
-    consistent while products are added, and there is no total count."""
-    listing = await service.list_products(
-        tenant_id, cursor=cursor, page_size=page_size, status=status
-    )
-    return ProductPage(
-        items=[ProductRead.from_domain(product) for product in listing.items],
-        page_size=listing.page_size,
-        next_cursor=listing.next_cursor,
-    )
-{% else %}
-
-
-@router.get("")
-async def list_products(
-    tenant_id: TenantIdDep,
-    service: ProductServiceDep,
-    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100, description="Items per page.")] = 20,
-    status: Annotated[ProductStatus | None, Query(description="Only this status.")] = None,
-) -> ProductPage:
-    """The tenant's products in creation order, one page at a time."""
-    listing = await service.list_products(tenant_id, page=page, page_size=page_size, status=status)
-    return ProductPage(
-        items=[ProductRead.from_domain(product) for product in listing.items],
-        total=listing.total,
-        page=listing.page,
-        page_size=listing.page_size,
-        total_pages=listing.total_pages,
-    )
-{% endif %}
+    return ProductPage.from_page(await service.list_products(tenant_id, page_request))
 
 
 @router.get("/{product_id}", responses={200: {"headers": ETAG_HEADER}})

@@ -18,7 +18,7 @@ from pydantic import (
 
 from .models import Product, ProductStatus
 
-# No NUL character: PostgreSQL text cannot hold one (every store refuses it alike).
+# No NUL character: some databases cannot store one, so every store refuses it alike.
 NO_NUL = r"^[^\x00]*$"
 # The characters str.strip() removes, spelled out: regex engines disagree on what \s means.
 WHITESPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -117,6 +117,8 @@ class ProductRead(BaseModel):
     description: str | None
     price: Annotated[
         Decimal,
+        # Also a price stored or cached before prices were kept in cents reads as one.
+        AfterValidator(to_cents),
         Field(description="Always two decimal places, as a string."),
         WithJsonSchema({"type": "string", "pattern": PRICE_OUT, "examples": ["19.99"]}),
     ]
@@ -127,32 +129,4 @@ class ProductRead(BaseModel):
 
     @classmethod
     def from_domain(cls, product: Product) -> Self:
-        return cls(
-            id=product.id,
-            name=product.name,
-            description=product.description,
-            # Also a price stored or cached before prices were kept in cents reads as one.
-            price=to_cents(product.price),
-            status=product.status,
-            created_at=product.created_at,
-            updated_at=product.updated_at,
-            version=product.version,
-        )
-
-
-{% if values.database == 'dynamodb' %}
-class ProductPage(BaseModel):
-    """One page of a listing. DynamoDB pages by key, not by offset: pass ``next_cursor``
-    back as ``cursor`` for the next page; there is no total count or page number."""
-
-    items: list[ProductRead]
-    page_size: int
-    next_cursor: str | None = Field(description="Cursor of the next page; null on the last.")
-{% else %}
-class ProductPage(BaseModel):
-    items: list[ProductRead]
-    total: int
-    page: int
-    page_size: int
-    total_pages: int
-{% endif %}
+        return cls.model_validate(product, from_attributes=True)

@@ -1,30 +1,19 @@
 """Business rules of products; storage is behind ``ProductRepository``."""
 
 import dataclasses
-{% if values.database != 'dynamodb' %}
-import math
-{% endif %}
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import structlog
 
-{% if values.database == 'dynamodb' %}
-from ..core.errors import BadRequestError, ConflictError, NotFoundError, PreconditionFailedError
-{% else %}
 from ..core.errors import ConflictError, NotFoundError, PreconditionFailedError
-{% endif %}
-from .models import Product, ProductStatus
+from .models import Product
 {% if values.taskQueue != 'none' %}
 from .notifications.events import ProductEvents
 {% endif %}
-{% if values.database == 'dynamodb' %}
-from .repository import InvalidCursorError, ProductRepository, StaleProductError
-{% else %}
+from .pagination import Page, PageRequest
 from .repository import ProductRepository, StaleProductError
-{% endif %}
 from .schemas import ProductCreate, ProductUpdate
 
 logger = structlog.stdlib.get_logger(__name__)
@@ -32,32 +21,6 @@ logger = structlog.stdlib.get_logger(__name__)
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-{% if values.database == 'dynamodb' %}
-
-
-class InvalidCursor(BadRequestError):  # noqa: N818 (reads as the response it becomes)
-    code = "INVALID_CURSOR"
-
-
-@dataclass(frozen=True, slots=True)
-class ProductListing:
-    items: list[Product]
-    page_size: int
-    next_cursor: str | None
-{% else %}
-
-
-@dataclass(frozen=True, slots=True)
-class ProductListing:
-    items: list[Product]
-    total: int
-    page: int
-    page_size: int
-
-    @property
-    def total_pages(self) -> int:
-        return math.ceil(self.total / self.page_size)
-{% endif %}
 
 
 class ProductService:
@@ -85,14 +48,7 @@ class ProductService:
     async def create(self, tenant_id: str, data: ProductCreate) -> Product:
         now = self._clock()
         product = Product(
-            tenant_id=tenant_id,
-            id=uuid4(),
-            name=data.name,
-            description=data.description,
-            price=data.price,
-            status=data.status,
-            created_at=now,
-            updated_at=now,
+            tenant_id=tenant_id, id=uuid4(), created_at=now, updated_at=now, **data.model_dump()
         )
         await self._repository.add(product)
         logger.info("product created", product_id=str(product.id), tenant_id=tenant_id)
@@ -108,30 +64,9 @@ class ProductService:
         if product is None:
             raise NotFoundError("Product", product_id)
         return product
-{% if values.database == 'dynamodb' %}
 
-    async def list_products(
-        self, tenant_id: str, *, cursor: str | None, page_size: int, status: ProductStatus | None
-    ) -> ProductListing:
-        try:
-            items, next_cursor = await self._repository.list_after(
-                tenant_id, cursor=cursor, limit=page_size, status=status
-            )
-        except InvalidCursorError:
-            raise InvalidCursor(
-                "The cursor is not one this listing returned; start again without it."
-            ) from None
-        return ProductListing(items=items, page_size=page_size, next_cursor=next_cursor)
-{% else %}
-
-    async def list_products(
-        self, tenant_id: str, *, page: int, page_size: int, status: ProductStatus | None
-    ) -> ProductListing:
-        items, total = await self._repository.list_page(
-            tenant_id, offset=(page - 1) * page_size, limit=page_size, status=status
-        )
-        return ProductListing(items=items, total=total, page=page, page_size=page_size)
-{% endif %}
+    async def list_products(self, tenant_id: str, request: PageRequest) -> Page:
+        return await self._repository.list_page(tenant_id, request)
 
     async def update(
         self,
