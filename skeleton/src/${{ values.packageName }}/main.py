@@ -135,7 +135,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.health = HealthRegistry()
-    # Per process; the cache's lifespan moves the counters to Redis when it has one.
+{% if values.cache == 'elasticache-redis' %}
+    # Per process; the cache's lifespan moves the counters to Redis.
+{% else %}
+    # Per process.
+{% endif %}
     app.state.rate_limiter = RateLimiter.from_settings(settings, InProcessWindowCounter())
     install_error_handlers(app)
     install_middleware(app, settings, metrics)

@@ -24,7 +24,7 @@ logger = structlog.stdlib.get_logger(__name__)
 def create_redis(url: str, settings: Settings) -> Redis:
     """A pooled client with short timeouts and at most one retry: a slow cache must cost a
     request milliseconds, not seconds."""
-    # Annotated: redis-py 5 (which arq pins) types from_url as Any.
+    # Annotated: redis-py 5 types from_url as Any.
     client: Redis = Redis.from_url(
         url,
         socket_connect_timeout=settings.redis_connect_timeout_seconds,

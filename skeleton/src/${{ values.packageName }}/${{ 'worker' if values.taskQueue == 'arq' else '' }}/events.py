@@ -46,8 +46,6 @@ def _task_arguments(product: Product) -> dict[str, Any]:
         "correlation_id": get_correlation_id(),
 {% if values.datadog %}
         "trace_headers": current_trace_headers(),
-{% else %}
-        "trace_headers": {},
 {% endif %}
     }
 

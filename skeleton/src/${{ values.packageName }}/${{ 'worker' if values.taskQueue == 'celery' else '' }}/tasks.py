@@ -37,7 +37,7 @@ class NotificationTask(Task[..., None]):
         self,
         exc: Exception,
         task_id: str,
-        args: tuple[Any, ...],
+        _args: tuple[Any, ...],
         kwargs: dict[str, Any],
         einfo: billiard.einfo.ExceptionInfo,
     ) -> None:
@@ -52,7 +52,7 @@ class NotificationTask(Task[..., None]):
         self,
         exc: Exception,
         task_id: str,
-        args: tuple[Any, ...],
+        _args: tuple[Any, ...],
         kwargs: dict[str, Any],
         einfo: billiard.einfo.ExceptionInfo,
     ) -> None:

@@ -6,8 +6,13 @@ The client is the verified token's subject when the request carries one, else it
 address. The dependency that identifies the caller (``TenantIdDep``) applies the limit, so
 it costs no extra dependency per route; health and metrics are not limited.
 
+{% if values.cache == 'elasticache-redis' %}
 Counting is a fixed window (one counter per client and window). The counters live in Redis
-when the service has a cache (shared by every replica), in process otherwise (per replica).
+(shared by every replica).
+{% else %}
+Counting is a fixed window (one counter per client and window). The counters live in
+process (per replica).
+{% endif %}
 A counter that cannot be reached lets the request through: the limiter never fails one.
 """
 
@@ -86,7 +91,7 @@ class RateLimiter:
         """Count one request of ``client``; raise a 429 ``HTTPException`` past the limit."""
         if self.requests == 0:
             return
-        # Wall-clock windows, so that replicas sharing Redis share the windows too.
+        # Wall-clock windows, so that replicas sharing counters share the windows too.
         now = self._clock()
         window = int(now // self.window_seconds)
         key = f"rate-limit:{self._namespace}:{client}:{window}"
@@ -111,10 +116,13 @@ async def limit_rate_by_address(request: Request) -> None:
     token identifies."""
     await _limit_rate(request, f"ip:{client_address(request)}")
 
+{% if values.auth == 'jwt' %}
+
 
 async def limit_rate_by_subject(request: Request, subject: str) -> None:
     """Count the request against the limit of a verified token's subject (429 past it)."""
     await _limit_rate(request, f"sub:{subject}")
+{% endif %}
 
 
 async def _limit_rate(request: Request, client: str) -> None:

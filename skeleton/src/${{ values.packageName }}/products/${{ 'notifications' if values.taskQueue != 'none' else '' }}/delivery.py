@@ -1,7 +1,9 @@
 """The worker's side of the notification: delivering it, idempotently."""
 
 import json
+{% if values.taskQueue == 'arq' %}
 import random
+{% endif %}
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -58,18 +60,20 @@ class DeliveryLedger:
             "correlation_id": correlation_id_var.get(),
             "failed_at": datetime.now(UTC).isoformat(),
         }
-        # Through a pipeline: typed alike by the redis-py versions that Celery and arq allow.
+        # Through a pipeline: typed alike by every redis-py version the worker allows.
         async with self._redis.pipeline(transaction=False) as pipeline:
             pipeline.rpush(self.dead_letter_key, json.dumps(entry))
             await pipeline.execute()
 
 
+{% if values.taskQueue == 'arq' %}
 def retry_delay_seconds(attempt: int, max_seconds: float) -> float:
     """Exponential backoff with full jitter: a random delay up to 1, 2, 4, ... seconds
     (capped), so retries of many failed tasks do not arrive together."""
     return random.uniform(0, min(max_seconds, 2.0 ** (attempt - 1)))
 
 
+{% endif %}
 @contextmanager
 def task_context(notice: ProductCreatedNotice, correlation_id: str | None) -> Iterator[None]:
     """Run the task under the request's correlation ID: every log line written meanwhile
