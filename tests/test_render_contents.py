@@ -128,6 +128,6 @@ def test_a_render_mentions_no_other_choice(values: Values, tmp_path: Path) -> No
 def test_the_check_finds_a_foreign_mention(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "index.md").write_text("Reads products.\nSee MariaDB's docs.\n", encoding="utf-8")
-    values = {"database": "aurora-postgresql", "cache": "none", "taskQueue": "none"}
+    values: Values = {"database": "aurora-postgresql", "cache": "none", "taskQueue": "none"}
     values |= {"auth": "none", "datadog": False}
     assert foreign_mentions(values, tmp_path) == ["MySQL: docs/index.md:2: See MariaDB's docs."]
