@@ -21,6 +21,7 @@ from ..core.correlation import get_correlation_id
 from ..core.health import HealthRegistry
 from ..core.http_client import create_http_client
 from ..core.metrics import HttpMetrics
+from ..core.redis import BROKER_TIMEOUT_SECONDS, connection_options
 {% if values.datadog %}
 from ..core.tracing import current_trace_headers
 {% endif %}
@@ -118,8 +119,7 @@ async def product_events_lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = ArqRedis(
             ConnectionPool.from_url(
                 settings.task_broker_url.get_secret_value(),
-                socket_connect_timeout=2,
-                socket_timeout=2,
+                **connection_options(BROKER_TIMEOUT_SECONDS, BROKER_TIMEOUT_SECONDS),
             ),
             job_serializer=serialize,
             job_deserializer=deserialize,

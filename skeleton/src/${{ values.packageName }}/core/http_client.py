@@ -24,6 +24,7 @@ from .errors import ServiceUnavailable
 
 logger = structlog.stdlib.get_logger(__name__)
 
+# Answers worth another attempt at once: the upstream (or its gateway) is briefly down.
 TRANSIENT_STATUS_CODES = frozenset({502, 503, 504})
 
 

@@ -115,7 +115,6 @@ async def limit_rate_by_address(request: Request) -> None:
     """Count the request against its client address's limit (429 past it): for callers no
     token identifies."""
     await _limit_rate(request, f"ip:{client_address(request)}")
-
 {% if values.auth == 'jwt' %}
 
 

@@ -14,12 +14,14 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from ...core.correlation import correlation_id_var
+from ...core.http_client import TRANSIENT_STATUS_CODES
 from .events import TASK_NAME, ProductCreatedNotice
 
 logger = structlog.stdlib.get_logger(__name__)
 
-# Answers worth another attempt: the receiver is overloaded or briefly down.
-TRANSIENT_STATUS_CODES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Answers worth a later attempt: a retried task, seconds or minutes on, also outlasts a
+# timeout, a rate limit (429) or a crash of the receiver.
+REDELIVERED_STATUS_CODES = TRANSIENT_STATUS_CODES | {408, 425, 429, 500}
 DELIVERED_TTL_SECONDS = 7 * 24 * 3600
 
 
@@ -117,7 +119,7 @@ async def _post(client: httpx2.AsyncClient, url: str, notice: ProductCreatedNoti
         response = await client.post(url, json=notice.to_payload(), headers=headers)
     except httpx2.TransportError as error:
         raise TransientDeliveryError(f"webhook unreachable: {type(error).__name__}") from error
-    if response.status_code in TRANSIENT_STATUS_CODES:
+    if response.status_code in REDELIVERED_STATUS_CODES:
         raise TransientDeliveryError(f"webhook answered {response.status_code}")
     # Any other error status is permanent: retrying the same request cannot fix it.
     response.raise_for_status()
