@@ -368,6 +368,8 @@ def test_makefile_targets(service: Service) -> None:
     expected |= _when(service.redis or service.values["database"] != "none", "deps")
     # Unit tests apart from the tests that need a server, where the service has such tests.
     expected |= _when(service.aurora or service.redis, "test-unit")
+    # CI's test step: the servers of docker-compose.yml, then every test on them.
+    expected |= _when(service.aurora or service.redis, "test-ci")
     assert targets == expected
     (phony,) = re.findall(r"^\.PHONY: (.*)$", makefile, re.MULTILINE)
     assert set(phony.split()) == expected

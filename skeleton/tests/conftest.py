@@ -66,7 +66,6 @@ from ${{ values.packageName }}.dynamodb.table import create_table
 from ${{ values.packageName }}.main import create_app
 
 SetEnv = Callable[[str, str], None]
-AppFactory = Callable[..., FastAPI]
 TenantHeaders = Callable[[str], dict[str, str]]
 TENANT_ID = "tenant-a"
 {% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] or values.cache != 'none' or values.taskQueue != 'none' %}
 from pydantic import SecretStr
+{% endif %}
 
 from ${{ values.packageName }}.core.config import (
     ENV_PREFIX,
@@ -21,11 +23,21 @@ from ${{ values.packageName }}.main import create_app
 SetEnv = Callable[[str, str], None]
 SERVICE_NAME = "${{ values.name }}"
 
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] or values.cache != 'none' or values.taskQueue != 'none' %}
 DEPENDENCY_URLS = [
-    name
-    for name in ("database_url", "redis_url", "task_broker_url")
-    if name in Settings.model_fields
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+    "database_url",
+{% endif %}
+{% if values.cache != 'none' %}
+    "redis_url",
+{% endif %}
+{% if values.taskQueue != 'none' %}
+    "task_broker_url",
+{% endif %}
 ]
+{% else %}
+DEPENDENCY_URLS: list[str] = []
+{% endif %}
 
 
 def test_settings_read_prefixed_environment(base_env: SetEnv) -> None:
@@ -130,13 +142,13 @@ def test_dependency_urls_are_required_outside_local(base_env: SetEnv, environmen
 def test_local_environment_runs_without_urls(settings: Settings) -> None:
     assert settings.uses_stand_ins
     assert settings.missing_dependency_settings() == DEPENDENCY_URLS
+{% if values.database in ['aurora-postgresql', 'aurora-mysql'] or values.cache != 'none' or values.taskQueue != 'none' %}
 
 
-@pytest.mark.skipif(not DEPENDENCY_URLS, reason="this service has no connection URL")
 def test_urls_are_secrets(base_env: SetEnv) -> None:
     base_env("ENVIRONMENT", "production")
     for name in DEPENDENCY_URLS:
-        base_env(name.upper(), "redis://user:hunter2@host:6379/0")
+        base_env(name.upper(), "tcp://user:hunter2@host:6379/0")
 
     settings = load_settings()
 
@@ -145,6 +157,7 @@ def test_urls_are_secrets(base_env: SetEnv) -> None:
         assert isinstance(value, SecretStr)
         assert value.get_secret_value().endswith("@host:6379/0")
     assert "hunter2" not in repr(settings)
+{% endif %}
 {% if values.auth == 'jwt' %}
 
 

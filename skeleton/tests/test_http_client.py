@@ -23,8 +23,6 @@ from ${{ values.packageName }}.core.http_client import (
 
 pytestmark = pytest.mark.anyio
 
-Handler = Callable[[httpx2.Request], httpx2.Response]
-
 
 class Upstream:
     """A fake upstream answering with a scripted list of statuses (or errors)."""

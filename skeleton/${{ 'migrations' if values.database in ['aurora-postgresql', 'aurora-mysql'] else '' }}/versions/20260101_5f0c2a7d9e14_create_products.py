@@ -9,7 +9,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+{% if values.database == 'aurora-mysql' %}
 from sqlalchemy.dialects import mysql
+{% endif %}
 
 revision: str = "5f0c2a7d9e14"
 down_revision: str | None = None
@@ -17,8 +19,13 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # As in db/types.py, spelled out so this migration never changes with the application code:
+{% if values.database == 'aurora-postgresql' %}
+# SQLite has no decimal type, so prices are text.
+TIMESTAMP = sa.DateTime(timezone=True)
+{% else %}
 # MySQL keeps microseconds only with fsp=6; SQLite has no decimal type, so prices are text.
 TIMESTAMP = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+{% endif %}
 MONEY = sa.Numeric(12, 2).with_variant(sa.String(14), "sqlite")
 
 

@@ -112,7 +112,7 @@ class IdentityProvider:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:
+            def log_message(self, *_args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -447,7 +447,7 @@ async def test_unknown_kid_refetches_at_most_once_per_interval(
         with pytest.raises(jwt.InvalidTokenError, match="unknown key ID"):
             await keys.key_for({"alg": "RS256", "kid": "made-up"})
         assert provider.fetches == 2
-        now[0] += 900  # the cache expired: fetched again, even for a known key
+        now[0] += 900  # the key set expired: fetched again, even for a known key
         await keys.key_for(header)
         assert provider.fetches == 3
 

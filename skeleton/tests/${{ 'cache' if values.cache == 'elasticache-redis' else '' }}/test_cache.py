@@ -160,7 +160,7 @@ def test_reads_are_served_from_redis(
         [key] = cache_keys(shared_redis, app)
         ttl = shared_redis.ttl(key)
         entry = shared_redis.get(key)
-        # Narrowed by hand: redis-py 5 (which arq pins) types replies loosely.
+        # Narrowed by hand: redis-py 5 types replies loosely.
         assert isinstance(ttl, int)
         assert isinstance(entry, bytes)
         cached = json.loads(entry)

@@ -61,7 +61,7 @@ STOP_SECONDS = 10
 
 @pytest.fixture
 def broker() -> Iterator[Any]:
-    """A client of the test Redis. Typed Any: the redis-py versions Celery and arq allow
+    """A client of the test Redis. Typed Any: the redis-py versions the worker allows
     type their commands differently."""
     client: Any = redis.Redis.from_url(
         REDIS_URL, socket_connect_timeout=1, socket_timeout=5, decode_responses=True
@@ -112,7 +112,7 @@ def webhook() -> Iterator[Webhook]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, *args: Any) -> None:
+        def log_message(self, *_args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -456,7 +456,7 @@ def datadog_agent(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             self.end_headers()
             self.wfile.write(b"{}")
 
-        def log_message(self, *args: Any) -> None:
+        def log_message(self, *_args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Agent)
@@ -468,10 +468,10 @@ def datadog_agent(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.mark.redis
+@pytest.mark.usefixtures("datadog_agent")
 def test_the_request_trace_continues_through_the_task_into_the_webhook_call(
     base_env: SetEnv,
     queue_name: str,
-    datadog_agent: None,
     webhook: Webhook,
     tenant_headers: TenantHeaders,
     tmp_path: Path,

@@ -5,33 +5,17 @@ from contextlib import asynccontextmanager
 
 import structlog
 from redis.asyncio import Redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from ..core.circuit_breaker import CircuitBreaker
 from ..core.config import Settings
 from ..core.health import HealthRegistry
 from ..core.metrics import HttpMetrics
+from ..core.redis import create_redis
 from .aside import CacheAside
 from .settings import CacheSettings
 from .store import CacheStore, InProcessCacheStore, RedisCacheStore
 
 logger = structlog.stdlib.get_logger(__name__)
-
-
-def create_redis(url: str, settings: CacheSettings) -> Redis:
-    """A pooled client with short timeouts and at most one retry: a slow cache must cost a
-    request milliseconds, not seconds."""
-    # Annotated: redis-py 5 (which arq pins) types from_url as Any.
-    client: Redis = Redis.from_url(
-        url,
-        socket_connect_timeout=settings.redis_connect_timeout_seconds,
-        socket_timeout=settings.redis_socket_timeout_seconds,
-        retry=Retry(NoBackoff(), retries=1),
-        max_connections=settings.redis_max_connections,
-        health_check_interval=30,
-    )
-    return client
 
 
 def _pinger(client: Redis) -> Callable[[], Awaitable[None]]:
@@ -53,7 +37,13 @@ async def cache_lifespan(
         logger.info("no Redis configured: caching in process")
         store = InProcessCacheStore()
     else:
-        client = create_redis(settings.redis_url.get_secret_value(), settings)
+        # Short timeouts: a slow cache must cost a request milliseconds, not seconds.
+        client = create_redis(
+            settings.redis_url.get_secret_value(),
+            connect_timeout_seconds=settings.redis_connect_timeout_seconds,
+            timeout_seconds=settings.redis_socket_timeout_seconds,
+            max_connections=settings.redis_max_connections,
+        )
         breaker = CircuitBreaker(
             "redis",
             failure_threshold=settings.cache_failure_threshold,

@@ -10,10 +10,16 @@ from importlib.util import find_spec
 from typing import Any
 
 import structlog
+{% if values.database == 'aurora-mysql' %}
 from sqlalchemy import event, text
+{% else %}
+from sqlalchemy import text
+{% endif %}
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+{% if values.database == 'aurora-mysql' %}
 from sqlalchemy.pool import ConnectionPoolEntry
+{% endif %}
 
 from ..core.config import ENV_PREFIX, SettingsError
 from ..core.health import HealthRegistry
@@ -49,15 +55,22 @@ class Database:
             await self.reader.dispose()
 
 
+{% if values.database == 'aurora-postgresql' %}
 def for_reads(engine: AsyncEngine) -> AsyncEngine:
     """``engine`` (same pool) for requests that only read. On PostgreSQL they run without a
     transaction of their own: under its READ COMMITTED every statement sees a fresh snapshot
     anyway, and BEGIN and COMMIT would be two more round trips per request. asyncpg switches
-    to autocommit without a round trip; MySQL drivers would send SET autocommit on checkout
-    and again on return, which costs more than the COMMIT it saves, so MySQL keeps them."""
+    to autocommit without a round trip."""
     if engine.dialect.name == "postgresql":
         return engine.execution_options(isolation_level="AUTOCOMMIT")
     return engine
+{% else %}
+def for_reads(engine: AsyncEngine) -> AsyncEngine:
+    """``engine`` (same pool) for requests that only read. They keep their transactions:
+    MySQL drivers would send SET autocommit on checkout and again on return, which costs
+    more than the COMMIT it saves."""
+    return engine
+{% endif %}
 
 
 def uvicorn_workers() -> int:
@@ -84,21 +97,25 @@ def check_connection_budget(settings: DatabaseSettings, workers: int) -> None:
 
 def connect_args(url: URL, settings: DatabaseSettings) -> dict[str, Any]:
     """The connect and statement timeouts, in each driver's terms."""
-    backend = url.get_backend_name()
+{% if values.database == 'aurora-postgresql' %}
+    if url.get_backend_name() != "postgresql":
+        return {}
     statement_timeout = settings.database_statement_timeout_seconds
-    if backend == "postgresql":
-        return {
-            "timeout": settings.database_connect_timeout_seconds,
-            # The server cancels the statement; the client-side limit, a little longer, only
-            # matters when the server stops answering altogether.
-            "server_settings": {"statement_timeout": str(round(statement_timeout * 1000))},
-            "command_timeout": statement_timeout + 1,
-        }
-    if backend == "mysql":
-        return {"connect_timeout": settings.database_connect_timeout_seconds}
-    return {}
+    return {
+        "timeout": settings.database_connect_timeout_seconds,
+        # The server cancels the statement; the client-side limit, a little longer, only
+        # matters when the server stops answering altogether.
+        "server_settings": {"statement_timeout": str(round(statement_timeout * 1000))},
+        "command_timeout": statement_timeout + 1,
+    }
+{% else %}
+    if url.get_backend_name() != "mysql":
+        return {}
+    return {"connect_timeout": settings.database_connect_timeout_seconds}
+{% endif %}
 
 
+{% if values.database == 'aurora-mysql' %}
 def limit_mysql_statement_time(engine: AsyncEngine, seconds: float) -> None:
     """Set the statement time limit on every new connection: MySQL (Aurora) calls it
     ``max_execution_time`` (milliseconds, SELECTs only), MariaDB ``max_statement_time``."""
@@ -115,6 +132,7 @@ def limit_mysql_statement_time(engine: AsyncEngine, seconds: float) -> None:
         cursor.close()
 
 
+{% endif %}
 def create_engine(url: str, settings: DatabaseSettings, *, iam_auth: bool = False) -> AsyncEngine:
     """Create an engine with the pool and timeouts of ``settings``; no connection is made
     until the first query."""
@@ -130,8 +148,10 @@ def create_engine(url: str, settings: DatabaseSettings, *, iam_auth: bool = Fals
         pool_pre_ping=settings.database_pool_pre_ping,
         connect_args=connect_args(parsed, settings),
     )
+{% if values.database == 'aurora-mysql' %}
     if parsed.get_backend_name() == "mysql":
         limit_mysql_statement_time(engine, settings.database_statement_timeout_seconds)
+{% endif %}
     if iam_auth:
         attach_iam_auth(engine, parsed)
     return engine

@@ -20,7 +20,11 @@ from ..core.config import ENV_PREFIX, SettingsError
 # Tokens expire after 15 minutes; a new one is signed well before, so the token a connection
 # presents is always valid. (Open connections stay open after expiry.)
 REFRESH_AFTER_SECONDS = 10 * 60
-DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+{% if values.database == 'aurora-postgresql' %}
+DEFAULT_PORT = 5432
+{% else %}
+DEFAULT_PORT = 3306
+{% endif %}
 
 TokenGenerator = Callable[[str, int, str], str]
 """Signs a token for (host, port, user)."""
@@ -86,7 +90,7 @@ def attach_iam_auth(
         raise SettingsError(
             f"{ENV_PREFIX}DATABASE_IAM_AUTH needs a host and a user in the database URL"
         )
-    port = url.port or DEFAULT_PORTS[url.get_backend_name()]
+    port = url.port or DEFAULT_PORT
     tokens = IamTokenCache(generate or rds_token_generator(), url.host, port, url.username)
 
     @event.listens_for(engine.sync_engine, "do_connect")

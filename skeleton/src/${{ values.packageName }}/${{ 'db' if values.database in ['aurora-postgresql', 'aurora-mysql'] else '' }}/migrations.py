@@ -24,7 +24,11 @@ def alembic_config(connection: Connection) -> Config:
 
 
 async def upgrade_to_head(engine: AsyncEngine) -> None:
+{% if values.database == 'aurora-postgresql' %}
+    """Apply every migration not applied yet, in one transaction."""
+{% else %}
     """Apply every migration not applied yet, in one transaction where the database allows
     it (MySQL commits each DDL statement)."""
+{% endif %}
     async with engine.begin() as connection:
         await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))

@@ -16,11 +16,14 @@ logger = structlog.stdlib.get_logger(__name__)
 
 # Aurora promotes a replica within about 30 s; DNS of the cluster endpoint follows in ~5 s.
 RETRY_AFTER_SECONDS = 5
+{% if values.database == 'aurora-postgresql' %}
 # PostgreSQL's read_only_sql_transaction.
 PG_READ_ONLY = "25006"
+{% else %}
 # MySQL: 1290 is "running with the --read-only (or --innodb-read-only) option", 1836
 # "running in read-only mode".
 MYSQL_READ_ONLY = frozenset({1290, 1836})
+{% endif %}
 
 
 class DatabaseUnavailable(ServiceUnavailable):
@@ -34,17 +37,23 @@ def is_read_only_error(error: BaseException) -> bool:
     if not isinstance(error, DBAPIError):
         return False
     driver_error = error.orig
-    if getattr(driver_error, "sqlstate", None) == PG_READ_ONLY:
-        return True
+{% if values.database == 'aurora-postgresql' %}
+    return getattr(driver_error, "sqlstate", None) == PG_READ_ONLY
+{% else %}
     args: tuple[object, ...] = getattr(driver_error, "args", ())
     return bool(args) and args[0] in MYSQL_READ_ONLY and "read-only" in str(args[-1]).lower()
+{% endif %}
 
 
 def is_connection_error(error: BaseException) -> bool:
     """The database cannot be reached, dropped the connection, or the pool is exhausted."""
     if isinstance(error, DBAPIError):
         return error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
+{% if values.database == 'aurora-postgresql' %}
     # asyncpg raises OSError itself (not a DBAPI error) when it cannot connect.
+{% else %}
+    # A driver may raise OSError itself (not a DBAPI error) when it cannot connect.
+{% endif %}
     return isinstance(error, OSError | PoolTimeoutError)
 
 

@@ -1,5 +1,10 @@
+{% if values.database == 'aurora-postgresql' %}
 """Column types that read back exactly what was written, on every backend the service runs
-on: Aurora PostgreSQL, Aurora MySQL (and MariaDB) and the local SQLite stand-in."""
+on: Aurora PostgreSQL and the local SQLite stand-in."""
+{% else %}
+"""Column types that read back exactly what was written, on every backend the service runs
+on: Aurora MySQL (and MariaDB) and the local SQLite stand-in."""
+{% endif %}
 
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -7,7 +12,9 @@ from enum import StrEnum
 from typing import TypeVar
 
 from sqlalchemy import DateTime, Dialect, Numeric, String
+{% if values.database == 'aurora-mysql' %}
 from sqlalchemy.dialects import mysql
+{% endif %}
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 CENT = Decimal("0.01")
@@ -18,8 +25,14 @@ E = TypeVar("E", bound=StrEnum)
 class UtcDateTime(TypeDecorator[datetime]):
     """An aware datetime stored in UTC, read back aware in UTC with its microseconds.
 
-    PostgreSQL keeps the zone (``timestamptz``); MySQL's ``DATETIME`` and SQLite keep none,
-    so they store naive UTC, and MySQL needs ``fsp=6`` to keep microseconds."""
+{% if values.database == 'aurora-postgresql' %}
+    PostgreSQL keeps the zone (``timestamptz``); SQLite keeps none, so it stores naive UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+{% else %}
+    MySQL's ``DATETIME`` and SQLite keep no zone, so they store naive UTC, and MySQL needs
+    ``fsp=6`` to keep microseconds."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -28,6 +41,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         if dialect.name in ("mysql", "mariadb"):
             return dialect.type_descriptor(mysql.DATETIME(fsp=6))
         return dialect.type_descriptor(DateTime(timezone=True))
+{% endif %}
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -35,7 +49,11 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError("naive datetimes are ambiguous: pass an aware one")
         in_utc = value.astimezone(UTC)
+{% if values.database == 'aurora-postgresql' %}
         return in_utc if dialect.name == "postgresql" else in_utc.replace(tzinfo=None)
+{% else %}
+        return in_utc.replace(tzinfo=None)
+{% endif %}
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:

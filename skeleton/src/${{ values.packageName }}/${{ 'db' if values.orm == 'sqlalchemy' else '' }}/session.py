@@ -16,8 +16,13 @@ async def get_session(request: Request, database: DatabaseDep) -> AsyncIterator[
     endpoint when one is configured.
 
     The session connects on first use. It is not closed: after its commit or rollback it
+{% if values.cache == 'elasticache-redis' %}
     holds no connection and goes with the request, so one never used (a read served from
     the cache) costs no pass through SQLAlchemy's async bridge at all."""
+{% else %}
+    holds no connection and goes with the request, so one never used costs no pass through
+    SQLAlchemy's async bridge at all."""
+{% endif %}
     session = AsyncSession(database.engine_for(request.method), expire_on_commit=False)
     async with unavailable_on_outage(database):
         try:

@@ -9,6 +9,8 @@ prints it as the input of ``aws dynamodb create-table --cli-input-json``).
   reads only matching items, so pages are never cut short by a filter.
 """
 
+from __future__ import annotations
+
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -55,7 +57,7 @@ def table_definition(table_name: str) -> dict[str, Any]:
     }
 
 
-async def create_table(client: "DynamoDBClient", table_name: str) -> None:
+async def create_table(client: DynamoDBClient, table_name: str) -> None:
     """Create the table and wait until it is active; an existing table is left as it is."""
     try:
         await client.create_table(**table_definition(table_name))

@@ -20,6 +20,7 @@ from ..core.correlation import get_correlation_id
 from ..core.health import HealthRegistry
 from ..core.http_client import create_http_client
 from ..core.metrics import HttpMetrics
+from ..core.redis import BROKER_TIMEOUT_SECONDS, connection_options
 {% if values.datadog %}
 from ..core.tracing import current_trace_headers
 {% endif %}
@@ -46,8 +47,6 @@ def _task_arguments(product: Product) -> dict[str, Any]:
         "correlation_id": get_correlation_id(),
 {% if values.datadog %}
         "trace_headers": current_trace_headers(),
-{% else %}
-        "trace_headers": {},
 {% endif %}
     }
 
@@ -118,8 +117,7 @@ async def product_events_lifespan(
         pool = ArqRedis(
             ConnectionPool.from_url(
                 settings.task_broker_url.get_secret_value(),
-                socket_connect_timeout=2,
-                socket_timeout=2,
+                **connection_options(BROKER_TIMEOUT_SECONDS, BROKER_TIMEOUT_SECONDS),
             ),
             job_serializer=serialize,
             job_deserializer=deserialize,

@@ -37,11 +37,17 @@ async def notify_product_created(
     ctx: dict[str, Any],
     notice: dict[str, str],
     correlation_id: str | None = None,
+{% if values.datadog %}
     trace_headers: dict[str, str] | None = None,
+{% endif %}
 ) -> None:
     """``ctx`` holds what the worker's startup opened and arq's ``job_try`` (1, 2, ...);
+{% if values.datadog %}
     ``correlation_id`` is the request's, carried into every log line of the task.
     ``trace_headers`` continue the request's trace (Datadog)."""
+{% else %}
+    ``correlation_id`` is the request's, carried into every log line of the task."""
+{% endif %}
     product_notice = ProductCreatedNotice(**notice)
 {% if values.datadog %}
     # ddtrace does not instrument arq: continue the request's trace from the job's arguments.

@@ -7,12 +7,12 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import structlog
 from celery import Celery
 from prometheus_client import Counter
-from redis.asyncio import Redis
 
 from ..core.config import Settings
 from ..core.correlation import get_correlation_id
 from ..core.health import HealthRegistry
 from ..core.metrics import HttpMetrics
+from ..core.redis import BROKER_TIMEOUT_SECONDS, create_redis
 from ..products.models import Product
 from ..products.notifications.events import (
     ProductCreatedNotice,
@@ -61,10 +61,10 @@ async def product_events_lifespan(
         if settings.task_broker_url is None:
             logger.info("no task broker configured: tasks run in the API process")
         else:
-            broker = Redis.from_url(
+            broker = create_redis(
                 settings.task_broker_url.get_secret_value(),
-                socket_connect_timeout=2,
-                socket_timeout=2,
+                connect_timeout_seconds=BROKER_TIMEOUT_SECONDS,
+                timeout_seconds=BROKER_TIMEOUT_SECONDS,
             )
             stack.push_async_callback(broker.aclose)
 

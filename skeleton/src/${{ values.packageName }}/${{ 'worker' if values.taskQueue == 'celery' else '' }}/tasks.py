@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from ..core.config import Settings
 from ..core.http_client import create_http_client
+from ..core.redis import BROKER_TIMEOUT_SECONDS, create_redis
 from ..products.notifications.delivery import (
     DeliveryLedger,
     TransientDeliveryError,
@@ -37,7 +38,7 @@ class NotificationTask(Task[..., None]):
         self,
         exc: Exception,
         task_id: str,
-        args: tuple[Any, ...],
+        _args: tuple[Any, ...],
         kwargs: dict[str, Any],
         einfo: billiard.einfo.ExceptionInfo,
     ) -> None:
@@ -52,7 +53,7 @@ class NotificationTask(Task[..., None]):
         self,
         exc: Exception,
         task_id: str,
-        args: tuple[Any, ...],
+        _args: tuple[Any, ...],
         kwargs: dict[str, Any],
         einfo: billiard.einfo.ExceptionInfo,
     ) -> None:
@@ -107,8 +108,10 @@ async def _dead_letter(
 
 def _broker_redis(settings: Settings) -> Redis:
     assert settings.task_broker_url is not None
-    return Redis.from_url(
-        settings.task_broker_url.get_secret_value(), socket_connect_timeout=5, socket_timeout=5
+    return create_redis(
+        settings.task_broker_url.get_secret_value(),
+        connect_timeout_seconds=BROKER_TIMEOUT_SECONDS,
+        timeout_seconds=BROKER_TIMEOUT_SECONDS,
     )
 
 

@@ -7,7 +7,7 @@
   failing non-critical one answers 200 with status ``degraded``.
 - ``/health/startup``: 200 once the lifespan has opened every client, 503 before.
 
-Optional modules (database, cache, ...) register their checks from the lifespan.
+Optional modules register their checks from the lifespan.
 """
 
 import asyncio
@@ -64,9 +64,11 @@ class HealthRegistry:
             raise ValueError(f"a health check named {name!r} is already registered")
         self._checks[name] = HealthCheck(name, probe, critical, timeout_seconds)
 
+{% if values.database != 'none' or values.cache != 'none' or values.taskQueue != 'none' %}
     def unregister(self, name: str) -> None:
         self._checks.pop(name, None)
 
+{% endif %}
     def mark_started(self) -> None:
         self.started = True
 

@@ -3,7 +3,11 @@
 Modules, the app, its routes and its clients live as long as the process. CPython's full
 collection walks every object it tracks, so with them in view each one pauses the event
 loop while it walks the whole heap: 35 to 53 ms in the default service (145,000 objects;
+{% if values.datadog %}
 175,000 with Datadog's tracer, whose allocations bring a full collection every few seconds
+{% else %}
+allocations bring a full collection every few seconds
+{% endif %}
 under load, which then sets the p99 latency). Frozen, they are skipped. Reference counting
 still frees them; only cycles among them are never collected, which changes nothing for
 objects that live as long as the process. No collection runs first: it would cost as much

@@ -23,6 +23,7 @@ from .http_client_settings import HttpClientSettings
 
 logger = structlog.stdlib.get_logger(__name__)
 
+# Answers worth another attempt at once: the upstream (or its gateway) is briefly down.
 TRANSIENT_STATUS_CODES = frozenset({502, 503, 504})
 
 

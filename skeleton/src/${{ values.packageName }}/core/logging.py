@@ -1,7 +1,11 @@
 """Structured logging: one JSON object per line on standard output (readable lines locally).
 
 Every line carries ``timestamp``, ``level``, ``event``, ``service``, ``version``,
+{% if values.datadog %}
 ``environment`` and ``correlation_id`` (and, with Datadog, the ``dd.*`` trace fields).
+{% else %}
+``environment`` and ``correlation_id``.
+{% endif %}
 Values under sensitive keys (authorization, cookie, password, token, secret, ...) are
 replaced by ``[REDACTED]`` at any depth, and so are secrets inside any text: the values of
 sensitive query-string parameters (``?access_token=...``), the user and password of URLs,
@@ -184,7 +188,7 @@ def configure_logging(settings: LoggingSettings) -> None:
         if existing.get_name() == _HANDLER_NAME:
             root.removeHandler(existing)
     root.addHandler(handler)
-    # Other libraries (database drivers, AWS SDK, task queues, ...) log DEBUG and INFO lines
+    # Other libraries (drivers, SDKs, ...) log DEBUG and INFO lines
     # by the dozen per request: only their warnings, unless LOG_LEVEL_THIRD_PARTY asks more.
     root.setLevel(settings.log_level_third_party)
     for name in _OWN_LOGGERS:
@@ -214,9 +218,3 @@ def configure_logging(settings: LoggingSettings) -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
-
-
-def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
-    """A structured logger; ``name`` is usually ``__name__``."""
-    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
-    return logger

@@ -15,12 +15,12 @@ any 400. Health and metrics are not limited.
 
 {% if values.cache == 'elasticache-redis' %}
 Counting is a fixed window (one counter per client and window). The counters live in Redis
-when one is configured (shared by every replica), in process otherwise (per replica). A
-counter that cannot be reached lets the request through: the limiter never fails one.
+(shared by every replica).
 {% else %}
-Counting is a fixed window (one counter per client and window), in process: the limit
-applies per replica.
+Counting is a fixed window (one counter per client and window). The counters live in
+process (per replica).
 {% endif %}
+A counter that cannot be reached lets the request through: the limiter never fails one.
 """
 
 import math
@@ -102,7 +102,7 @@ class RateLimiter:
         """Count one request of ``client``; raise a 429 ``HTTPException`` past the limit."""
         if self.requests == 0:
             return
-        # Wall-clock windows, so that replicas sharing Redis share the windows too.
+        # Wall-clock windows, so that replicas sharing counters share the windows too.
         now = self._clock()
         window = int(now // self.window_seconds)
         key = f"rate-limit:{self._namespace}:{client}:{window}"

@@ -20,7 +20,11 @@ from .errors import BadRequestError, DuplicateHeaderError
 TENANT_ID_HEADER = "X-Tenant-ID"
 
 # Letters, digits, ``.``, ``_`` and ``-``, starting with a letter or digit; fits a
+{% if values.database == 'dynamodb' %}
 # 100-character column and a DynamoDB partition key.
+{% else %}
+# 100-character column.
+{% endif %}
 _WELL_FORMED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 

@@ -18,7 +18,7 @@ from pydantic import (
 
 from .models import Product, ProductStatus
 
-# No NUL character: some databases cannot store one, so every store refuses it alike.
+# No NUL character: some databases cannot store one in text, so every store refuses it.
 NO_NUL = r"^[^\x00]*$"
 # The characters str.strip() removes, spelled out: regex engines disagree on what \s means.
 WHITESPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -33,7 +33,7 @@ Description = Annotated[str, Field(max_length=2000, pattern=NO_NUL)]
 # a JSON number or a string of digits. The OpenAPI description says exactly that.
 PRICE_TEXT = r"^(?=.*[1-9])[0-9]{1,10}(\.[0-9]{1,2})?$"
 _PRICE_TEXT = re.compile(PRICE_TEXT)
-# The one form of a price everywhere (responses, storage, cache, events): exactly two decimal
+# The one form of a price everywhere it is written: exactly two decimal
 # places, so 5 and 7.5 are kept as 5.00 and 7.50; a string in JSON.
 CENT = Decimal("0.01")
 PRICE_OUT = r"^[0-9]{1,10}\.[0-9]{2}$"

@@ -1,7 +1,9 @@
 """The worker's side of the notification: delivering it, idempotently."""
 
 import json
+{% if values.taskQueue == 'arq' %}
 import random
+{% endif %}
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -12,12 +14,14 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from ...core.correlation import correlation_id_var
+from ...core.http_client import TRANSIENT_STATUS_CODES
 from .events import TASK_NAME, ProductCreatedNotice
 
 logger = structlog.stdlib.get_logger(__name__)
 
-# Answers worth another attempt: the receiver is overloaded or briefly down.
-TRANSIENT_STATUS_CODES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Answers worth a later attempt: a retried task, seconds or minutes on, also outlasts a
+# timeout, a rate limit (429) or a crash of the receiver.
+REDELIVERED_STATUS_CODES = TRANSIENT_STATUS_CODES | {408, 425, 429, 500}
 DELIVERED_TTL_SECONDS = 7 * 24 * 3600
 
 
@@ -58,18 +62,20 @@ class DeliveryLedger:
             "correlation_id": correlation_id_var.get(),
             "failed_at": datetime.now(UTC).isoformat(),
         }
-        # Through a pipeline: typed alike by the redis-py versions that Celery and arq allow.
+        # Through a pipeline: typed alike by every redis-py version the worker allows.
         async with self._redis.pipeline(transaction=False) as pipeline:
             pipeline.rpush(self.dead_letter_key, json.dumps(entry))
             await pipeline.execute()
 
 
+{% if values.taskQueue == 'arq' %}
 def retry_delay_seconds(attempt: int, max_seconds: float) -> float:
     """Exponential backoff with full jitter: a random delay up to 1, 2, 4, ... seconds
     (capped), so retries of many failed tasks do not arrive together."""
     return random.uniform(0, min(max_seconds, 2.0 ** (attempt - 1)))
 
 
+{% endif %}
 @contextmanager
 def task_context(notice: ProductCreatedNotice, correlation_id: str | None) -> Iterator[None]:
     """Run the task under the request's correlation ID: every log line written meanwhile
@@ -113,7 +119,7 @@ async def _post(client: httpx2.AsyncClient, url: str, notice: ProductCreatedNoti
         response = await client.post(url, json=notice.to_payload(), headers=headers)
     except httpx2.TransportError as error:
         raise TransientDeliveryError(f"webhook unreachable: {type(error).__name__}") from error
-    if response.status_code in TRANSIENT_STATUS_CODES:
+    if response.status_code in REDELIVERED_STATUS_CODES:
         raise TransientDeliveryError(f"webhook answered {response.status_code}")
     # Any other error status is permanent: retrying the same request cannot fix it.
     response.raise_for_status()
