@@ -12,7 +12,6 @@ from ..core.health import HealthRegistry
 from ..core.metrics import HttpMetrics
 from ..core.redis import create_redis
 from .aside import CacheAside
-from .settings import CacheSettings
 from .store import CacheStore, InProcessCacheStore, RedisCacheStore
 
 logger = structlog.stdlib.get_logger(__name__)
