@@ -9,7 +9,7 @@ import json
 import logging
 {% endif %}
 import os
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] or values.cache != 'none' or values.taskQueue != 'none' %}
+{% if values.serverTests %}
 import socket
 {% endif %}
 import time
@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 {% if values.database == 'dynamodb' %}
 from contextlib import AsyncExitStack
 {% endif %}
-from typing import Any${{ ', NamedTuple' if values.database in ['aurora-postgresql', 'aurora-mysql'] or values.cache != 'none' or values.taskQueue != 'none' else '' }}
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] or values.cache != 'none' or values.taskQueue != 'none' %}
+from typing import Any${{ ', NamedTuple' if values.serverTests else '' }}
+{% if values.serverTests %}
 from urllib.parse import urlsplit
 {% endif %}
 {% if values.database != 'none' %}
@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 {% endif %}
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+{% if values.sqlDatabase %}
 from pydantic import SecretStr
 from sqlalchemy import URL, make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -56,7 +56,7 @@ from ${{ values.packageName }}.core.rate_limit import RateLimiter
 {% if values.auth != 'jwt' %}
 from ${{ values.packageName }}.core.tenancy import TENANT_ID_HEADER
 {% endif %}
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+{% if values.sqlDatabase %}
 from ${{ values.packageName }}.db.migrations import upgrade_to_head
 {% endif %}
 {% if values.database == 'dynamodb' %}
@@ -68,7 +68,7 @@ from ${{ values.packageName }}.main import create_app
 SetEnv = Callable[[str, str], None]
 TenantHeaders = Callable[[str], dict[str, str]]
 TENANT_ID = "tenant-a"
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+{% if values.sqlDatabase %}
 # The database server of the tests; CI points it at its service container.
 TEST_DATABASE_URL_VARIABLE = "TEST_DATABASE_URL"
 {% if values.database == 'aurora-postgresql' %}
@@ -134,7 +134,7 @@ def bearer(token: str) -> dict[str, str]:
 {% endif %}
 
 
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] or values.cache != 'none' or values.taskQueue != 'none' %}
+{% if values.serverTests %}
 # Tests that need a server carry its marker (pyproject.toml); the others run on the
 # in-process stand-ins (`make test-unit`). A marker's server is checked once per run.
 class Server(NamedTuple):
@@ -163,7 +163,7 @@ SERVERS = {
         "mysql+aiomysql://root:root@127.0.0.1:3306/app",
     ),
 {% endif %}
-{% if values.cache != 'none' or values.taskQueue != 'none' %}
+{% if values.usesRedis %}
     "redis": Server(
         "Redis", "TEST_REDIS_URL", "redis://127.0.0.1:6379", 6379, "redis://127.0.0.1:6379"
     ),
@@ -337,7 +337,7 @@ def make_settings(base_env: SetEnv) -> Callable[..., Settings]:
     return build
 
 
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+{% if values.sqlDatabase %}
 async def execute_autocommit(url: URL, *statements: str) -> None:
     engine = create_async_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:

@@ -6,7 +6,7 @@ Every schemathesis check runs: no 5xx; status codes, content types, headers and 
 documented; invalid input refused with 4xx, valid input accepted; declared credentials
 enforced; deleted products gone, created ones readable. The app runs in process on the
 variant's own storage:
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+{% if values.sqlDatabase %}
 the test database.
 {% elif values.database == 'dynamodb' %}
 the moto server.

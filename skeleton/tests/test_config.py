@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] or values.cache != 'none' or values.taskQueue != 'none' %}
+{% if values.serverTests %}
 from pydantic import SecretStr
 {% endif %}
 
@@ -23,9 +23,9 @@ from ${{ values.packageName }}.main import create_app
 SetEnv = Callable[[str, str], None]
 SERVICE_NAME = "${{ values.name }}"
 
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] or values.cache != 'none' or values.taskQueue != 'none' %}
+{% if values.serverTests %}
 DEPENDENCY_URLS = [
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+{% if values.sqlDatabase %}
     "database_url",
 {% endif %}
 {% if values.cache != 'none' %}
@@ -142,7 +142,7 @@ def test_dependency_urls_are_required_outside_local(base_env: SetEnv, environmen
 def test_local_environment_runs_without_urls(settings: Settings) -> None:
     assert settings.uses_stand_ins
     assert settings.missing_dependency_settings() == DEPENDENCY_URLS
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] or values.cache != 'none' or values.taskQueue != 'none' %}
+{% if values.serverTests %}
 
 
 def test_urls_are_secrets(base_env: SetEnv) -> None:

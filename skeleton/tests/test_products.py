@@ -23,7 +23,7 @@ from ${{ values.packageName }}.products.repository import (
 )
 from ${{ values.packageName }}.products.schemas import ProductRead, ProductUpdate
 from ${{ values.packageName }}.products.service import ProductService
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+{% if values.sqlDatabase %}
 
 pytestmark = pytest.mark.database
 {% endif %}

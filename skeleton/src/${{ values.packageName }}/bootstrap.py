@@ -17,7 +17,7 @@ from .core.health import HealthRegistry
 from .core.http_client import create_http_client, create_resilient_client
 from .core.metrics import HttpMetrics
 from .core.rate_limit import InProcessWindowCounter, RateLimiter${{ ', WindowCounter' if values.cache == 'elasticache-redis' else '' }}
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+{% if values.sqlDatabase %}
 from .db.engine import database_lifespan
 {% endif %}
 from .deps import Services
@@ -40,7 +40,7 @@ async def bootstrap(
     ``create_app``: the middleware and the probes need them before startup."""
     async with AsyncExitStack() as stack:
         http_client = await stack.enter_async_context(create_http_client(settings))
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+{% if values.sqlDatabase %}
         database = await stack.enter_async_context(database_lifespan(settings, health))
 {% elif values.database == 'dynamodb' %}
         dynamodb_table = await stack.enter_async_context(dynamodb_lifespan(settings, health))
@@ -74,7 +74,7 @@ async def bootstrap(
 {% if values.auth == 'jwt' %}
             token_verifier=create_token_verifier(settings, http_client),
 {% endif %}
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+{% if values.sqlDatabase %}
             database=database,
 {% elif values.database == 'dynamodb' %}
             dynamodb_table=dynamodb_table,

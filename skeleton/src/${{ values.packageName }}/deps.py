@@ -19,7 +19,7 @@ from .core.config import Settings
 from .core.health import HealthRegistry
 from .core.http_client import ResilientHttpClient
 from .core.metrics import HttpMetrics
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+{% if values.sqlDatabase %}
 from .db.engine import Database
 {% endif %}
 {% if values.database == 'none' %}
@@ -48,7 +48,7 @@ class Services:
 {% if values.auth == 'jwt' %}
     token_verifier: TokenVerifier
 {% endif %}
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+{% if values.sqlDatabase %}
     database: Database
 {% elif values.database == 'dynamodb' %}
     dynamodb_table: "Table"
@@ -91,7 +91,7 @@ async def get_token_verifier(services: ServicesDep) -> TokenVerifier:
 
 TokenVerifierDep = Annotated[TokenVerifier, Depends(get_token_verifier)]
 {% endif %}
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+{% if values.sqlDatabase %}
 
 
 async def get_database(services: ServicesDep) -> Database:

@@ -16,7 +16,7 @@ from ..auth.settings import JwtSettings
 {% if values.cache == 'elasticache-redis' %}
 from ..cache.settings import CacheSettings
 {% endif %}
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+{% if values.sqlDatabase %}
 from ..db.settings import DatabaseSettings
 {% elif values.database == 'dynamodb' %}
 from ..dynamodb.settings import DynamoDbSettings
@@ -64,7 +64,7 @@ class Settings(
 {% if values.cache == 'elasticache-redis' %}
     CacheSettings,
 {% endif %}
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+{% if values.sqlDatabase %}
     DatabaseSettings,
 {% elif values.database == 'dynamodb' %}
     DynamoDbSettings,
@@ -93,7 +93,7 @@ class Settings(
     def missing_dependency_settings(self) -> list[str]:
         """Names of the connection settings that are not configured."""
         missing: list[str] = []
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+{% if values.sqlDatabase %}
         if self.database_url is None:
             missing.append("database_url")
 {% endif %}

@@ -64,7 +64,7 @@ class HealthRegistry:
             raise ValueError(f"a health check named {name!r} is already registered")
         self._checks[name] = HealthCheck(name, probe, critical, timeout_seconds)
 
-{% if values.database != 'none' or values.cache != 'none' or values.taskQueue != 'none' %}
+{% if values.database != 'none' or values.usesRedis %}
     def unregister(self, name: str) -> None:
         self._checks.pop(name, None)
 

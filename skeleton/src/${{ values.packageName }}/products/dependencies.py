@@ -28,7 +28,7 @@ from .dynamodb import get_product_repository
 {% endif %}
 from .repository import ProductRepository
 from .service import ProductService
-{% if values.database in ['aurora-postgresql', 'aurora-mysql'] %}
+{% if values.sqlDatabase %}
 from .sql import get_product_repository
 {% endif %}
 {% if values.database == 'none' %}
