@@ -304,6 +304,52 @@ def test_code_blocks_are_excerpts_or_runnable(services: dict[str, tuple[dict[str
     assert not problems, "\n".join(problems[:30])
 
 
+# --- Where things go ------------------------------------------------------------------------
+
+CODE_SPAN = re.compile(r"`([^`\n]+)`")
+PYTHON_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*[A-Za-z0-9]")
+PATH = re.compile(r"[\w.-]*(/[\w.-]*)+|[\w-]+\.(py|md|toml|example)")
+EXAMPLE_DOMAIN = "categor"  # the example of a new domain names files that do not exist yet
+
+
+def _layout_claims(root: Path) -> str:
+    """The README's "Where things go" section and the page on changing the service."""
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Where things go", 1)[1].split("\n## ", 1)[0]
+    return section + (root / "docs" / "extending.md").read_text(encoding="utf-8")
+
+
+def test_where_things_go_names_only_what_the_service_has(
+    services: dict[str, tuple[dict[str, Any], Path]],
+) -> None:
+    """Every file or folder the layout guidance names exists in the render, and every Python
+    name it cites is defined or used in the service's code."""
+    problems, checked = [], 0
+    for job_id, (values, root) in services.items():
+        package = root / "src" / values["packageName"]
+        code = "".join(path.read_text(encoding="utf-8") for path in package.rglob("*.py"))
+        code += (
+            (root / "migrations" / "env.py").read_text(encoding="utf-8")
+            if (root / "migrations").is_dir()
+            else ""
+        )
+        for span in CODE_SPAN.findall(_layout_claims(root)):
+            if EXAMPLE_DOMAIN in span:
+                continue
+            if PATH.fullmatch(span):
+                checked += 1
+                path = span.removeprefix(f"src/{values['packageName']}/")
+                # A bare file name is one of the products domain's, as the page lists them.
+                if not any((folder / path).exists() for folder in (root, package, package / "products")):
+                    problems.append(f"{job_id}: no {span}")
+            elif PYTHON_NAME.fullmatch(span):
+                checked += 1
+                if not re.search(rf"\b{re.escape(span)}\b", code):
+                    problems.append(f"{job_id}: {span} is not in the code")
+    assert checked >= 100
+    assert not problems, "\n".join(problems)
+
+
 # --- Sites ----------------------------------------------------------------------------------
 
 
