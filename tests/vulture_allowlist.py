@@ -43,7 +43,14 @@ IGNORED_NAMES = {
     "model": "FastAPI security scheme: its OpenAPI model",
     "ACTIVE": "ProductStatus member, reached by value through pydantic",
     "DISCONTINUED": "ProductStatus member, reached by value through pydantic",
+    "total_pages": "field of a page of the product listing, read by clients",
     "access_token": "field of the local token response, read by clients",
     "token_type": "field of the local token response, read by clients",
     "HttpClientDep": "the shared HTTP client's dependency: docs/extending.md builds on it",
 }
+
+# The product's fields are copied by name between the domain model, the storage mapping and
+# the API schemas (model_dump, from_attributes, the mapping's column list): a render whose
+# own code never reads one by attribute still sends it to clients and stores it.
+PRODUCT_FIELDS = ("description", "price", "status", "created_at", "updated_at", "version")
+IGNORED_NAMES |= dict.fromkeys(PRODUCT_FIELDS, "product field, copied by name")
