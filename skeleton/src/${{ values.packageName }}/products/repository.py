@@ -22,11 +22,9 @@ class ProductRepository(Protocol):
         ...
 
     async def get(self, tenant_id: str, product_id: UUID) -> Product | None:
-        """The tenant's product, or None."""
         ...
 
     async def list_page(self, tenant_id: str, request: PageRequest) -> Page:
-        """The page of the tenant's products that ``request`` names (see ``pagination``)."""
         ...
 
     async def replace(self, product: Product) -> bool:
