@@ -34,9 +34,9 @@ class JwtSettings(ServiceSettings):
     # Claims that name the caller's roles (a list, or a space-separated string) and tenant.
     jwt_roles_claim: NonEmptyStr = "roles"
     jwt_tenant_claim: NonEmptyStr = "tenant_id"
-    # Role needed to read (GET, HEAD) through TenantIdDep; the write role also reads.
+    # TenantIdDep needs the read role for GET and HEAD (the write role also reads), the write
+    # role for every other method.
     jwt_read_role: NonEmptyStr = "reader"
-    # Role needed for every other method (POST, PATCH, DELETE, ...).
     jwt_write_role: NonEmptyStr = "writer"
 
     @property

@@ -17,9 +17,8 @@ logger = structlog.stdlib.get_logger(__name__)
 
 T = TypeVar("T")
 
-# INCR and, for a counter it creates, EXPIRE: one command (EVALSHA) per request where a
-# MULTI/INCR/EXPIRE/EXEC transaction costs four, and no counter outlives its window even if
-# the client dies between the two steps.
+# INCR and, for a new counter, EXPIRE in one atomic command: no counter outlives its window
+# even if the client dies between the two steps.
 INCREMENT_WITH_TTL = """
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then
