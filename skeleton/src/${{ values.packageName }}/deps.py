@@ -1,7 +1,5 @@
-"""The parts of the service (``Services``, built once by ``bootstrap.py`` in the lifespan)
-and how a request reaches them: the one dependency ``get_services`` and an ``Annotated``
-alias per part. A test swaps a part with ``app.dependency_overrides[get_services]`` (or of
-the part's getter)."""
+"""The service's parts (built by ``bootstrap.py``) and the dependencies that reach them; a
+test swaps one with ``app.dependency_overrides`` of ``get_services`` or the part's getter."""
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
@@ -64,13 +62,11 @@ class Services:
 
 
 def services_of(app: Starlette) -> Services:
-    """The parts the lifespan of ``app`` built."""
     services: Services = app.state.services
     return services
 
 
 async def get_services(request: Request) -> Services:
-    """FastAPI dependency: the parts of the request's app."""
     return services_of(request.app)
 
 

@@ -1,7 +1,5 @@
-"""``create_app`` builds the application; its lifespan opens every client through the
-composition root (``bootstrap.py``) and closes them on shutdown. uvicorn calls it with
-``--factory``; run uvicorn with ``--no-server-header`` so responses do not advertise the
-server."""
+"""The application factory (``uvicorn --factory``; run uvicorn with ``--no-server-header`` so
+responses do not advertise the server)."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -73,7 +71,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        """Build the service's parts (reached through ``deps.py``) while the app runs."""
         try:
 {% if values.datadog %}
             await disable_tracing_without_local_agent(settings)

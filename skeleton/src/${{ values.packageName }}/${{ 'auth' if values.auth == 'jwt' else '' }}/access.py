@@ -1,16 +1,7 @@
-"""FastAPI dependencies that authenticate a request by its bearer token and authorise it.
-
-- ``TenantIdDep``: the tenant named by the token's tenant claim, for a caller with the read
-  role (GET, HEAD) or the write role (every other method). An ``X-Tenant-ID`` header that
-  names another tenant is refused (403), and so is one sent twice (400).
-- ``require_role("admin", ...)``: the caller, if they have one of the roles.
-- ``PrincipalDep``: the caller, whatever their roles.
-
-They share ``AuthenticationDep``, the token checked once per request and declared as the
-``bearer`` security scheme in the OpenAPI description; the rate limit
-(``core/rate_limit.py``) reads it too. A missing or invalid token answers 401 with
-``WWW-Authenticate: Bearer``, a missing role or tenant 403, both in the error envelope.
-"""
+"""Dependencies that authenticate a request by its bearer token and authorise it:
+``TenantIdDep`` (the token's tenant, for the read role on GET and HEAD, else the write role),
+``require_role(...)`` and ``PrincipalDep``. They share ``AuthenticationDep``, the token
+checked once per request, which the rate limit reads too."""
 
 from dataclasses import dataclass
 from typing import Annotated, ClassVar
@@ -50,7 +41,6 @@ class Forbidden(ServiceError):  # noqa: N818 (reads as the response it becomes)
 
 
 def bearer_token(request: Request) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header, or None."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
@@ -98,7 +88,6 @@ AuthenticationDep = Annotated[Authentication, Depends(BearerAuthentication())]
 
 
 def authorize(principal: Principal, roles: frozenset[str]) -> None:
-    """403 unless the caller has one of ``roles``."""
     if not principal.has_any_role(roles):
         raise Forbidden(f"This operation needs one of the roles {sorted(roles)}.")
 
@@ -118,8 +107,7 @@ class RoleRequired:
 
 
 def require_role(*roles: str) -> RoleRequired:
-    """Dependency: the verified caller if they have one of ``roles``, else 403. Use it as
-    ``Annotated[Principal, Depends(require_role("admin"))]`` or in a route's
+    """Use as ``Annotated[Principal, Depends(require_role("admin"))]`` or in a route's
     ``dependencies``."""
     if not roles:
         raise ValueError("require_role needs at least one role")
@@ -129,8 +117,6 @@ def require_role(*roles: str) -> RoleRequired:
 async def get_tenant_id(
     request: Request, authentication: AuthenticationDep, verifier: TokenVerifierDep
 ) -> str:
-    """FastAPI dependency: the tenant of the verified token, for a caller with the role the
-    method needs."""
     principal = authentication.principal
     needed = verifier.read_roles if request.method in SAFE_METHODS else verifier.write_roles
     authorize(principal, needed)

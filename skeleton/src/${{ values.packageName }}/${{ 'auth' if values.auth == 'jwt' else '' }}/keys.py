@@ -1,12 +1,6 @@
-"""The keys that verify bearer tokens: the identity provider's JSON Web Key Set, fetched
-with the app's HTTP client and cached, or one configured PEM public key.
-
-A key set is used for ``jwt_jwks_cache_seconds`` after it was fetched. A token whose key ID
-is not in the set fetches it again (the provider rotated its keys), at most once per
-``jwt_jwks_refetch_interval_seconds``, so tokens with made-up key IDs cannot make the
-service hammer the provider. When a fetch fails, the last key set stays in use; before the
-first success, requests answer 503.
-"""
+"""The keys that verify bearer tokens: the identity provider's key set (JWKS), or one PEM
+public key. An unknown key ID fetches the set again (the provider rotated its keys), at most
+once per refetch interval, so made-up key IDs cannot make the service hammer the provider."""
 
 import asyncio
 import time
@@ -29,8 +23,6 @@ VerificationKey = jwt.PyJWK | PublicKey
 
 
 class KeysUnavailable(ServiceUnavailable):
-    """No key set could be fetched yet, so no token can be verified."""
-
     code = "AUTH_KEYS_UNAVAILABLE"
     headers: ClassVar[dict[str, str]] = {"Retry-After": "5"}
 
@@ -43,8 +35,6 @@ class SigningKeys(Protocol):
 
 
 class StaticKey:
-    """One PEM public key (``JWT_PUBLIC_KEY``): every token is verified with it."""
-
     def __init__(self, pem: str) -> None:
         try:
             key = load_pem_public_key(pem.encode())
@@ -61,8 +51,6 @@ class StaticKey:
 
 
 class JwksKeys:
-    """The key set at ``url``, by key ID (``kid``)."""
-
     def __init__(
         self,
         client: httpx2.AsyncClient,
@@ -113,9 +101,8 @@ class JwksKeys:
         return key
 
     async def _refresh(self) -> None:
-        """Fetch the key set unless one was fetched (or tried) less than the refetch
-        interval ago; before the first success every call tries. Concurrent callers share
-        one fetch, whatever its outcome."""
+        """Concurrent callers share one fetch, whatever its outcome; a failed fetch keeps
+        the last key set."""
         if self._keys is not None and (
             self._clock() - self._attempted_at < self._refetch_interval_seconds
         ):

@@ -1,11 +1,6 @@
-"""A local stand-in for the identity provider, like the service's other stand-ins.
-
-With ``ENVIRONMENT=local`` and neither ``JWT_JWKS_URL`` nor ``JWT_PUBLIC_KEY``, the service
-generates a key pair when it starts (kept in memory only, new on every start) and verifies
-tokens with it; ``POST /local/token`` issues tokens signed with it. Settings validation
-refuses this outside ``local``, and the route exists only then (it is not in the OpenAPI
-description).
-"""
+"""A local stand-in for the identity provider: locally with no JWT keys configured, the
+service makes a key pair on every start, in memory only, and ``POST /local/token`` issues
+tokens signed with it. Settings validation refuses this outside ``local``."""
 
 import time
 from typing import Annotated, Any, Literal
@@ -25,7 +20,6 @@ _CURVES = {"ES256": ec.SECP256R1(), "ES384": ec.SECP384R1(), "ES512": ec.SECP521
 
 
 def generate_private_key(algorithm: str) -> PrivateKey:
-    """A new private key for ``algorithm`` (RS*/PS*: RSA 2048, ES*: its curve, EdDSA)."""
     if algorithm in _CURVES:
         return ec.generate_private_key(_CURVES[algorithm])
     if algorithm == "EdDSA":

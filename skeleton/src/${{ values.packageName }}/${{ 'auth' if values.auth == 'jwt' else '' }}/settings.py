@@ -1,4 +1,4 @@
-"""Settings of JWT bearer-token authentication (``auth.setup``)."""
+"""Settings of JWT bearer-token authentication."""
 
 from typing import Literal, Self
 from urllib.parse import urlsplit
@@ -23,7 +23,6 @@ class JwtSettings(ServiceSettings):
     # with neither, the service signs its own tokens (POST /local/token).
     jwt_jwks_url: str | None = None
     jwt_public_key: str | None = None
-    # Accepted `alg` values; asymmetric only (see JwtAlgorithm).
     jwt_algorithms: list[JwtAlgorithm] = Field(default=["RS256"], min_length=1)
     # Clock skew tolerated on exp, nbf and iat.
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
@@ -35,14 +34,13 @@ class JwtSettings(ServiceSettings):
     # Claims that name the caller's roles (a list, or a space-separated string) and tenant.
     jwt_roles_claim: NonEmptyStr = "roles"
     jwt_tenant_claim: NonEmptyStr = "tenant_id"
-    # Role needed to read (GET, HEAD) through TenantIdDep; the write role also reads.
+    # TenantIdDep needs the read role for GET and HEAD (the write role also reads), the write
+    # role for every other method.
     jwt_read_role: NonEmptyStr = "reader"
-    # Role needed for every other method (POST, PATCH, DELETE, ...).
     jwt_write_role: NonEmptyStr = "writer"
 
     @property
     def jwt_signs_locally(self) -> bool:
-        """True when the service signs its own tokens: locally, with no key configured."""
         return self.uses_stand_ins and self.jwt_jwks_url is None and self.jwt_public_key is None
 
     @model_validator(mode="after")

@@ -1,12 +1,5 @@
-"""Verification of bearer tokens (JWT, RFC 7519) into the caller's identity.
-
-A token is accepted only if all of these hold: its ``alg`` is one of ``jwt_algorithms``
-(never taken from the token alone; asymmetric only); it has no ``crit`` header (this
-service implements no extension); its signature verifies with the key the signing keys
-give for it; ``exp``, ``iss``, ``aud`` and ``sub`` are present; ``iss`` and ``aud`` equal
-the settings exactly (a list ``aud`` must contain it); RSA keys have at least 2048 bits;
-``exp``, ``nbf`` and ``iat`` hold within ``jwt_leeway_seconds``.
-"""
+"""Verification of bearer tokens (JWT). The algorithm must be one of the settings' (never
+the token's choice alone), and a ``crit`` header is refused: no extension is implemented."""
 
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +14,6 @@ REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The verified caller."""
-
     subject: str
     tenant_id: str | None
     roles: frozenset[str]

@@ -1,5 +1,4 @@
-"""The token verifier of the app, built by the composition root (``bootstrap.py``) from the
-settings."""
+"""The app's token verifier, built by the composition root (``bootstrap.py``)."""
 
 import httpx2
 import structlog
@@ -13,8 +12,6 @@ logger = structlog.stdlib.get_logger(__name__)
 
 
 def create_token_verifier(settings: JwtSettings, client: httpx2.AsyncClient) -> TokenVerifier:
-    """Keys from the JWKS URL (fetched with ``client``, the app's pooled HTTP client), the
-    configured public key, or, locally with neither, the local issuer."""
     keys: SigningKeys
     if settings.jwt_jwks_url is not None:
         keys = JwksKeys(

@@ -1,4 +1,2 @@
-"""Caching: ElastiCache for Redis in real environments, an in-process TTL cache locally.
-
-A sick cache never fails a request: every cache error is a miss (counted in
-``cache_bypass_total``), and the database answers instead."""
+"""Caching: ElastiCache for Redis, or an in-process cache locally. A sick cache never fails a
+request: every cache error is a miss."""

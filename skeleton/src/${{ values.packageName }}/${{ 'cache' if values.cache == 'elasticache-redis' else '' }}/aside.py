@@ -11,11 +11,8 @@ T = TypeVar("T")
 
 
 class CacheAside:
-    """Reusable by any domain: give it a key, a loader and how to (de)serialise values.
-
-    Keys are namespaced ``<service>:<schema version>:<tenant>:<domain key>`` by
-    ``key()``, so two services sharing a Redis, two tenants, or two versions of a value's
-    shape during a rolling deploy never read each other's entries."""
+    """Keys are ``<service>:<schema version>:<tenant>:...``, so two services sharing a Redis,
+    two tenants, or two shapes of a value during a rolling deploy never share entries."""
 
     def __init__(self, store: CacheStore, *, namespace: str, ttl_seconds: int) -> None:
         self.store = store

@@ -17,9 +17,8 @@ logger = structlog.stdlib.get_logger(__name__)
 
 T = TypeVar("T")
 
-# INCR and, for a counter it creates, EXPIRE: one command (EVALSHA) per request where a
-# MULTI/INCR/EXPIRE/EXEC transaction costs four, and no counter outlives its window even if
-# the client dies between the two steps.
+# INCR and, for a new counter, EXPIRE in one atomic command: no counter outlives its window
+# even if the client dies between the two steps.
 INCREMENT_WITH_TTL = """
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then
@@ -40,8 +39,7 @@ class CacheStore(Protocol):
 
 
 class InProcessCacheStore:
-    """A bounded TTL cache in this process (least recently used entries go first): the
-    local stand-in for Redis. Not shared between processes, so only for local work."""
+    """The local stand-in for Redis: bounded, least recently used entries go first."""
 
     def __init__(
         self, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
@@ -100,16 +98,13 @@ class RedisCacheStore:
         await self._guarded("delete", lambda: self._client.delete(*keys))
 
     async def increment(self, key: str, ttl_seconds: int) -> int | None:
-        """A rate-limit counter (``core/rate_limit.py``): adds one, and gives a new counter
-        its time to live, in one atomic command; None when Redis is unavailable."""
+        """A rate-limit counter (``core/rate_limit.py``); None when Redis is unavailable."""
         count = await self._guarded(
             "rate_limit", lambda: self._increment(keys=[key], args=[ttl_seconds])
         )
         return None if count is None else int(count)
 
     async def _guarded(self, operation: str, call: Callable[[], Awaitable[T]]) -> T | None:
-        """The call's result, or None (counted as a bypass) if the breaker is open or the
-        call fails."""
         try:
             await self._breaker.before_call()
         except CircuitOpenError:

@@ -1,2 +1,1 @@
-"""DynamoDB access with aioboto3: the table design, the client the app shares, and the moto
-server that stands in for DynamoDB in local work."""
+"""DynamoDB access with aioboto3, and the moto server that stands in for it locally."""

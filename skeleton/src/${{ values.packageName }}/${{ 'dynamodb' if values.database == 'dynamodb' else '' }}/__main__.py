@@ -1,10 +1,6 @@
-"""The table from the command line, with the service's settings:
-
-- ``python -m ${{ values.packageName }}.dynamodb create-table`` creates it where the settings
-  point, unless it exists (docker-compose.yml runs it against the moto server);
-- ``python -m ${{ values.packageName }}.dynamodb definition`` prints its definition, the input
-  of ``aws dynamodb create-table --cli-input-json`` and a reference for infrastructure code.
-"""
+"""``python -m ${{ values.packageName }}.dynamodb create-table`` creates the table where the
+settings point, unless it exists; ``definition`` prints the input of
+``aws dynamodb create-table --cli-input-json``."""
 
 import argparse
 import asyncio

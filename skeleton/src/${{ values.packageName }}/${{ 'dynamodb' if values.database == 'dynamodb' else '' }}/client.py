@@ -39,8 +39,7 @@ def client_config(settings: DynamoDbSettings) -> AioConfig:
 
 @asynccontextmanager
 async def dynamodb_lifespan(settings: Settings, health: HealthRegistry) -> AsyncIterator["Table"]:
-    """The service's table while the app runs, with its readiness check. Locally without an
-    endpoint, a moto server stands in for DynamoDB."""
+    """Locally without an endpoint, a moto server stands in for DynamoDB."""
     async with AsyncExitStack() as stack:
         endpoint_url = settings.dynamodb_endpoint_url
         stand_in = endpoint_url is None and settings.uses_stand_ins

@@ -1,9 +1,6 @@
-"""Listing cursors: the key a page ended at, as URL-safe base64 of compact JSON.
-
-They are not signed. Only the exact text ``encode_cursor`` returns decodes, and the
-repository checks every key attribute against the request (tenant, filter), so a cursor a
-client makes up can at most start its own listing at another of its own products.
-"""
+"""Listing cursors: the key a page ended at, as base64 JSON. Unsigned: the repository checks
+every key attribute against the request, so a made-up cursor can at most start the client's
+own listing at another of its own products."""
 
 import base64
 import binascii

@@ -19,7 +19,6 @@ class MotoMissingError(RuntimeError):
 
 @asynccontextmanager
 async def local_moto_server() -> AsyncIterator[str]:
-    """Run a moto server on a free port of 127.0.0.1 and yield its endpoint URL."""
     try:
         from moto.server import ThreadedMotoServer
     except ImportError:

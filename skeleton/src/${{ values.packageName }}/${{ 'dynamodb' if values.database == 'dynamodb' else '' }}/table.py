@@ -1,13 +1,6 @@
-"""The products table: its key design in one place, for the repository, the tests, the local
-stand-in and infrastructure code (``python -m ${{ values.packageName }}.dynamodb definition``
-prints it as the input of ``aws dynamodb create-table --cli-input-json``).
-
-- Base table: partition key ``tenant_id``, sort key ``id`` (the product ID as a string).
-  One Query reads a page of one tenant's products; no scan ever crosses tenants.
-- Global secondary index ``by_status``: partition key ``tenant_status``
-  (``"<tenant>#<status>"``), sort key ``id``, all attributes projected. Listing by status
-  reads only matching items, so pages are never cut short by a filter.
-"""
+"""The products table's key design, in one place. The tenant is the partition key, so one
+Query reads a page of one tenant's products; the ``by_status`` index is partitioned by
+tenant and status, so a listing by status is never cut short by a filter."""
 
 from __future__ import annotations
 

@@ -14,8 +14,6 @@ logger = structlog.stdlib.get_logger(__name__)
 
 
 class CircuitOpenError(ServiceUnavailable):
-    """The circuit is open: the upstream failed repeatedly, so calls fail fast for a while."""
-
     code = "UPSTREAM_UNAVAILABLE"
 
 
@@ -28,10 +26,7 @@ class CircuitState(StrEnum):
 class CircuitBreaker:
     """Closed: calls go through, consecutive failures are counted. After
     ``failure_threshold`` of them it opens: calls fail at once. After ``reset_seconds`` it
-    lets one trial call through (half-open): success closes it, failure opens it again.
-
-    Safe for concurrent tasks: state changes happen under an ``asyncio.Lock``.
-    """
+    lets one trial call through (half-open): success closes it, failure opens it again."""
 
     def __init__(
         self,

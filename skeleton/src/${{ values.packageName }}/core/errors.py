@@ -1,11 +1,5 @@
-"""Typed exceptions and the single error envelope of every failed request.
-
-Every error response has the body
-``{"error": CODE, "message": str, "correlation_id": str, "details": ...}`` (``details`` only
-when there is something to add), whether it comes from the service's own exceptions,
-request validation, routing (404, 405), the middleware (413, 431, 504) or an unhandled exception
-(500, whose message never reveals internals).
-"""
+"""Typed exceptions and the one error envelope of every failed request, whatever raised it
+(a 500's message never reveals internals)."""
 
 from http import HTTPStatus
 from typing import Any, ClassVar
@@ -29,11 +23,8 @@ class ErrorEnvelope(BaseModel):
 
 
 class ServiceError(Exception):
-    """Base of the service's own errors; subclasses set the status and the code."""
-
     status_code: ClassVar[int] = 500
     code: ClassVar[str] = "INTERNAL_ERROR"
-    # Response headers, e.g. ``Retry-After`` of a 503.
     headers: ClassVar[dict[str, str]] = {}
 
     def __init__(self, message: str, *, details: Any = None) -> None:
@@ -62,15 +53,11 @@ class DuplicateHeaderError(BadRequestError):
 
 
 class UnsupportedMediaTypeError(ServiceError):
-    """The request body is not in a media type the route reads."""
-
     status_code = 415
     code = "UNSUPPORTED_MEDIA_TYPE"
 
 
 class NotFoundError(ServiceError):
-    """A resource does not exist."""
-
     status_code = 404
     code = "NOT_FOUND"
 
@@ -82,15 +69,11 @@ class NotFoundError(ServiceError):
 
 
 class ConflictError(ServiceError):
-    """The request conflicts with the current state (duplicate, version mismatch)."""
-
     status_code = 409
     code = "CONFLICT"
 
 
 class PreconditionFailedError(ServiceError):
-    """An ``If-Match`` the resource's current ETag does not match."""
-
     status_code = 412
     code = "PRECONDITION_FAILED"
 
@@ -103,8 +86,6 @@ class ValidationFailed(ServiceError):  # noqa: N818 (reads as the response it be
 
 
 class ServiceUnavailable(ServiceError):  # noqa: N818 (reads as the response it becomes)
-    """A dependency cannot serve the request right now; the client may retry later."""
-
     status_code = 503
     code = "SERVICE_UNAVAILABLE"
 
@@ -137,7 +118,6 @@ def error_response(
     details: Any = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    """The envelope as a response, with the current correlation ID."""
     correlation_id = get_correlation_id()
     body: dict[str, Any] = {"error": code, "message": message, "correlation_id": correlation_id}
     if details is not None:
@@ -149,7 +129,6 @@ def error_response(
 
 
 def http_error_code(status_code: int) -> str:
-    """The envelope code of an HTTP status."""
     return HTTP_ERROR_CODES.get(status_code, f"HTTP_{status_code}")
 
 
@@ -212,8 +191,7 @@ async def handle_http_exception(_request: Request, exc: Exception) -> JSONRespon
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Route every error the framework knows about through the envelope. Unhandled
-    exceptions are turned into the 500 envelope by the request pipeline middleware."""
+    """Unhandled exceptions become the 500 envelope in the request pipeline middleware."""
     app.add_exception_handler(ServiceError, handle_service_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(HTTPException, handle_http_exception)

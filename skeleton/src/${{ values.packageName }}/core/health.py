@@ -1,14 +1,5 @@
-"""Health probes and the registry of readiness checks.
-
-- ``/health/live``: the process serves requests; checks nothing, so an outage of a
-  dependency does not make the orchestrator restart every replica.
-- ``/health/ready``: every registered check runs concurrently, each with a short timeout.
-  A failing critical check answers 503 (take the replica out of the load balancer); a
-  failing non-critical one answers 200 with status ``degraded``.
-- ``/health/startup``: 200 once the lifespan has opened every client, 503 before.
-
-Optional modules register their checks from the lifespan.
-"""
+"""Health probes. Liveness checks nothing, so an outage of a dependency does not make the
+orchestrator restart every replica; readiness answers 503 only when a critical check fails."""
 
 import asyncio
 import time
@@ -50,8 +41,6 @@ class ProbeStatus(BaseModel):
 
 
 class HealthRegistry:
-    """The readiness checks of one app, and whether its startup has finished."""
-
     def __init__(self) -> None:
         self._checks: dict[str, HealthCheck] = {}
         self.started = False
@@ -73,7 +62,6 @@ class HealthRegistry:
         self.started = True
 
     async def check(self) -> ReadinessReport:
-        """Run every check concurrently and summarise them."""
         checks = list(self._checks.values())
         results = await asyncio.gather(*(self._run(check) for check in checks))
         by_name = {check.name: result for check, result in zip(checks, results, strict=True)}
@@ -114,8 +102,6 @@ _ALIVE = ProbeStatus(status="ok")
 
 
 def health_router(registry: HealthRegistry) -> APIRouter:
-    """The probes of the app whose readiness checks ``registry`` holds; they answer before
-    the lifespan has run (startup and readiness then say so)."""
     router = APIRouter(prefix="/health", tags=["health"])
 
     @router.get("/live")

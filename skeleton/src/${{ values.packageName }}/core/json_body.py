@@ -20,7 +20,6 @@ def is_json_media_type(content_type: str) -> bool:
 
 
 async def require_json_body(request: Request) -> None:
-    """FastAPI dependency: a 415 envelope unless the body is declared as JSON."""
     if not is_json_media_type(request.headers.get("content-type", "")):
         raise UnsupportedMediaTypeError(
             "The request body must be JSON, sent with Content-Type: application/json."

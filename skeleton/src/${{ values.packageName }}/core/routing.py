@@ -1,9 +1,5 @@
-"""Routers of the domains registered on the app itself, route by route.
-
-Since FastAPI 0.137, ``include_router`` keeps an included router as one node of the app's
-routing table, resolved again on every request. ``include_flat`` registers each path
-operation on the app's own router instead, so a request is matched against a flat list.
-"""
+"""Since FastAPI 0.137, ``include_router`` keeps a router as one node of the app's routing
+table, resolved again on every request; ``include_flat`` adds its routes to the app itself."""
 
 import inspect
 
@@ -20,9 +16,7 @@ ROUTE_OPTIONS = tuple(
 
 
 def include_flat(app: FastAPI, router: APIRouter, *, prefix: str = "") -> None:
-    """Register every path operation of ``router`` on ``app``, under ``prefix``.
-
-    Re-created through ``app.router`` so that ``app.dependency_overrides`` applies to them."""
+    """Re-created through ``app.router`` so that ``app.dependency_overrides`` applies."""
     for route in router.routes:
         if not isinstance(route, APIRoute):
             raise TypeError(f"include_flat takes path operations only, not {route!r}")

@@ -51,7 +51,6 @@ async def get_tenant_id(
         ),
     ] = None,
 ) -> str:
-    """FastAPI dependency: the request's tenant, else a 400 envelope."""
     if tenant_id is None:
         raise TenantRequiredError(f"The {TENANT_ID_HEADER} header is required.")
     # FastAPI passes the first value; a second one would silently name another tenant.

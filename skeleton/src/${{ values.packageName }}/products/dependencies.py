@@ -35,7 +35,6 @@ from .sql import get_product_repository
 
 
 async def get_product_repository(services: ServicesDep) -> ProductRepository:
-    """The store the lifespan created."""
     return services.product_repository
 {% endif %}
 {% if values.cache == 'elasticache-redis' %}
@@ -44,7 +43,6 @@ async def get_product_repository(services: ServicesDep) -> ProductRepository:
 async def get_cached_product_repository(
     repository: Annotated[ProductRepository, Depends(get_product_repository)], cache: CacheDep
 ) -> ProductRepository:
-    """The storage repository behind the read cache."""
     return CachedProductRepository(repository, cache)
 
 

@@ -24,7 +24,11 @@ from .schemas import ProductCreate, ProductRead, ProductUpdate
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {
         "model": ErrorEnvelope,
+{% if values.database == 'dynamodb' %}
         "description": "Malformed request: an unreadable body, header or cursor.",
+{% else %}
+        "description": "Malformed request: an unreadable body or header.",
+{% endif %}
     },
 {% if values.auth == 'jwt' %}
     401: {"model": ErrorEnvelope, "description": "Missing or invalid bearer token."},

@@ -22,15 +22,13 @@ from .models import Product, ProductStatus
 NO_NUL = r"^[^\x00]*$"
 # The characters str.strip() removes, spelled out: regex engines disagree on what \s means.
 WHITESPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-# A name has a character other than whitespace (and no NUL); it is stored stripped, on create
-# and update alike. Length and pattern apply to the name as sent, as the OpenAPI says.
+# Not only whitespace, stored stripped; length and pattern apply to the name as sent.
 NAME_TEXT = rf"^[^\x00]*[^\x00{WHITESPACE}][^\x00]*$"
 Name = Annotated[
     str, Field(min_length=1, max_length=255, pattern=NAME_TEXT), AfterValidator(str.strip)
 ]
 Description = Annotated[str, Field(max_length=2000, pattern=NO_NUL)]
-# Greater than zero, at most two decimal places (cents), at most 10 digits before the point;
-# a JSON number or a string of digits. The OpenAPI description says exactly that.
+# A JSON number or a string of digits; the OpenAPI description says exactly what is accepted.
 PRICE_TEXT = r"^(?=.*[1-9])[0-9]{1,10}(\.[0-9]{1,2})?$"
 _PRICE_TEXT = re.compile(PRICE_TEXT)
 # The one form of a price everywhere it is written: exactly two decimal

@@ -24,8 +24,6 @@ def utc_now() -> datetime:
 
 
 class ProductService:
-    """Product use cases for one tenant's requests."""
-
 {% if values.taskQueue != 'none' %}
     def __init__(
         self,
@@ -75,10 +73,8 @@ class ProductService:
         changes: ProductUpdate,
         expected_versions: frozenset[int] | None = None,
     ) -> Product:
-        """Apply the fields present in ``changes``. With ``expected_versions`` (the client's
-        ``If-Match``) the product must be at one of them, through to the write: 412 if not.
-        Without, a concurrent change of the same product is a conflict (409); never
-        silently overwritten either way."""
+        """With ``expected_versions`` (``If-Match``) the product must stay at one of them
+        through to the write (else 412); without, a concurrent change is a conflict (409)."""
         product = await self.get(tenant_id, product_id)
         _check_precondition(product, expected_versions)
         fields = changes.model_dump(exclude_unset=True)
@@ -105,8 +101,6 @@ class ProductService:
     async def delete(
         self, tenant_id: str, product_id: UUID, expected_versions: frozenset[int] | None = None
     ) -> None:
-        """Remove the product; with ``expected_versions`` only while it is at one of them
-        (412 if not)."""
         version = None
         if expected_versions is not None:
             product = await self.get(tenant_id, product_id)

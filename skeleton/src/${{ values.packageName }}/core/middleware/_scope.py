@@ -14,11 +14,9 @@ class RequestHead(NamedTuple):
     """What the pipeline needs from the request's headers, read in one pass over them."""
 
     header_bytes: int
-    """Total length of the header names and values."""
     content_length: bytes | None
     transfer_encoding: bytes | None
     correlation_id: bytes | None
-    """The first ``X-Correlation-ID`` value, as sent."""
 
 
 def read_request_head(scope: Scope) -> RequestHead:
@@ -37,8 +35,7 @@ def read_request_head(scope: Scope) -> RequestHead:
 
 
 def route_template(scope: Scope) -> str:
-    """The path template of the matched route (``/api/v1/products/{product_id}``), so
-    metrics and logs do not get one label per ID; ``<unmatched>`` when no route matched.
-    Routes are registered flat (``core.routing``), so the route's path is the full one."""
+    """The matched route's path template, so metrics and logs do not get one label per ID
+    (routes are registered flat, so the route's path is the full one)."""
     path = getattr(scope.get("route"), "path", None)
     return path if isinstance(path, str) else UNMATCHED_ROUTE

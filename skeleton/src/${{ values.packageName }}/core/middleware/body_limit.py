@@ -31,7 +31,6 @@ def has_body(scope: Scope, head: RequestHead) -> bool:
 
 
 def limit_body(receive: Receive, max_body_bytes: int) -> Receive:
-    """``receive`` that raises ``PayloadTooLarge`` once the body passes the limit."""
     received = 0
 
     async def limited_receive() -> Message:

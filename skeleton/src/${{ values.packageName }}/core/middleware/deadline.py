@@ -1,11 +1,6 @@
-"""Request deadlines that share their timers.
-
-``asyncio.timeout()`` schedules and cancels a timer of its own for every request. Here the
-requests whose deadlines fall in the same slot (a tenth of the timeout, at most 100 ms)
-share one timer: starting a request adds its task to the slot's set, finishing removes it,
-and when the slot's time comes, the tasks still in it are cancelled. A request therefore
-times out between ``timeout_seconds`` and one slot later.
-"""
+"""Request deadlines that share their timers: ``asyncio.timeout()`` would schedule and cancel
+a timer per request. Requests whose deadlines fall in the same slot (a tenth of the timeout,
+at most 100 ms) share one, so a request times out up to one slot late."""
 
 import asyncio
 import math
@@ -16,7 +11,6 @@ Task = asyncio.Task[Any]
 
 
 def current_task() -> Task:
-    """The task running this request (ASGI servers run each request in one)."""
     task = asyncio.current_task()
     if task is None:
         raise RuntimeError("a request must run in an asyncio task")

@@ -1,18 +1,7 @@
-"""Every cross-cutting step of an HTTP request in one pure-ASGI layer: correlation ID,
-security headers, metrics, access log, body limit, timeout and the 500 guard.
-
-One layer with one ``send`` wrapper instead of a middleware per concern: each layer costs a
-coroutine call and a wrapped ``send`` on every request, which a service pays on all of its
-traffic. The concerns stay in their own modules; this class only puts them in order:
-
-- the correlation ID is resolved first, so every log line and error body carries it;
-- headers larger than their limit are answered 431;
-- a body larger than the limit is answered 413 (declared length, or while it is read);
-- a request still running after the timeout is cancelled and answered 504;
-- an unhandled exception is logged with its traceback and answered with the 500 envelope;
-- every response, errors included, gets the correlation and security headers, is counted in
-  the metrics and logged once in the access log.
-"""
+"""Every cross-cutting step of an HTTP request in one pure-ASGI layer, not a middleware per
+concern: each layer costs a coroutine call and a wrapped ``send`` on every request. The steps
+live in their own modules; this class puts them in order, the correlation ID first so that
+every log line and error body carries it."""
 
 import asyncio
 import time
@@ -34,9 +23,8 @@ logger = structlog.stdlib.get_logger(__name__)
 
 
 class _Response:
-    """The response as it goes out: adds the headers, remembers the status, and writes the
-    access line before the last body chunk (while the request's trace span is still
-    active, so the line carries its trace ID)."""
+    """Writes the access line before the last body chunk, while the request's trace span is
+    still active, so the line carries its trace ID."""
 
     __slots__ = ("_extra_headers", "_scope", "_send", "_started_at", "logged", "started", "status")
 
@@ -94,7 +82,6 @@ class RequestPipelineMiddleware:
         response = _Response(
             scope, send, [correlation_header(correlation_id), *self.security_headers], started_at
         )
-        # One coroutine for the whole request: every extra layer is paid on every request.
         timed_out = False
         try:
             if headers_too_large(head, self.max_header_bytes):

@@ -1,8 +1,5 @@
-"""Security headers on every response, and no ``server`` header.
-
-uvicorn writes its own ``server: uvicorn`` header outside the application: start it with
-``--no-server-header`` (the Dockerfile does) so responses do not advertise the server.
-"""
+"""Security headers on every response, and no ``server`` header (uvicorn writes its own
+outside the application unless started with ``--no-server-header``, as the Dockerfile does)."""
 
 from collections.abc import Iterable
 
@@ -18,7 +15,6 @@ RawHeaders = list[tuple[bytes, bytes]]
 
 
 def security_headers(hsts_max_age_seconds: int = 0) -> RawHeaders:
-    """The headers as raw ASGI pairs; HSTS only with a positive max-age."""
     headers = dict(SECURITY_HEADERS)
     if hsts_max_age_seconds > 0:
         headers["Strict-Transport-Security"] = f"max-age={hsts_max_age_seconds}; includeSubDomains"
