@@ -15,7 +15,7 @@ from ..core.logging import configure_logging
 from ..core.tracing import configure_tracing
 {% endif %}
 from ..products.notifications.delivery import DeliveryLedger
-from ..products.notifications.events import TASK_NAME
+from ..products.notifications.notice import TASK_NAME
 from .queue_settings import TaskQueueSettings
 from .tasks import notify_product_created
 

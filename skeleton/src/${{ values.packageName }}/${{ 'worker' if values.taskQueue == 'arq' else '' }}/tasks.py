@@ -25,9 +25,9 @@ from ..products.notifications.delivery import (
     task_context,
 )
 {% if values.datadog %}
-from ..products.notifications.events import TASK_NAME, ProductCreatedNotice
+from ..products.notifications.notice import TASK_NAME, ProductCreatedNotice
 {% else %}
-from ..products.notifications.events import ProductCreatedNotice
+from ..products.notifications.notice import ProductCreatedNotice
 {% endif %}
 
 logger = structlog.stdlib.get_logger(__name__)

@@ -12,7 +12,7 @@ from ..core.logging import configure_logging
 {% if values.datadog %}
 from ..core.tracing import configure_tracing
 {% endif %}
-from ..products.notifications.events import TASK_NAME
+from ..products.notifications.notice import TASK_NAME
 from .heartbeat import Heartbeat
 
 # Worker processes per pod. Celery's default, the CPU count, is the node's in a container.
@@ -102,7 +102,7 @@ class _ConfigFromEnvironment(Mapping[str, Any]):
 
 # `celery --app` needs an application at module level. Its configuration is lazy: Celery
 # reads it (and so the environment) when the worker starts, not when this module is
-# imported. The API builds its own application from its Settings (worker.events).
+# imported. The API builds its own application from its Settings (worker.publisher).
 app = create_celery_app(_ConfigFromEnvironment())
 app.steps["worker"].add(Heartbeat)
 

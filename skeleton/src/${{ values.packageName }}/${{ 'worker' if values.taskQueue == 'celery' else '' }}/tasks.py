@@ -25,7 +25,7 @@ from ..products.notifications.delivery import (
     deliver_product_created,
     task_context,
 )
-from ..products.notifications.events import TASK_NAME, ProductCreatedNotice
+from ..products.notifications.notice import TASK_NAME, ProductCreatedNotice
 from .app import service_settings
 
 logger = structlog.stdlib.get_logger(__name__)

@@ -25,13 +25,13 @@ from ..dynamodb.settings import DynamoDbSettings
 from ..products.notifications.settings import NotificationSettings
 from ..worker.queue_settings import TaskQueueSettings
 {% endif %}
-from .http_client_settings import HttpClientSettings
-from .logging_settings import LoggingSettings
+from .http_client import HttpClientSettings
+from .logging import LoggingSettings
 from .middleware.settings import HttpServerSettings
 from .rate_limit_settings import RateLimitSettings
 from .service_settings import ENV_PREFIX, SettingsError
 {% if values.datadog %}
-from .tracing_settings import TracingSettings
+from .tracing import TracingSettings
 {% endif %}
 
 __all__ = [

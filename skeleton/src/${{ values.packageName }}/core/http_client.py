@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx2
 import structlog
+from pydantic import Field
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -17,14 +18,21 @@ from tenacity import (
 )
 
 from .circuit_breaker import CircuitBreaker
-from .correlation import CORRELATION_ID_HEADER, get_correlation_id
+from .correlation_id import CORRELATION_ID_HEADER, get_correlation_id
 from .errors import ServiceUnavailable
-from .http_client_settings import HttpClientSettings
+from .service_settings import ServiceSettings
 
 logger = structlog.stdlib.get_logger(__name__)
 
 # Answers worth another attempt at once: the upstream (or its gateway) is briefly down.
 TRANSIENT_STATUS_CODES = frozenset({502, 503, 504})
+
+
+class HttpClientSettings(ServiceSettings):
+    http_client_timeout_seconds: float = Field(default=5.0, gt=0)
+    http_client_retries: int = Field(default=3, ge=0, le=10)
+    circuit_breaker_failure_threshold: int = Field(default=5, ge=1)
+    circuit_breaker_reset_seconds: float = Field(default=30.0, gt=0)
 
 
 class UpstreamUnavailable(ServiceUnavailable):

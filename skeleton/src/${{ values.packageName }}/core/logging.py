@@ -19,24 +19,28 @@ import logging
 import re
 import sys
 from collections.abc import Mapping
-from typing import Any
+{% if values.datadog %}
+from typing import TYPE_CHECKING, Any, Literal
+{% else %}
+from typing import Any, Literal
+{% endif %}
 
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-{% if values.datadog %}
-from .config import Settings
-{% endif %}
-from .correlation import get_correlation_id
-{% if not values.datadog %}
-from .logging_settings import LoggingSettings
-{% endif %}
+from .correlation_id import get_correlation_id
 from .middleware.access_log import ACCESS_LOGGER
 from .service_settings import ServiceSettings
 {% if values.datadog %}
 from .tracing import DatadogLogFields
+
+if TYPE_CHECKING:
+    # Not at run time: core.config imports this module for LoggingSettings.
+    from .config import Settings
 {% endif %}
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 REDACTED = "[REDACTED]"
 SENSITIVE_KEY_PARTS = (
@@ -74,6 +78,18 @@ _SECRETS_IN_TEXT = (
     (re.compile(r"\beyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}"), REDACTED),
 )
 _SECRET_HINTS = ("=", "://", "eyJ", "Bearer ", "Basic ")
+
+
+class LoggingSettings(ServiceSettings):
+    # The service's own loggers; every other library's log at log_level_third_party.
+    log_level: LogLevel = "INFO"
+    log_level_third_party: LogLevel = "WARNING"
+    # None: readable lines when environment is local, JSON lines elsewhere.
+    log_json: bool | None = None
+
+    @property
+    def logs_json(self) -> bool:
+        return self.log_json if self.log_json is not None else self.environment != "local"
 
 
 def is_sensitive_key(key: object) -> bool:
@@ -147,7 +163,7 @@ class _StandardOutput:
 
 
 {% if values.datadog %}
-def configure_logging(settings: Settings) -> None:
+def configure_logging(settings: "Settings") -> None:
 {% else %}
 def configure_logging(settings: LoggingSettings) -> None:
 {% endif %}

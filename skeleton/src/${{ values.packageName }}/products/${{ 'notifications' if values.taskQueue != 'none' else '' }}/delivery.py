@@ -13,9 +13,9 @@ import structlog
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from ...core.correlation import correlation_id_var
+from ...core.correlation_id import correlation_id_var
 from ...core.http_client import TRANSIENT_STATUS_CODES
-from .events import TASK_NAME, ProductCreatedNotice
+from .notice import TASK_NAME, ProductCreatedNotice
 
 logger = structlog.stdlib.get_logger(__name__)
 

@@ -3,7 +3,7 @@ set for the request's context (logs, error bodies, outbound calls) and echoed ba
 
 from contextvars import Token
 
-from ..correlation import correlation_id_var, is_well_formed, new_correlation_id
+from ..correlation_id import correlation_id_var, is_well_formed, new_correlation_id
 from ._scope import CORRELATION_ID_NAME
 
 
