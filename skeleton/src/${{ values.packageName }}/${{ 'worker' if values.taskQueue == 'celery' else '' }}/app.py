@@ -1,4 +1,4 @@
-"""The Celery application and its configuration, built from the service settings."""
+"""The Celery application and its configuration."""
 
 import ssl
 from collections.abc import Iterator, Mapping
@@ -84,7 +84,6 @@ def service_settings(app: Celery) -> Settings:
 
 
 class _ConfigFromEnvironment(Mapping[str, Any]):
-    """The worker's configuration, read from the environment when Celery first needs it."""
 
     @cached_property
     def _config(self) -> dict[str, Any]:
@@ -109,16 +108,13 @@ app.steps["worker"].add(Heartbeat)
 
 @signals.setup_logging.connect
 def _configure_worker_logging(**_: Any) -> None:
-    """The service's JSON logging instead of Celery's (connecting this signal is what keeps
-    Celery from configuring its own)."""
+    """Connecting this signal is what keeps Celery from configuring its own logging."""
     configure_logging(service_settings(app))
 {% if values.datadog %}
 
 
 @signals.worker_init.connect
 def _configure_worker_tracing(**_: Any) -> None:
-    """Trace tasks, continuing the trace of the request that sent them (ddtrace reads the
-    context from the message headers), and the webhook calls they make."""
     settings = service_settings(app)
     configure_tracing(settings)
     if settings.datadog_enabled:
