@@ -51,7 +51,7 @@ def _bucket_label(bound: float) -> str:
 
 class ServiceMetrics:
     """Request count and latency by method, route template and status, and the counters
-    features add with ``counter()`` (cache bypasses, enqueue failures, your own).
+    each feature adds with ``counter()``.
 
     Requests are counted in plain objects, turned into metrics at scrape time:
     ``prometheus_client``'s counters take a lock per update, and only the event loop
