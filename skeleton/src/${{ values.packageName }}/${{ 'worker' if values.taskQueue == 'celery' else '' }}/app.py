@@ -84,7 +84,6 @@ def service_settings(app: Celery) -> Settings:
 
 
 class _ConfigFromEnvironment(Mapping[str, Any]):
-
     @cached_property
     def _config(self) -> dict[str, Any]:
         return celery_config(load_worker_settings())

@@ -27,7 +27,6 @@ logger = structlog.stdlib.get_logger(__name__)
 
 
 class NotificationTask(Task[..., None]):
-
     def on_retry(
         self,
         exc: Exception,
