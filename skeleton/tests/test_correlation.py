@@ -50,7 +50,7 @@ def test_generated_ids_are_unique_across_processes_and_forks() -> None:
     """Each process draws its own random prefix (a forked worker too), then counts."""
     probe = (
         "import os\n"
-        "from ${{ values.packageName }}.core.correlation import new_correlation_id\n"
+        "from ${{ values.packageName }}.core.correlation_id import new_correlation_id\n"
         "ids = [new_correlation_id() for _ in range(1000)]\n"
         "child = os.fork()\n"
         "if child == 0:\n"

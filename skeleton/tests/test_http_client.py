@@ -12,7 +12,7 @@ from ${{ values.packageName }}.core.circuit_breaker import (
     CircuitState,
 )
 from ${{ values.packageName }}.core.config import Settings
-from ${{ values.packageName }}.core.correlation import (
+from ${{ values.packageName }}.core.correlation_id import (
     correlation_id_var,
 )
 from ${{ values.packageName }}.core.http_client import (

@@ -4,7 +4,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from ${{ values.packageName }}.core.config import Settings
-from ${{ values.packageName }}.core.metrics import LABELS, HttpMetrics
+from ${{ values.packageName }}.core.metrics import LABELS, ServiceMetrics
 from ${{ values.packageName }}.main import create_app
 
 MISSING = "/api/v1/products/00000000-0000-0000-0000-000000000000"
@@ -64,7 +64,7 @@ def test_exposition_matches_prometheus_client_counters_and_histograms() -> None:
     """The lock-free series render exactly as prometheus_client's own Counter and
     Histogram would for the same observations, bucket edges included."""
     durations = [0.0001, 0.005, 0.0051, 0.1, 0.3, 1.0, 9.99, 10.0, 42.0]
-    metrics = HttpMetrics()
+    metrics = ServiceMetrics()
     reference = CollectorRegistry()
     requests = Counter("http_requests", "HTTP requests handled.", LABELS, registry=reference)
     latency = Histogram(

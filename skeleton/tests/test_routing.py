@@ -8,7 +8,7 @@ from starlette.routing import Mount, Route
 
 from ${{ values.packageName }}.core.config import Settings
 from ${{ values.packageName }}.core.health import HealthRegistry, health_router
-from ${{ values.packageName }}.core.metrics import HttpMetrics, metrics_router
+from ${{ values.packageName }}.core.metrics import ServiceMetrics, metrics_router
 from ${{ values.packageName }}.core.routing import ROUTE_OPTIONS, include_flat
 from ${{ values.packageName }}.main import create_app
 from ${{ values.packageName }}.products.router import router as products_router
@@ -27,7 +27,7 @@ def test_the_routing_table_is_flat(settings: Settings) -> None:
 
 
 def test_the_api_is_the_same_as_with_include_router(settings: Settings) -> None:
-    health, metrics = HealthRegistry(), HttpMetrics()
+    health, metrics = HealthRegistry(), ServiceMetrics()
     included = FastAPI(title="t", version="1")
     included.include_router(health_router(health))
     included.include_router(metrics_router(metrics))

@@ -15,10 +15,10 @@ from .cache.store import RedisCacheStore
 from .core.config import Settings
 from .core.health import HealthRegistry
 from .core.http_client import create_http_client, create_resilient_client
-from .core.metrics import HttpMetrics
+from .core.metrics import ServiceMetrics
 from .core.rate_limit import InProcessWindowCounter, RateLimiter${{ ', WindowCounter' if values.cache == 'elasticache-redis' else '' }}
 {% if values.sqlDatabase %}
-from .db.engine import database_lifespan
+from .db.lifespan import database_lifespan
 {% endif %}
 from .deps import Services
 {% if values.database == 'dynamodb' %}
@@ -28,13 +28,13 @@ from .dynamodb.client import dynamodb_lifespan
 from .products.memory import InMemoryProductRepository, check_single_process
 {% endif %}
 {% if values.taskQueue != 'none' %}
-from .worker.events import product_events_lifespan
+from .worker.publisher import product_events_lifespan
 {% endif %}
 
 
 @asynccontextmanager
 async def bootstrap(
-    settings: Settings, metrics: HttpMetrics, health: HealthRegistry
+    settings: Settings, metrics: ServiceMetrics, health: HealthRegistry
 ) -> AsyncIterator[Services]:
     """The parts, open until the block ends. ``metrics`` and ``health`` come from
     ``create_app``: the middleware and the probes need them before startup."""

@@ -16,9 +16,9 @@ from .cache.aside import CacheAside
 from .core.config import Settings
 from .core.health import HealthRegistry
 from .core.http_client import ResilientHttpClient
-from .core.metrics import HttpMetrics
+from .core.metrics import ServiceMetrics
 {% if values.sqlDatabase %}
-from .db.engine import Database
+from .db.database import Database
 {% endif %}
 {% if values.database == 'none' %}
 from .products.memory import InMemoryProductRepository
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class Services:
     settings: Settings
-    metrics: HttpMetrics
+    metrics: ServiceMetrics
     health: HealthRegistry
     http_client: ResilientHttpClient
     rate_limiter: "RateLimiter"

@@ -15,10 +15,10 @@ from .auth.local import router as local_token_router
 from .bootstrap import bootstrap
 from .core.config import Settings, get_settings_or_exit
 from .core.errors import install_error_handlers
+from .core.gc_freeze import startup_objects_frozen
 from .core.health import HealthRegistry, health_router
-from .core.heap import startup_objects_frozen
 from .core.logging import configure_logging
-from .core.metrics import HttpMetrics, metrics_router
+from .core.metrics import ServiceMetrics, metrics_router
 from .core.middleware.stack import install_middleware
 from .core.routing import include_flat
 {% if values.datadog %}
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 {% if values.datadog %}
     configure_tracing(settings)
 {% endif %}
-    metrics = HttpMetrics()
+    metrics = ServiceMetrics()
     health = HealthRegistry()
 
     @asynccontextmanager

@@ -15,7 +15,8 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from ${{ values.packageName }}.core.config import ENV_PREFIX, Settings, SettingsError
-from ${{ values.packageName }}.db.engine import check_connection_budget, create_engine
+from ${{ values.packageName }}.db.connection_budget import check_connection_budget
+from ${{ values.packageName }}.db.engine import create_engine
 from ${{ values.packageName }}.deps import services_of
 from ${{ values.packageName }}.main import create_app
 

@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient
 
 from ${{ values.packageName }} import worker as worker_package
 from ${{ values.packageName }}.core.config import ENV_PREFIX, Settings
-from ${{ values.packageName }}.core.correlation import CORRELATION_ID_HEADER
+from ${{ values.packageName }}.core.correlation_id import CORRELATION_ID_HEADER
 from ${{ values.packageName }}.main import create_app
 
 TenantHeaders = Callable[[str], dict[str, str]]

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from ..core.circuit_breaker import CircuitBreaker
 from ..core.config import Settings
 from ..core.health import HealthRegistry
-from ..core.metrics import HttpMetrics
+from ..core.metrics import ServiceMetrics
 from ..core.redis import create_redis
 from .aside import CacheAside
 from .store import CacheStore, InProcessCacheStore, RedisCacheStore
@@ -26,7 +26,7 @@ def _pinger(client: Redis) -> Callable[[], Awaitable[None]]:
 
 @asynccontextmanager
 async def cache_lifespan(
-    settings: Settings, health: HealthRegistry, metrics: HttpMetrics
+    settings: Settings, health: HealthRegistry, metrics: ServiceMetrics
 ) -> AsyncIterator[CacheAside]:
     """The cache while the app runs. Redis is a non-critical readiness check: without it
     the service is slower, not down. Locally without a URL the cache lives in process."""

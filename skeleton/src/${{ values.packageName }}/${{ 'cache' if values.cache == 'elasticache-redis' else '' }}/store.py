@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from ..core.circuit_breaker import CircuitBreaker, CircuitOpenError
-from ..core.metrics import HttpMetrics
+from ..core.metrics import ServiceMetrics
 
 logger = structlog.stdlib.get_logger(__name__)
 
@@ -75,7 +75,7 @@ class RedisCacheStore:
     after repeated failures Redis is not even tried until the breaker lets a trial through,
     so a dead or paused Redis costs a request at most its short socket timeout."""
 
-    def __init__(self, client: Redis, breaker: CircuitBreaker, metrics: HttpMetrics) -> None:
+    def __init__(self, client: Redis, breaker: CircuitBreaker, metrics: ServiceMetrics) -> None:
         self._client = client
         self._increment = client.register_script(INCREMENT_WITH_TTL)
         self._breaker = breaker

@@ -1,9 +1,6 @@
-"""IAM database authentication: instead of a password, each new connection presents a token
-signed with the pod's AWS credentials (IRSA or EKS Pod Identity), valid for 15 minutes.
-
-boto3 is an optional dependency (the ``iam`` extra): most services use a password from the
-Secret and should not carry the AWS SDK. The region comes from the standard AWS chain
-(``AWS_REGION``)."""
+"""IAM database authentication: each new connection presents a token signed with the pod's
+AWS credentials instead of a password. boto3 is the optional ``iam`` extra: most services
+use a password and should not carry the AWS SDK."""
 
 import os
 import time

@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from ..core.errors import ServiceUnavailable
-from .engine import Database
+from .database import Database
 
 logger = structlog.stdlib.get_logger(__name__)
 

@@ -1,4 +1,4 @@
-"""Settings of the Aurora connection pools (``db.engine``)."""
+"""Settings of the Aurora connection pools (``db.engine``, ``db.connection_budget``)."""
 
 from pydantic import BaseModel, Field, SecretStr
 

@@ -2,8 +2,5 @@
 
 arq ${{ values.packageName }}.worker.settings.WorkerSettings
 
-``settings`` is arq's configuration of the worker, built from the service settings
-(``queue_settings`` holds the task queue's), ``tasks`` the task, ``events`` what the API uses
-to enqueue it. ``arq --check`` with the same argument exits 1 when no worker of the queue
-has reported healthy lately: the liveness probe.
+``arq --check`` with the same argument is the liveness probe.
 """

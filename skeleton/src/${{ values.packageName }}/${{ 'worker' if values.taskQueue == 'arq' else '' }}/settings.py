@@ -1,4 +1,4 @@
-"""The arq worker's configuration, built from the service settings."""
+"""The arq worker's configuration."""
 
 import json
 import logging
@@ -15,7 +15,7 @@ from ..core.logging import configure_logging
 from ..core.tracing import configure_tracing
 {% endif %}
 from ..products.notifications.delivery import DeliveryLedger
-from ..products.notifications.events import TASK_NAME
+from ..products.notifications.notice import TASK_NAME
 from .queue_settings import TaskQueueSettings
 from .tasks import notify_product_created
 
@@ -36,7 +36,6 @@ def deserialize(data: bytes) -> dict[str, Any]:
 
 
 def redis_settings(settings: TaskQueueSettings) -> RedisSettings:
-    """The broker; rediss:// turns TLS on."""
     assert settings.task_broker_url is not None, "checked by load_worker_settings"
     broker = RedisSettings.from_dsn(settings.task_broker_url.get_secret_value())
     broker.conn_timeout = 5

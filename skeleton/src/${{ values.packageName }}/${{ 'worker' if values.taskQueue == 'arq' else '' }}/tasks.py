@@ -1,11 +1,5 @@
-"""The arq task: deliver the "product created" notification.
-
-Retries: a transient failure (webhook unreachable or overloaded, or the attempt took 80 %
-of the job timeout) raises ``Retry`` with a random delay of up to 1, 2, 4, ... seconds
-(full jitter, capped at ``TASK_RETRY_BACKOFF_MAX_SECONDS``), ``TASK_MAX_RETRIES`` times.
-After the last attempt, or at once for a permanent failure, the job fails: logged at error,
-pushed onto the dead-letter list, and its failed result kept for a day.
-"""
+"""The arq task delivering the "product created" notification. Transient failures are
+retried with jittered backoff; the last failure, or a permanent one, is dead-lettered."""
 
 import asyncio
 from typing import Any
@@ -25,9 +19,9 @@ from ..products.notifications.delivery import (
     task_context,
 )
 {% if values.datadog %}
-from ..products.notifications.events import TASK_NAME, ProductCreatedNotice
+from ..products.notifications.notice import TASK_NAME, ProductCreatedNotice
 {% else %}
-from ..products.notifications.events import ProductCreatedNotice
+from ..products.notifications.notice import ProductCreatedNotice
 {% endif %}
 
 logger = structlog.stdlib.get_logger(__name__)
@@ -41,13 +35,7 @@ async def notify_product_created(
     trace_headers: dict[str, str] | None = None,
 {% endif %}
 ) -> None:
-    """``ctx`` holds what the worker's startup opened and arq's ``job_try`` (1, 2, ...);
-{% if values.datadog %}
-    ``correlation_id`` is the request's, carried into every log line of the task.
-    ``trace_headers`` continue the request's trace (Datadog)."""
-{% else %}
-    ``correlation_id`` is the request's, carried into every log line of the task."""
-{% endif %}
+    """``ctx`` holds what the worker's startup opened and arq's ``job_try`` (1, 2, ...)."""
     product_notice = ProductCreatedNotice(**notice)
 {% if values.datadog %}
     # ddtrace does not instrument arq: continue the request's trace from the job's arguments.

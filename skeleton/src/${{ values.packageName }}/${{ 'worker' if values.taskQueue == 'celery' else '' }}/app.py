@@ -1,4 +1,4 @@
-"""The Celery application and its configuration, built from the service settings."""
+"""The Celery application and its configuration."""
 
 import ssl
 from collections.abc import Iterator, Mapping
@@ -12,7 +12,7 @@ from ..core.logging import configure_logging
 {% if values.datadog %}
 from ..core.tracing import configure_tracing
 {% endif %}
-from ..products.notifications.events import TASK_NAME
+from ..products.notifications.notice import TASK_NAME
 from .heartbeat import Heartbeat
 
 # Worker processes per pod. Celery's default, the CPU count, is the node's in a container.
@@ -84,8 +84,6 @@ def service_settings(app: Celery) -> Settings:
 
 
 class _ConfigFromEnvironment(Mapping[str, Any]):
-    """The worker's configuration, read from the environment when Celery first needs it."""
-
     @cached_property
     def _config(self) -> dict[str, Any]:
         return celery_config(load_worker_settings())
@@ -102,23 +100,20 @@ class _ConfigFromEnvironment(Mapping[str, Any]):
 
 # `celery --app` needs an application at module level. Its configuration is lazy: Celery
 # reads it (and so the environment) when the worker starts, not when this module is
-# imported. The API builds its own application from its Settings (worker.events).
+# imported. The API builds its own application from its Settings (worker.publisher).
 app = create_celery_app(_ConfigFromEnvironment())
 app.steps["worker"].add(Heartbeat)
 
 
 @signals.setup_logging.connect
 def _configure_worker_logging(**_: Any) -> None:
-    """The service's JSON logging instead of Celery's (connecting this signal is what keeps
-    Celery from configuring its own)."""
+    """Connecting this signal is what keeps Celery from configuring its own logging."""
     configure_logging(service_settings(app))
 {% if values.datadog %}
 
 
 @signals.worker_init.connect
 def _configure_worker_tracing(**_: Any) -> None:
-    """Trace tasks, continuing the trace of the request that sent them (ddtrace reads the
-    context from the message headers), and the webhook calls they make."""
     settings = service_settings(app)
     configure_tracing(settings)
     if settings.datadog_enabled:

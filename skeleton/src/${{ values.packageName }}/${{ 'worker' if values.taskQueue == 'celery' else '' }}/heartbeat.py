@@ -1,12 +1,6 @@
-"""A file the worker touches every few seconds; the liveness probe checks its age with
-
-python -m ${{ values.packageName }}.worker.heartbeat
-
-(exit status 1 when the file is missing or stale).
-
-Cheaper and more telling than ``celery inspect ping`` (a broker round trip that every
-worker of the queue answers): the file goes stale when the worker's event loop is stuck.
-"""
+"""A file the worker touches every few seconds; the liveness probe,
+``python -m ${{ values.packageName }}.worker.heartbeat``, fails when it is stale. Unlike
+``celery inspect ping``, it catches a stuck worker and costs no broker round trip."""
 
 import sys
 import tempfile
@@ -31,8 +25,6 @@ def heartbeat_age_seconds() -> float:
 
 
 class Heartbeat(bootsteps.StartStopStep):
-    """Worker bootstep: touch ``HEARTBEAT_FILE`` from the worker's timer."""
-
     requires = ("celery.worker.components:Timer",)
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:
@@ -50,7 +42,6 @@ class Heartbeat(bootsteps.StartStopStep):
 
 
 def main() -> int:
-    """Exit status of the liveness probe: 0 while the heartbeat is fresh."""
     try:
         fresh = heartbeat_age_seconds() < MAX_HEARTBEAT_AGE_SECONDS
     except FileNotFoundError:

@@ -1,10 +1,5 @@
-"""The Celery task: deliver the "product created" notification.
-
-Retries: transient failures (webhook unreachable or overloaded, soft time limit) are retried
-``TASK_MAX_RETRIES`` times after random delays of up to 1, 2, 4, ... seconds (full jitter,
-capped at ``TASK_RETRY_BACKOFF_MAX_SECONDS``). Then, or at once for a permanent failure, the
-task fails: logged at error and pushed onto the dead-letter list.
-"""
+"""The Celery task delivering the "product created" notification. Transient failures are
+retried with jittered backoff; the last failure, or a permanent one, is dead-lettered."""
 
 import asyncio
 from contextlib import AsyncExitStack, ExitStack
@@ -25,15 +20,13 @@ from ..products.notifications.delivery import (
     deliver_product_created,
     task_context,
 )
-from ..products.notifications.events import TASK_NAME, ProductCreatedNotice
+from ..products.notifications.notice import TASK_NAME, ProductCreatedNotice
 from .app import service_settings
 
 logger = structlog.stdlib.get_logger(__name__)
 
 
 class NotificationTask(Task[..., None]):
-    """Logs each retry and records the final failure."""
-
     def on_retry(
         self,
         exc: Exception,
@@ -76,7 +69,7 @@ class NotificationTask(Task[..., None]):
 def notify_product_created(
     self: NotificationTask, notice: dict[str, str], correlation_id: str | None = None
 ) -> None:
-    """``correlation_id`` is the request's: the task's log lines carry it (see below)."""
+    """``correlation_id`` is bound to the task's log lines by ``_bind_task_context``."""
     asyncio.run(_deliver(service_settings(self.app), ProductCreatedNotice(**notice)))
 
 

@@ -1,7 +1,5 @@
-"""Service settings, read from environment variables (and a ``.env`` file for local work).
-
-Each feature declares its settings beside the code it configures; ``Settings`` composes them.
-"""
+"""Service settings, read from environment variables (and a ``.env`` file for local work);
+``Settings`` composes the settings each feature declares beside its code."""
 
 import sys
 from functools import lru_cache
@@ -25,13 +23,13 @@ from ..dynamodb.settings import DynamoDbSettings
 from ..products.notifications.settings import NotificationSettings
 from ..worker.queue_settings import TaskQueueSettings
 {% endif %}
-from .http_client_settings import HttpClientSettings
-from .logging_settings import LoggingSettings
+from .http_client import HttpClientSettings
+from .logging import LoggingSettings
 from .middleware.settings import HttpServerSettings
 from .rate_limit_settings import RateLimitSettings
 from .service_settings import ENV_PREFIX, SettingsError
 {% if values.datadog %}
-from .tracing_settings import TracingSettings
+from .tracing import TracingSettings
 {% endif %}
 
 __all__ = [
@@ -75,13 +73,8 @@ class Settings(
     LoggingSettings,
     BaseSettings,
 ):
-    """Each field is read from the environment variable named after it in upper case, with
-    the prefix ``ENV_PREFIX``: ``log_level`` from ``<ENV_PREFIX>LOG_LEVEL``.
-
-    Defaults suit local development. With ``environment=local`` and no connection URL the
-    service runs on in-process stand-ins; every other environment must configure its
-    dependencies. Connection URLs and keys are ``SecretStr``: never shown in logs or reprs.
-    """
+    """``log_level`` is read from ``<ENV_PREFIX>LOG_LEVEL``. Defaults suit local work, where
+    missing connection URLs mean in-process stand-ins; elsewhere they must be set."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -91,7 +84,6 @@ class Settings(
     )
 
     def missing_dependency_settings(self) -> list[str]:
-        """Names of the connection settings that are not configured."""
         missing: list[str] = []
 {% if values.sqlDatabase %}
         if self.database_url is None:
@@ -120,7 +112,6 @@ class Settings(
 
 
 def describe_validation_error(error: ValidationError) -> str:
-    """One line per problem, each naming the environment variable to fix."""
     lines = []
     for problem in error.errors():
         location = problem["loc"]
@@ -132,7 +123,6 @@ def describe_validation_error(error: ValidationError) -> str:
 
 
 def load_settings() -> Settings:
-    """Read and validate the settings; ``SettingsError`` names every variable at fault."""
     try:
         return Settings()
     except ValidationError as error:
@@ -141,19 +131,16 @@ def load_settings() -> Settings:
 
 @lru_cache
 def get_settings() -> Settings:
-    """Settings of this process, read once."""
     return load_settings()
 
 
 def refuse_to_start(message: str) -> NoReturn:
-    """End an entry point over its configuration: status 2 and the message alone (a
-    traceback would bury the variables it names)."""
+    """Status 2 and the message alone: a traceback would bury the variables it names."""
     print(message, file=sys.stderr)
     raise SystemExit(2)
 
 
 def get_settings_or_exit() -> Settings:
-    """``get_settings()`` for an entry point: an invalid configuration ends the process."""
     try:
         return get_settings()
     except SettingsError as error:
@@ -162,8 +149,7 @@ def get_settings_or_exit() -> Settings:
 
 
 def load_worker_settings() -> Settings:
-    """The worker's settings. Without a broker nothing would reach it (the API runs tasks in
-    its own process then), so it exits with status 2 and one line naming what to set."""
+    """Without a broker nothing would reach the worker: it exits naming what to set."""
     settings = get_settings_or_exit()
     if settings.task_broker_url is None:
         refuse_to_start(

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from .correlation import CORRELATION_ID_HEADER, get_correlation_id
+from .correlation_id import CORRELATION_ID_HEADER, get_correlation_id
 
 
 class ErrorEnvelope(BaseModel):

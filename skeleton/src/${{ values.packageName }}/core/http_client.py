@@ -1,14 +1,11 @@
 """The shared outbound HTTP client: timeouts, retries with backoff on transient failures,
-a circuit breaker, and the correlation ID on every request.
-
-One ``httpx2.AsyncClient`` (connection pool) is created by the app's lifespan and closed
-with it; handlers get the ``ResilientHttpClient`` around it through ``deps.HttpClientDep``.
-"""
+a circuit breaker, and the correlation ID on every request."""
 
 from typing import Any
 
 import httpx2
 import structlog
+from pydantic import Field
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -17,9 +14,9 @@ from tenacity import (
 )
 
 from .circuit_breaker import CircuitBreaker
-from .correlation import CORRELATION_ID_HEADER, get_correlation_id
+from .correlation_id import CORRELATION_ID_HEADER, get_correlation_id
 from .errors import ServiceUnavailable
-from .http_client_settings import HttpClientSettings
+from .service_settings import ServiceSettings
 
 logger = structlog.stdlib.get_logger(__name__)
 
@@ -27,9 +24,14 @@ logger = structlog.stdlib.get_logger(__name__)
 TRANSIENT_STATUS_CODES = frozenset({502, 503, 504})
 
 
-class UpstreamUnavailable(ServiceUnavailable):
-    """The upstream could not be reached, or kept failing after the retries."""
+class HttpClientSettings(ServiceSettings):
+    http_client_timeout_seconds: float = Field(default=5.0, gt=0)
+    http_client_retries: int = Field(default=3, ge=0, le=10)
+    circuit_breaker_failure_threshold: int = Field(default=5, ge=1)
+    circuit_breaker_reset_seconds: float = Field(default=30.0, gt=0)
 
+
+class UpstreamUnavailable(ServiceUnavailable):
     code = "UPSTREAM_UNAVAILABLE"
 
 
@@ -43,10 +45,8 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
 def is_transient(error: BaseException, method: str = "GET") -> bool:
-    """Worth retrying: connection failures, timeouts and 502/503/504; never 4xx.
-
-    A POST or PATCH may have been processed before a timeout or a 502/504, so for those
-    only failures to connect (the request never left) are retried."""
+    """A POST or PATCH may have been processed before a timeout or a 502/504: for those only
+    failures to connect are retried."""
     if isinstance(error, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout):
         return True
     if method.upper() not in IDEMPOTENT_METHODS:
@@ -55,8 +55,6 @@ def is_transient(error: BaseException, method: str = "GET") -> bool:
 
 
 class ResilientHttpClient:
-    """Wraps an ``httpx2.AsyncClient`` with retries and a circuit breaker."""
-
     def __init__(
         self,
         client: httpx2.AsyncClient,
@@ -73,10 +71,8 @@ class ResilientHttpClient:
         self.backoff_max_seconds = backoff_max_seconds
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx2.Response:
-        """Send a request; transient failures are retried with exponential backoff and
-        jitter. A 4xx or 5xx response is returned as is (after the retries for 502, 503,
-        504); unreachable upstreams raise ``UpstreamUnavailable``, an open circuit
-        ``CircuitOpenError`` (both 503 in the error envelope)."""
+        """An error response is returned as is (after the retries); an unreachable upstream
+        raises ``UpstreamUnavailable``, an open circuit ``CircuitOpenError`` (both 503)."""
         await self.breaker.before_call()
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retries + 1),
@@ -125,7 +121,6 @@ async def _add_correlation_id(request: httpx2.Request) -> None:
 def create_http_client(
     settings: HttpClientSettings, transport: httpx2.AsyncBaseTransport | None = None
 ) -> httpx2.AsyncClient:
-    """The pooled client; the caller closes it (the lifespan does)."""
     return httpx2.AsyncClient(
         timeout=httpx2.Timeout(settings.http_client_timeout_seconds),
         transport=transport,

@@ -1,42 +1,33 @@
-"""Structured logging: one JSON object per line on standard output (readable lines locally).
-
-Every line carries ``timestamp``, ``level``, ``event``, ``service``, ``version``,
-{% if values.datadog %}
-``environment`` and ``correlation_id`` (and, with Datadog, the ``dd.*`` trace fields).
-{% else %}
-``environment`` and ``correlation_id``.
-{% endif %}
-Values under sensitive keys (authorization, cookie, password, token, secret, ...) are
-replaced by ``[REDACTED]`` at any depth, and so are secrets inside any text: the values of
-sensitive query-string parameters (``?access_token=...``), the user and password of URLs,
-``Bearer``/``Basic`` credentials and anything shaped like a JWT. Tracebacks carry no local
-variables (they may hold tokens). Records of other libraries that use the standard
-``logging`` module go through the same pipeline; the service's own loggers log at
-``LOG_LEVEL``, every other library's at ``LOG_LEVEL_THIRD_PARTY``.
-"""
+"""Structured logging: one JSON object per line on standard output (readable lines locally),
+for the service's records and every library's. Secrets are redacted, under sensitive keys
+and inside text (query strings, URL credentials, bearer tokens, JWTs)."""
 
 import logging
 import re
 import sys
 from collections.abc import Mapping
-from typing import Any
+{% if values.datadog %}
+from typing import TYPE_CHECKING, Any, Literal
+{% else %}
+from typing import Any, Literal
+{% endif %}
 
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-{% if values.datadog %}
-from .config import Settings
-{% endif %}
-from .correlation import get_correlation_id
-{% if not values.datadog %}
-from .logging_settings import LoggingSettings
-{% endif %}
+from .correlation_id import get_correlation_id
 from .middleware.access_log import ACCESS_LOGGER
 from .service_settings import ServiceSettings
 {% if values.datadog %}
 from .tracing import DatadogLogFields
+
+if TYPE_CHECKING:
+    # Not at run time: core.config imports this module for LoggingSettings.
+    from .config import Settings
 {% endif %}
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 REDACTED = "[REDACTED]"
 SENSITIVE_KEY_PARTS = (
@@ -76,8 +67,19 @@ _SECRETS_IN_TEXT = (
 _SECRET_HINTS = ("=", "://", "eyJ", "Bearer ", "Basic ")
 
 
+class LoggingSettings(ServiceSettings):
+    # The service's own loggers; every other library's log at log_level_third_party.
+    log_level: LogLevel = "INFO"
+    log_level_third_party: LogLevel = "WARNING"
+    # None: readable lines when environment is local, JSON lines elsewhere.
+    log_json: bool | None = None
+
+    @property
+    def logs_json(self) -> bool:
+        return self.log_json if self.log_json is not None else self.environment != "local"
+
+
 def is_sensitive_key(key: object) -> bool:
-    """True for keys whose values must never be logged."""
     if not isinstance(key, str):
         return False
     normalized = key.lower().replace("-", "_")
@@ -85,8 +87,7 @@ def is_sensitive_key(key: object) -> bool:
 
 
 def redact(value: Any) -> Any:
-    """A copy of ``value`` with the values of sensitive keys, and the secrets in its text,
-    replaced at any depth."""
+    """A copy, redacted at any depth."""
     if isinstance(value, Mapping):
         return {
             key: REDACTED if is_sensitive_key(key) else redact(item) for key, item in value.items()
@@ -99,8 +100,7 @@ def redact(value: Any) -> Any:
 
 
 def redact_text(text: str) -> str:
-    """``text`` with the secrets it holds replaced (a few substring checks when it has
-    none, as almost every log value)."""
+    # A few substring checks first: almost no log value holds a secret.
     if not any(hint in text for hint in _SECRET_HINTS):
         return text
     for pattern, replacement in _SECRETS_IN_TEXT:
@@ -109,14 +109,11 @@ def redact_text(text: str) -> str:
 
 
 def redact_sensitive(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
-    """Processor: redact sensitive values of the log line."""
     redacted: EventDict = redact(event_dict)
     return redacted
 
 
 class AddServiceFields:
-    """Processor: the service name, version and environment."""
-
     def __init__(self, settings: ServiceSettings) -> None:
         self._fields = {
             "service": settings.service_name,
@@ -131,7 +128,6 @@ class AddServiceFields:
 
 
 def add_correlation_id(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
-    """Processor: the correlation ID of the current request (null outside requests)."""
     event_dict.setdefault("correlation_id", get_correlation_id())
     return event_dict
 
@@ -147,11 +143,10 @@ class _StandardOutput:
 
 
 {% if values.datadog %}
-def configure_logging(settings: Settings) -> None:
+def configure_logging(settings: "Settings") -> None:
 {% else %}
 def configure_logging(settings: LoggingSettings) -> None:
 {% endif %}
-    """Configure structlog and the standard ``logging`` module for the whole process."""
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -188,8 +183,7 @@ def configure_logging(settings: LoggingSettings) -> None:
         if existing.get_name() == _HANDLER_NAME:
             root.removeHandler(existing)
     root.addHandler(handler)
-    # Other libraries (drivers, SDKs, ...) log DEBUG and INFO lines
-    # by the dozen per request: only their warnings, unless LOG_LEVEL_THIRD_PARTY asks more.
+    # Drivers and SDKs log DEBUG and INFO lines by the dozen per request.
     root.setLevel(settings.log_level_third_party)
     for name in _OWN_LOGGERS:
         logging.getLogger(name).setLevel(settings.log_level)

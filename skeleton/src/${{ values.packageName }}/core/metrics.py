@@ -1,8 +1,5 @@
-"""Prometheus metrics: request count and latency by route template, method and status.
-
-Each app has its own registry (not the process-global one), so apps built in tests do not
-share counters. ``GET /metrics`` serves it in the Prometheus text format.
-"""
+"""The service's Prometheus metrics, served at ``GET /metrics``. Each app has its own registry
+(not the process-global one), so apps built in tests do not share counters."""
 
 from bisect import bisect_left
 from collections.abc import Iterator
@@ -18,8 +15,6 @@ LATENCY_BUCKETS = Histogram.DEFAULT_BUCKETS
 
 
 class _RequestSeries:
-    """Count, latency sum and latency buckets of one (method, route, status)."""
-
     __slots__ = ("bucket_counts", "count", "seconds")
 
     def __init__(self) -> None:
@@ -29,9 +24,6 @@ class _RequestSeries:
 
 
 class _RequestCollector(Collector):
-    """Turns the series into ``http_requests_total`` and ``http_request_duration_seconds``
-    when the registry is scraped."""
-
     def __init__(self, series: dict[tuple[str, str, int], _RequestSeries]) -> None:
         self._series = series
 
@@ -57,13 +49,13 @@ def _bucket_label(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(bound)
 
 
-class HttpMetrics:
-    """The service's metrics and their registry; add your own with ``counter()``.
+class ServiceMetrics:
+    """Request count and latency by method, route template and status, and the counters
+    each feature adds with ``counter()``.
 
-    Requests are counted in plain Python objects and turned into Prometheus metrics at
-    scrape time: ``prometheus_client``'s own counters take a lock on every update, which the
-    request path would pay twice per request. Only the event loop updates them, so no lock
-    is needed."""
+    Requests are counted in plain objects, turned into metrics at scrape time:
+    ``prometheus_client``'s counters take a lock per update, and only the event loop
+    updates these."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
@@ -91,13 +83,11 @@ class HttpMetrics:
         return generate_latest(self.registry)
 
 
-def metrics_router(metrics: HttpMetrics) -> APIRouter:
-    """``GET /metrics``, the Prometheus scrape endpoint of ``metrics``."""
+def metrics_router(metrics: ServiceMetrics) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:
-        """Prometheus scrape endpoint."""
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return router

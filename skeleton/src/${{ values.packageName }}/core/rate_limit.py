@@ -1,27 +1,7 @@
-"""Rate limiting of the API per client: in each window of ``rate_limit_window_seconds`` a
-client may make ``rate_limit_requests`` requests; beyond that the answer is 429 in the error
-envelope, with ``Retry-After`` (the seconds left in the window).
-
-{% if values.auth == 'jwt' %}
-The client is the verified token's subject when the request carries one, else its IP
-address. ``limit_rate`` is a dependency of the products router (``dependencies=``), solved
-before the route's own ones: an over-limit client gets 429 before any 401 or 403. Health and
-metrics are not limited.
-{% else %}
-The client is its IP address. ``limit_rate`` is a dependency of the products router
-(``dependencies=``), solved before the route's own ones: an over-limit client gets 429 before
-any 400. Health and metrics are not limited.
-{% endif %}
-
-{% if values.cache == 'elasticache-redis' %}
-Counting is a fixed window (one counter per client and window). The counters live in Redis
-(shared by every replica).
-{% else %}
-Counting is a fixed window (one counter per client and window). The counters live in
-process (per replica).
-{% endif %}
-A counter that cannot be reached lets the request through: the limiter never fails one.
-"""
+"""Rate limiting of the API per client, in fixed windows; past the limit, 429 with
+``Retry-After``. ``limit_rate`` is a dependency of the products router, solved before the
+routes' own, so an over-limit client is refused first. A counter that cannot be reached lets
+the request through: the limiter never fails one."""
 
 import math
 import time
@@ -40,14 +20,13 @@ from .rate_limit_settings import RateLimitSettings
 
 class WindowCounter(Protocol):
     async def increment(self, key: str, ttl_seconds: int) -> int | None:
-        """Add one to the counter ``key``, which lives for at least ``ttl_seconds``, and
-        return the new count; None when the counter cannot be reached."""
+        """The new count; None when the counter cannot be reached."""
         ...
 
 
 class InProcessWindowCounter:
-    """Counters in this process: the limit applies per replica. At most ``max_keys``
-    counters are kept; past that (after dropping expired ones) new clients are not counted."""
+    """The limit applies per replica. Past ``max_keys`` live counters, new clients are not
+    counted."""
 
     def __init__(
         self, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic
@@ -99,7 +78,6 @@ class RateLimiter:
         )
 
     async def check(self, client: str) -> None:
-        """Count one request of ``client``; raise a 429 ``HTTPException`` past the limit."""
         if self.requests == 0:
             return
         # Wall-clock windows, so that replicas sharing counters share the windows too.
@@ -117,8 +95,7 @@ class RateLimiter:
 
 
 def client_address(request: Request) -> str:
-    """The client's IP address (behind a proxy, as uvicorn's ``--proxy-headers`` sets it
-    from ``X-Forwarded-For`` for the addresses of ``FORWARDED_ALLOW_IPS``)."""
+    """Behind a proxy, as uvicorn's ``--proxy-headers`` sets it from ``X-Forwarded-For``."""
     return request.client.host if request.client is not None else "unknown"
 
 
@@ -126,15 +103,12 @@ def client_address(request: Request) -> str:
 async def limit_rate(
     request: Request, services: ServicesDep, authentication: AuthenticationDep
 ) -> None:
-    """FastAPI dependency: count the request against its client's limit, 429 past it. The
-    client is the verified token's subject, else (no token, or an invalid one) the address;
-    the token is checked once per request, shared with the route's authorisation."""
+    """The client is the verified token's subject, else the address; the token is checked
+    once per request, shared with the route's authorisation."""
     subject = authentication.subject
     client = f"ip:{client_address(request)}" if subject is None else f"sub:{subject}"
     await services.rate_limiter.check(client)
 {% else %}
 async def limit_rate(request: Request, services: ServicesDep) -> None:
-    """FastAPI dependency: count the request against its client address's limit, 429 past
-    it."""
     await services.rate_limiter.check(f"ip:{client_address(request)}")
 {% endif %}

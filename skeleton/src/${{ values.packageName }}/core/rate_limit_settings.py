@@ -1,4 +1,5 @@
-"""Settings of the API rate limit (``core.rate_limit``)."""
+"""Settings of ``core.rate_limit``, apart from it because it imports ``deps``, which imports
+``core.config``."""
 
 from pydantic import Field
 

@@ -1,6 +1,5 @@
-"""What every feature's settings build on: the variable prefix, the error that names the
-variables to fix, and the service's identity and environment. ``core.config`` composes the
-features' settings into the one ``Settings`` class."""
+"""What every feature's settings build on; apart from ``core.config``, which imports the
+features' settings to compose them."""
 
 from typing import Annotated, Literal
 
@@ -19,13 +18,11 @@ class SettingsError(RuntimeError):
 
 
 class ServiceSettings(BaseModel):
-    """The service's name and version, and the environment it runs in."""
-
     environment: Environment = "local"
     service_name: NonEmptyStr = "${{ values.name }}"
     version: NonEmptyStr = __version__
 
     @property
     def uses_stand_ins(self) -> bool:
-        """True when the service runs its dependencies in process (local work only)."""
+        """Dependencies run in process: local work only."""
         return self.environment == "local"

@@ -4,7 +4,7 @@ from typing import NamedTuple
 
 from starlette.types import Scope
 
-from ..correlation import CORRELATION_ID_HEADER
+from ..correlation_id import CORRELATION_ID_HEADER
 
 UNMATCHED_ROUTE = "<unmatched>"
 CORRELATION_ID_NAME = CORRELATION_ID_HEADER.lower().encode()

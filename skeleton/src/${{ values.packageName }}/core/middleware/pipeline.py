@@ -10,11 +10,11 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import error_response
-from ..metrics import HttpMetrics
+from ..metrics import ServiceMetrics
 from ._scope import read_request_head, route_template
 from .access_log import log_access
 from .body_limit import PayloadTooLarge, declared_too_large, has_body, limit_body
-from .correlation import bind_correlation_id, correlation_header, reset_correlation_id
+from .correlation_header import bind_correlation_id, correlation_header, reset_correlation_id
 from .deadline import Deadlines, current_task
 from .header_limit import headers_too_large
 from .security_headers import security_headers, with_headers
@@ -59,7 +59,7 @@ class RequestPipelineMiddleware:
         self,
         app: ASGIApp,
         *,
-        metrics: HttpMetrics,
+        metrics: ServiceMetrics,
         max_body_bytes: int,
         max_header_bytes: int,
         timeout_seconds: float,

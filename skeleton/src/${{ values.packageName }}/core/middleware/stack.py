@@ -3,12 +3,12 @@
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from ..metrics import HttpMetrics
+from ..metrics import ServiceMetrics
 from .pipeline import RequestPipelineMiddleware
 from .settings import HttpServerSettings
 
 
-def install_middleware(app: FastAPI, settings: HttpServerSettings, metrics: HttpMetrics) -> None:
+def install_middleware(app: FastAPI, settings: HttpServerSettings, metrics: ServiceMetrics) -> None:
     """The request pipeline outermost, so every response, including 413, 500 and 504,
     carries the headers and is counted and logged; CORS (only with an allowlist) inside it."""
     # add_middleware puts each one outside those added before it.

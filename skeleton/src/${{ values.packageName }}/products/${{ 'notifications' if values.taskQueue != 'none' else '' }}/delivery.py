@@ -1,4 +1,5 @@
-"""The worker's side of the notification: delivering it, idempotently."""
+"""The worker's side of the notification: delivery is at least once, so the webhook gets the
+same ``Idempotency-Key`` on every attempt and a delivered notice is recorded in Redis."""
 
 import json
 {% if values.taskQueue == 'arq' %}
@@ -13,9 +14,9 @@ import structlog
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from ...core.correlation import correlation_id_var
+from ...core.correlation_id import correlation_id_var
 from ...core.http_client import TRANSIENT_STATUS_CODES
-from .events import TASK_NAME, ProductCreatedNotice
+from .notice import TASK_NAME, ProductCreatedNotice
 
 logger = structlog.stdlib.get_logger(__name__)
 
@@ -26,12 +27,11 @@ DELIVERED_TTL_SECONDS = 7 * 24 * 3600
 
 
 class TransientDeliveryError(Exception):
-    """The webhook could not be reached or answered with a status worth retrying."""
+    """Worth retrying later."""
 
 
 class DeliveryLedger:
-    """Redis records of the notifications: delivered ones (the idempotency check) and the
-    dead-letter list of those that failed for good. Keys start with the queue name."""
+    """Delivered notices (the idempotency check) and the dead-letter list, in Redis."""
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
@@ -70,16 +70,14 @@ class DeliveryLedger:
 
 {% if values.taskQueue == 'arq' %}
 def retry_delay_seconds(attempt: int, max_seconds: float) -> float:
-    """Exponential backoff with full jitter: a random delay up to 1, 2, 4, ... seconds
-    (capped), so retries of many failed tasks do not arrive together."""
+    """Full jitter, so retries of many failed tasks do not arrive together."""
     return random.uniform(0, min(max_seconds, 2.0 ** (attempt - 1)))
 
 
 {% endif %}
 @contextmanager
 def task_context(notice: ProductCreatedNotice, correlation_id: str | None) -> Iterator[None]:
-    """Run the task under the request's correlation ID: every log line written meanwhile
-    (and the webhook request's ``X-Correlation-ID``) carries it."""
+    """The request's correlation ID on every log line of the task and on the webhook call."""
     token = correlation_id_var.set(correlation_id)
     try:
         with structlog.contextvars.bound_contextvars(
@@ -97,9 +95,8 @@ async def deliver_product_created(
     webhook_url: SecretStr | None,
     ledger: DeliveryLedger | None,
 ) -> None:
-    """POST the notice to the webhook (or only log it when none is configured) unless it
-    was delivered before. ``TransientDeliveryError`` means: retry later. Without a ledger
-    (local runs without Redis) nothing is recorded."""
+    """Without a webhook the notice is only logged; without a ledger (local runs) nothing is
+    recorded."""
     if ledger is not None and await ledger.was_delivered(notice):
         logger.info("product created notification already delivered")
         return

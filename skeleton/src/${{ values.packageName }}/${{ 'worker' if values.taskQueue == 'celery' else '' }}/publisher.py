@@ -1,4 +1,4 @@
-"""How the API enqueues the notification task (``ProductEvents`` over Celery)."""
+"""``ProductEvents`` over Celery: how the API enqueues the notification task."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -9,17 +9,14 @@ from celery import Celery
 from prometheus_client import Counter
 
 from ..core.config import Settings
-from ..core.correlation import get_correlation_id
+from ..core.correlation_id import get_correlation_id
 from ..core.health import HealthRegistry
-from ..core.metrics import HttpMetrics
+from ..core.metrics import ServiceMetrics
 from ..core.redis import BROKER_TIMEOUT_SECONDS, create_redis
 from ..products.models import Product
-from ..products.notifications.events import (
-    ProductCreatedNotice,
-    ProductEvents,
-    enqueue,
-    enqueue_failures,
-)
+from ..products.notifications.enqueue import enqueue, enqueue_failures
+from ..products.notifications.events import ProductEvents
+from ..products.notifications.notice import ProductCreatedNotice
 from .app import celery_config, create_celery_app
 from .tasks import notify_product_created
 
@@ -49,10 +46,9 @@ class CeleryProductEvents:
 
 @asynccontextmanager
 async def product_events_lifespan(
-    settings: Settings, health: HealthRegistry, metrics: HttpMetrics
+    settings: Settings, health: HealthRegistry, metrics: ServiceMetrics
 ) -> AsyncIterator[ProductEvents]:
-    """The publisher while the app runs; with a broker, its readiness check too.
-    Non-critical: without the broker products are still served and created, only their
+    """With a broker, its readiness check too: non-critical, as without it only the
     notifications are lost."""
     celery_app = create_celery_app(celery_config(settings))
     events = CeleryProductEvents(celery_app, enqueue_failures(metrics))

@@ -1,8 +1,6 @@
-"""How the API enqueues the notification task (``ProductEvents`` over arq).
+"""``ProductEvents`` over arq: how the API enqueues the notification task.
 
-The job ID is derived from the product ID, so enqueueing the same product twice (a retried
-request) queues one job.
-"""
+The job ID is derived from the product ID, so a retried request queues one job."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -16,22 +14,18 @@ from prometheus_client import Counter
 from redis.asyncio import ConnectionPool
 
 from ..core.config import Settings
-from ..core.correlation import get_correlation_id
+from ..core.correlation_id import get_correlation_id
 from ..core.health import HealthRegistry
 from ..core.http_client import create_http_client
-from ..core.metrics import HttpMetrics
+from ..core.metrics import ServiceMetrics
 from ..core.redis import BROKER_TIMEOUT_SECONDS, connection_options
 {% if values.datadog %}
 from ..core.tracing import current_trace_headers
 {% endif %}
 from ..products.models import Product
-from ..products.notifications.events import (
-    TASK_NAME,
-    ProductCreatedNotice,
-    ProductEvents,
-    enqueue,
-    enqueue_failures,
-)
+from ..products.notifications.enqueue import enqueue, enqueue_failures
+from ..products.notifications.events import ProductEvents
+from ..products.notifications.notice import TASK_NAME, ProductCreatedNotice
 from .settings import deserialize, serialize
 from .tasks import notify_product_created
 
@@ -99,10 +93,9 @@ class InProcessProductEvents:
 
 @asynccontextmanager
 async def product_events_lifespan(
-    settings: Settings, health: HealthRegistry, metrics: HttpMetrics
+    settings: Settings, health: HealthRegistry, metrics: ServiceMetrics
 ) -> AsyncIterator[ProductEvents]:
-    """The publisher while the app runs; with a broker, its readiness check too.
-    Non-critical: without the broker products are still served and created, only their
+    """With a broker, its readiness check too: non-critical, as without it only the
     notifications are lost."""
     async with AsyncExitStack() as stack:
         if settings.task_broker_url is None:

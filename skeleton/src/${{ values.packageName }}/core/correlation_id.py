@@ -19,14 +19,12 @@ def get_correlation_id() -> str | None:
 
 
 def is_well_formed(value: str) -> bool:
-    """At most 128 characters of letters, digits, ``.``, ``_`` and ``-``."""
     return _WELL_FORMED.fullmatch(value) is not None
 
 
 class _IdSequence:
-    """32 hex digits: 16 random ones drawn once per process, then a counter. Unique across
-    processes and replicas without a random draw per request; it only has to be unique,
-    not unguessable."""
+    """16 random hex digits drawn once per process, then a counter: an ID only has to be
+    unique, not unguessable."""
 
     def __init__(self) -> None:
         self._restart()

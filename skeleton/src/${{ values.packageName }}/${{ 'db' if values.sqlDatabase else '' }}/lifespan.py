@@ -1,0 +1,49 @@
+"""The engines while the app runs, with their readiness checks: the writer is critical, the
+reader (reads only) is not."""
+
+import functools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..core.health import HealthRegistry
+from .connection_budget import check_connection_budget, uvicorn_workers
+from .database import Database
+from .engine import create_engine
+from .local import open_local_database
+from .settings import DatabaseSettings
+
+
+async def open_database(settings: DatabaseSettings) -> Database:
+    if settings.database_url is None:  # Only locally: the settings refuse it elsewhere.
+        return Database(await open_local_database(settings))
+    iam_auth = settings.database_iam_auth
+    writer = create_engine(settings.database_url.get_secret_value(), settings, iam_auth=iam_auth)
+    if settings.database_reader_url is None:
+        return Database(writer)
+    reader_url = settings.database_reader_url.get_secret_value()
+    return Database(writer, create_engine(reader_url, settings, iam_auth=iam_auth))
+
+
+async def ping(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+
+
+@asynccontextmanager
+async def database_lifespan(
+    settings: DatabaseSettings, health: HealthRegistry
+) -> AsyncIterator[Database]:
+    check_connection_budget(settings, uvicorn_workers())
+    database = await open_database(settings)
+    health.register("database", functools.partial(ping, database.writer), critical=True)
+    if database.reader is not None:
+        health.register("database-reader", functools.partial(ping, database.reader), critical=False)
+    try:
+        yield database
+    finally:
+        health.unregister("database")
+        health.unregister("database-reader")
+        await database.dispose()
