@@ -37,24 +37,22 @@ logger = structlog.stdlib.get_logger(__name__)
 # OpenTelemetry provider is configured, and it looks for one on every request.
 NO_NATIVE_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
-{% if values.database == 'none' %}
 DESCRIPTION = (
+{% if values.database == 'none' %}
     "This service has no database, for demos and prototypes: products are kept in the "
     "memory of its one process (one replica) and lost when it restarts. "
-)
 {% elif values.database == 'dynamodb' %}
-DESCRIPTION = "Products are stored in DynamoDB, partitioned by tenant. "
+    "Products are stored in DynamoDB, partitioned by tenant. "
 {% else %}
-DESCRIPTION = "Products are stored in Aurora ${{ 'PostgreSQL' if values.database == 'aurora-postgresql' else 'MySQL' }}, scoped by tenant. "
+    "Products are stored in Aurora ${{ 'PostgreSQL' if values.database == 'aurora-postgresql' else 'MySQL' }}, scoped by tenant. "
 {% endif %}
 {% if values.auth == 'jwt' %}
-DESCRIPTION += (
     "Every product route needs a bearer token (JWT) that names the tenant and has the read "
     "role (GET) or the write role (other methods)."
-)
 {% else %}
-DESCRIPTION += "Every product route needs the X-Tenant-ID header."
+    "Every product route needs the X-Tenant-ID header."
 {% endif %}
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
