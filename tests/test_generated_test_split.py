@@ -32,7 +32,8 @@ REASONS = {
 
 
 def _counts(output: str) -> dict[str, int]:
-    """The outcome counts of pytest's last line, e.g. {"passed": 206, "deselected": 91}."""
+    """The counts of pytest's last line, e.g. {"passed": 206, "skipped": 91} or, collecting,
+    {"tests": 206, "deselected": 91}."""
     last = output.strip().splitlines()[-1]
     return {word: int(number) for number, word in re.findall(r"(\d+) (\w+)", last)}
 
@@ -66,21 +67,27 @@ def _run(command: str, cwd: Path, **extra: str) -> subprocess.CompletedProcess[s
     )
 
 
-def test_unit_tests_pass_without_servers_and_the_others_skip_naming_theirs(service: Path) -> None:
-    unit = _run("make test-unit", service)
-    assert unit.returncode == 0, unit.stdout[-5000:] + unit.stderr[-2000:]
-    unit_counts = _counts(unit.stdout)
-    assert set(unit_counts) == {"passed", "deselected"}, unit.stdout[-3000:]
+def _passed(output: str) -> set[str]:
+    return set(re.findall(r"^PASSED (.+)$", output, flags=re.MULTILINE))
 
-    full = _run("uv run --no-sync pytest -p no:cacheprovider", service)
+
+def test_unit_tests_pass_without_servers_and_the_others_skip_naming_theirs(service: Path) -> None:
+    full = _run("uv run --no-sync pytest -p no:cacheprovider -rA", service)
     assert full.returncode == 0, full.stdout[-5000:] + full.stderr[-2000:]
-    full_counts = _counts(full.stdout)
-    # Exactly the unit tests ran; every test left out of them was skipped for its server.
-    assert full_counts == {"passed": unit_counts["passed"], "skipped": unit_counts["deselected"]}
+    counts = _counts(full.stdout)
+    assert set(counts) == {"passed", "skipped"}, full.stdout[-3000:]
     skip_lines = [line for line in full.stdout.splitlines() if line.startswith("SKIPPED")]
     assert len(skip_lines) == len(REASONS), "\n".join(skip_lines)
     for reason in REASONS:
         assert any(reason in line for line in skip_lines), f"no skip for {reason!r}:\n{skip_lines}"
+
+    # `make test-unit` selects exactly the tests that passed with no server (collected, not
+    # run again: the run above is the same tests on the same closed ports).
+    unit = _run("make test-unit", service, PYTEST_ADDOPTS="--collect-only -q")
+    assert unit.returncode == 0, unit.stdout[-5000:] + unit.stderr[-2000:]
+    selected = {line for line in unit.stdout.splitlines() if line.startswith("tests/")}
+    assert selected == _passed(full.stdout), unit.stdout[-3000:]
+    assert _counts(unit.stdout)["deselected"] == counts["skipped"]
 
 
 def test_in_ci_a_missing_server_fails_its_tests(service: Path) -> None:
