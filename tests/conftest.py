@@ -24,7 +24,20 @@ def umask_022() -> Iterator[None]:
 SPREAD_MODULES = frozenset({"test_generated_services"})
 
 
+# Before xdist's own hook, which reads the groups.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.stem not in SPREAD_MODULES:
             item.add_marker(pytest.mark.xdist_group(item.path.stem))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Stop at once if xdist could not group the tests: it marks a group by suffixing the
+    test's id, which some pytest releases no longer let it do (9.2 with xdist 3.8)."""
+    if not getattr(session.config.option, "loadgroup", False):
+        return
+    ungrouped = [item.nodeid for item in session.items if item.get_closest_marker("xdist_group")]
+    ungrouped = [nodeid for nodeid in ungrouped if "@" not in nodeid]
+    if ungrouped:
+        raise pytest.UsageError(f"pytest-xdist did not group {ungrouped[0]} (and {len(ungrouped) - 1} more)")
