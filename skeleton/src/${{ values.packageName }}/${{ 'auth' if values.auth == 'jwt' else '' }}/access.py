@@ -22,6 +22,16 @@ logger = structlog.stdlib.get_logger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+# The challenge of every 401 and 403, declared in the OpenAPI description (RFC 6750).
+WWW_AUTHENTICATE = {
+    "WWW-Authenticate": {
+        "description": 'The bearer challenge, e.g. Bearer error="invalid_token".',
+        "required": True,
+        "schema": {"type": "string", "pattern": "^Bearer", "maxLength": 100},
+    }
+}
+
+
 class MissingToken(ServiceError):  # noqa: N818 (reads as the response it becomes)
     status_code = 401
     code = "UNAUTHORIZED"
