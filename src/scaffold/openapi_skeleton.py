@@ -96,7 +96,7 @@ def condition(owners: frozenset[Variant]) -> str:
         database = _database_condition(by_auth["jwt"])
         assert database is not None
         return database
-    terms = []
+    terms: list[str] = []
     for auth, databases in by_auth.items():
         if databases:
             database = _database_condition(databases)
@@ -117,8 +117,8 @@ def merged_template(documents: dict[Variant, str]) -> str:
     lines: Lines = []
     chain: set[Variant] = set()  # the variants of the open if/elif chain's branches
     last_owners: frozenset[Variant] = frozenset()
-    for text, owners in aligned({key: doc.splitlines() for key, doc in documents.items()}):
-        text = TITLE_TEMPLATE if text == TITLE_LINE else text
+    for line, owners in aligned({key: doc.splitlines() for key, doc in documents.items()}):
+        text = TITLE_TEMPLATE if line == TITLE_LINE else line
         if owners == everyone:
             if chain:
                 lines.append("{% endif %}")

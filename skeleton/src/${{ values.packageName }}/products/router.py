@@ -39,8 +39,8 @@ ERROR_RESPONSES: Responses = {
     ),
 {% if values.database != 'none' or values.auth == 'jwt' %}
     503: documented_error(
-        "A dependency is unavailable for a moment (SERVICE_UNAVAILABLE); retry after the "
-        "seconds of the Retry-After header.",
+        "A dependency is unavailable for a moment; retry after the seconds of the "
+        "Retry-After header.",
         RETRY_AFTER,
     ),
 {% endif %}
