@@ -78,7 +78,12 @@ class BearerAuthentication(SecurityBase):
     """The ``bearer`` security scheme: checks the request's token, refusing nothing yet."""
 
     def __init__(self) -> None:
-        self.model = HTTPBearerModel(bearerFormat="JWT")
+        self.model = HTTPBearerModel(
+            bearerFormat="JWT",
+            description="A JWT checked as RFC 8725 (JWT Best Current Practices) asks: "
+            "asymmetric algorithms from the settings only, never the token's choice; issuer, "
+            "audience, expiry and subject required; unknown crit headers refused.",
+        )
         self.scheme_name = "bearer"
 
     async def __call__(self, request: Request, verifier: TokenVerifierDep) -> Authentication:
