@@ -80,7 +80,7 @@ class BearerAuthentication(SecurityBase):
     def __init__(self) -> None:
         self.model = HTTPBearerModel(
             bearerFormat="JWT",
-            description="A JWT checked as RFC 8725 (JWT Best Current Practices) asks: "
+            description="A JWT checked as RFC8725 (JWT Best Current Practices) asks: "
             "asymmetric algorithms from the settings only, never the token's choice; issuer, "
             "audience, expiry and subject required; unknown crit headers refused.",
         )
