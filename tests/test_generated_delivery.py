@@ -352,6 +352,7 @@ BASE_TARGETS = {
     "lint",
     "format",
     "typecheck",
+    "openapi",
     "check",
     "up",
     "down",
