@@ -90,3 +90,41 @@ def test_the_tenant_header_schema_is_the_rule_the_service_applies(
 
     assert all(other == schema for other in schemas)
     assert fits == is_well_formed_tenant_id(tenant)
+
+
+def _leaves(schema: dict[str, Any], components: dict[str, Any]) -> list[dict[str, Any]]:
+    """The typed schemas inside ``schema``: references followed, alternatives and fields."""
+    if "$ref" in schema:
+        return _leaves(components[schema["$ref"].rsplit("/", 1)[1]], components)
+    parts = [*schema.get("anyOf", []), *schema.get("properties", {}).values()]
+    if "items" in schema:
+        parts.append(schema["items"])
+    return [schema, *(leaf for part in parts for leaf in _leaves(part, components))]
+
+
+def test_every_input_is_bounded_in_the_schema() -> None:
+    """What .spectral.yaml says of the OWASP string and integer rules it turns off: every
+    string a client sends has a maxLength, pattern, format or enum (If-Match aside, bounded
+    by the header size limit) and every integer a minimum and a maximum."""
+    document = json.loads(openapi_document())
+    components = document["components"]["schemas"]
+    inputs = []
+    for item in document["paths"].values():
+        for operation in item.values():
+            inputs += [(p["name"], p["schema"]) for p in operation.get("parameters", [])]
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                inputs.append(("body", content["schema"]))
+    unbounded = [
+        name
+        for name, schema in inputs
+        if name.lower() != "if-match"
+        for leaf in _leaves(schema, components)
+        if (
+            leaf.get("type") == "string"
+            and not {"maxLength", "pattern", "format", "enum"} & leaf.keys()
+        )
+        or (leaf.get("type") == "integer" and not {"minimum", "maximum"} <= leaf.keys())
+    ]
+
+    assert inputs
+    assert not unbounded
