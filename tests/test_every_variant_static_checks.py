@@ -17,6 +17,7 @@ version's standard library, and each combination of modules once.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -46,10 +47,11 @@ class CodeVariant:
 
 
 def _fingerprint(root: Path) -> str:
-    """Python files and the tool settings that judge them."""
+    """Python files, the tool settings that judge them and the committed OpenAPI document."""
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update((root / "openapi.json").read_bytes())
     tools = tomllib.loads((root / "pyproject.toml").read_text())["tool"]
     digest.update(repr([tools.get(name) for name in TOOL_SECTIONS]).encode())
     return digest.hexdigest()
@@ -236,3 +238,88 @@ def test_every_variant_and_module_passes_mypy_strict(
         f"{len(failures)} of {len(ordered)} variants checked fail mypy --strict:\n\n"
         + "\n\n".join(failures[:5])
     )
+
+
+# Run in the union environment: each variant's document against its own app's, all in one
+# process (an interpreter per variant would cost a second each). The variants are not
+# installed, so a dist-info gives each package the version its pyproject.toml names.
+OPENAPI_CHECK = """
+import importlib, json, sys, tempfile, tomllib
+from pathlib import Path
+
+metadata = Path(tempfile.mkdtemp())
+sys.path.insert(0, str(metadata))
+stale = []
+for root in map(Path, sys.argv[1:]):
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    package = project["name"].replace("-", "_")
+    for old in list(metadata.iterdir()):
+        (old / "METADATA").unlink()
+        old.rmdir()
+    dist_info = metadata / f"{package}-{project['version']}.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\\nName: {project['name']}\\nVersion: {project['version']}\\n"
+    )
+    for name in [name for name in sys.modules if name.split(".")[0] == package]:
+        del sys.modules[name]
+    sys.path.insert(0, str(root / "src"))
+    importlib.invalidate_caches()
+    try:
+        document = importlib.import_module(package + ".openapi").openapi_document()
+        if document != (root / "openapi.json").read_text(encoding="utf-8"):
+            stale.append(str(root))
+    finally:
+        sys.path.remove(str(root / "src"))
+print(json.dumps(stale))
+"""
+
+
+def test_every_variant_commits_its_app_s_openapi_document(
+    code_variants: list[CodeVariant], union_environment: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "check_openapi.py"
+    script.write_text(OPENAPI_CHECK)
+    roots = [str(variant.root) for variant in code_variants]
+    shares = [roots[start::WORKERS] for start in range(WORKERS)]
+    command = [_tool(union_environment, "python"), str(script)]
+    with ThreadPoolExecutor(WORKERS) as pool:
+        results = list(pool.map(lambda share: _run([*command, *share], tmp_path), shares))
+    stale = set()
+    for result in results:
+        assert result.returncode == 0, result.stderr[-4000:]
+        stale |= {Path(root) for root in json.loads(result.stdout.splitlines()[-1])}
+
+    failing = [combination_id(v.combinations[0]) for v in code_variants if v.root in stale]
+    assert not failing, (
+        f"{len(failing)} of {len(code_variants)} variants render an openapi.json that is not "
+        f"their app's (regenerate it: uv run python -m scaffold.openapi_skeleton): {failing[:5]}"
+    )
+
+
+ORACLE_MODULES = Path(__file__).resolve().parents[1] / "oracle" / "node_modules"
+
+
+def test_every_distinct_openapi_document_passes_the_generated_ci_s_linter(
+    code_variants: list[CodeVariant], tmp_path: Path
+) -> None:
+    """Spectral with the OWASP ruleset, as the generated CI runs it, once per distinct
+    document and ruleset (the oracle pins the same versions as the workflow)."""
+    distinct: dict[tuple[bytes, bytes], CodeVariant] = {}
+    for variant in code_variants:
+        key = ((variant.root / "openapi.json").read_bytes(), (variant.root / ".spectral.yaml").read_bytes())
+        distinct.setdefault(key, variant)
+    env = {**os.environ, "NODE_PATH": str(ORACLE_MODULES)}
+    failures = []
+    for index, variant in enumerate(distinct.values()):
+        workdir = tmp_path / f"d{index}"
+        workdir.mkdir()
+        for name in ("openapi.json", ".spectral.yaml"):
+            shutil.copy(variant.root / name, workdir / name)
+        command = [str(ORACLE_MODULES / ".bin" / "spectral"), "lint", "--fail-severity=hint", "openapi.json"]
+        result = _run(command, workdir, env)
+        if result.returncode != 0:
+            failures.append(f"{combination_id(variant.combinations[0])}:\n{result.stdout[-3000:]}")
+
+    assert 1 < len(distinct) < len(code_variants)
+    assert not failures, "\n\n".join(failures[:3])

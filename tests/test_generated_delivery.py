@@ -352,6 +352,7 @@ BASE_TARGETS = {
     "lint",
     "format",
     "typecheck",
+    "openapi",
     "check",
     "up",
     "down",
@@ -663,3 +664,13 @@ def test_variants_cover_every_choice() -> None:
 
     assert choices(VARIANTS) == choices(list(all_combinations()))
     assert any(values.get("system") for values in VARIANTS)
+
+
+def test_the_generated_ci_lints_openapi_with_the_oracle_s_spectral_versions() -> None:
+    """The repository's linter test runs the very versions the generated workflow installs."""
+    workflow = (SKELETON_PATH / WORKFLOW).read_text()
+    oracle = json.loads((SKELETON_PATH.parent / "oracle" / "package.json").read_text())
+    linters = ("@stoplight/spectral-cli", "@stoplight/spectral-owasp-ruleset")
+    pinned = {name: re.findall(re.escape(name) + r"@([0-9][^\s\"']*)", workflow) for name in linters}
+
+    assert pinned == {name: [oracle["dependencies"][name]] for name in linters}

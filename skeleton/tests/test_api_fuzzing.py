@@ -2,9 +2,10 @@
 generated inputs that fit the description and inputs that break it, then sequences of calls
 that follow the description's links (create a product, then read, change and delete it).
 
-Every schemathesis check runs: no 5xx; status codes, content types, headers and bodies as
-documented; invalid input refused with 4xx, valid input accepted; declared credentials
-enforced; deleted products gone, created ones readable. The app runs in process on the
+Every schemathesis check runs: no 5xx; status codes (each one answered is counted, and must
+be documented for its operation), content types, headers and bodies as documented; invalid
+input refused with 4xx, valid input accepted; declared credentials enforced; deleted
+products gone, created ones readable. The app runs in process on the
 variant's own storage:
 {% if values.sqlDatabase %}
 the test database.
@@ -71,6 +72,19 @@ def checks_to_skip(response: Any) -> list[Any]:
 {% endif %}
 
 
+Answered = Counter[tuple[str, str, int]]
+
+
+def undocumented(answered: Answered, api_schema: BaseSchema) -> list[str]:
+    """The status codes answered that the description does not list for the operation."""
+    paths = api_schema.raw_schema["paths"]
+    return sorted(
+        f"{method} {path} {status}"
+        for method, path, status in answered
+        if str(status) not in paths[path][method.lower()]["responses"]
+    )
+
+
 @pytest.fixture
 def fuzzed_app(app: FastAPI) -> Iterator[FastAPI]:
     """The test app without the rate limit (thousands of requests come from one client);
@@ -103,6 +117,7 @@ def test_every_operation_conforms(api_schema: BaseSchema, request_headers: dict[
         assert isinstance(result, Ok), result
         operations.append(result.ok())
     assert len(operations) >= 5
+    answered: Answered = Counter()
 
     for operation in operations:
 
@@ -110,6 +125,7 @@ def test_every_operation_conforms(api_schema: BaseSchema, request_headers: dict[
         @fuzz_settings(EXAMPLES_PER_OPERATION)
         def conforms(case: Any) -> None:
             response = case.call(headers=request_headers)
+            answered[(case.method, case.path, response.status_code)] += 1
             case.validate_response(
                 response,
                 headers=request_headers,
@@ -119,13 +135,17 @@ def test_every_operation_conforms(api_schema: BaseSchema, request_headers: dict[
 
         conforms()
 
+    assert not undocumented(answered, api_schema)
+    # Valid and invalid input reached every operation: successes and refusals were answered.
+    assert {status // 100 for _, _, status in answered} >= {2, 4}
+
 
 def test_call_sequences_conform(api_schema: BaseSchema, tenant_headers: Any) -> None:
     # Valid calls only: invalid ones are each operation's test above, and here they would
     # rarely let a sequence reach the product it created.
     api_schema.config.generation.update(modes=[GenerationMode.POSITIVE])
     scenarios = itertools.count()
-    answered: Counter[tuple[str, str, int]] = Counter()
+    answered: Answered = Counter()
 
     class Workflow(api_schema.as_state_machine()):  # type: ignore[misc]
         def setup(self) -> None:
@@ -155,6 +175,7 @@ def test_call_sequences_conform(api_schema: BaseSchema, tenant_headers: Any) -> 
         )
     )
 
+    assert not undocumented(answered, api_schema)
     # The sequences reached products they created: the links were followed.
     item = "/api/v1/products/{product_id}"
     assert answered[("POST", "/api/v1/products", 201)] > 0

@@ -14,6 +14,7 @@ from .auth.local import router as local_token_router
 {% endif %}
 from .bootstrap import bootstrap
 from .core.config import Settings, get_settings_or_exit
+from .core.error_responses import PIPELINE_RESPONSES
 from .core.errors import install_error_handlers
 from .core.gc_freeze import startup_objects_frozen
 from .core.health import HealthRegistry, health_router
@@ -54,6 +55,11 @@ DESCRIPTION = (
 {% endif %}
 )
 
+TAGS = [
+    {"name": "health", "description": "Probes for the orchestrator; public, never rate limited."},
+    {"name": "products", "description": "The tenant's products."},
+]
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; without ``settings`` they are read from the environment, and
@@ -88,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title=settings.service_name,
         version=settings.version,
         description=DESCRIPTION,
+        openapi_tags=TAGS,
+        responses=PIPELINE_RESPONSES,
         lifespan=lifespan,
         telemetry=NO_NATIVE_TELEMETRY,
     )

@@ -355,11 +355,13 @@ def test_health_metrics_and_docs_stay_open(api: TestClient) -> None:
 def test_openapi_declares_the_bearer_scheme_on_product_routes(api: TestClient) -> None:
     schema = api.get("/openapi.json").json()
 
-    assert schema["components"]["securitySchemes"]["bearer"] == {
+    scheme = schema["components"]["securitySchemes"]["bearer"]
+    assert {key: scheme[key] for key in ("type", "scheme", "bearerFormat")} == {
         "type": "http",
         "scheme": "bearer",
         "bearerFormat": "JWT",
     }
+    assert "RFC8725" in scheme["description"]
     operations = [op for path in schema["paths"].values() for op in path.values()]
     products = [op for op in operations if "products" in op.get("tags", [])]
     assert products

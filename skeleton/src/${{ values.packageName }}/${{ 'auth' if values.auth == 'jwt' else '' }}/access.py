@@ -22,6 +22,16 @@ logger = structlog.stdlib.get_logger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+# The challenge of every 401 and 403, declared in the OpenAPI description (RFC 6750).
+WWW_AUTHENTICATE = {
+    "WWW-Authenticate": {
+        "description": 'The bearer challenge, e.g. Bearer error="invalid_token".',
+        "required": True,
+        "schema": {"type": "string", "pattern": "^Bearer", "maxLength": 100},
+    }
+}
+
+
 class MissingToken(ServiceError):  # noqa: N818 (reads as the response it becomes)
     status_code = 401
     code = "UNAUTHORIZED"
@@ -68,7 +78,12 @@ class BearerAuthentication(SecurityBase):
     """The ``bearer`` security scheme: checks the request's token, refusing nothing yet."""
 
     def __init__(self) -> None:
-        self.model = HTTPBearerModel(bearerFormat="JWT")
+        self.model = HTTPBearerModel(
+            bearerFormat="JWT",
+            description="A JWT checked as RFC8725 (JWT Best Current Practices) asks: "
+            "asymmetric algorithms from the settings only, never the token's choice; issuer, "
+            "audience, expiry and subject required; unknown crit headers refused.",
+        )
         self.scheme_name = "bearer"
 
     async def __call__(self, request: Request, verifier: TokenVerifierDep) -> Authentication:

@@ -3,7 +3,7 @@ session and one resource (one connection pool) for every request."""
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import aioboto3
 import structlog
@@ -70,6 +70,12 @@ async def dynamodb_lifespan(settings: Settings, health: HealthRegistry) -> Async
         yield table
 
 
+class StoreUnavailable(ServiceUnavailable):
+    """503 with ``Retry-After``: throttling and outages are expected to pass."""
+
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "5"}
+
+
 @contextmanager
 def unavailable_on_dynamodb_errors() -> Iterator[None]:
     """Turn what DynamoDB cannot serve (throttling after the retries, an unreachable
@@ -82,4 +88,4 @@ def unavailable_on_dynamodb_errors() -> Iterator[None]:
         if isinstance(error, ClientError):
             reason = error.response.get("Error", {}).get("Code", reason)
         logger.warning("DynamoDB call failed", error=reason)
-        raise ServiceUnavailable("The product store is unavailable; retry later.") from error
+        raise StoreUnavailable("The product store is unavailable; retry shortly.") from error

@@ -104,12 +104,16 @@ _ALIVE = ProbeStatus(status="ok")
 def health_router(registry: HealthRegistry) -> APIRouter:
     router = APIRouter(prefix="/health", tags=["health"])
 
-    @router.get("/live")
+    @router.get("/live", summary="Liveness probe")
     async def live() -> ProbeStatus:
         """Liveness: the process serves requests."""
         return _ALIVE
 
-    @router.get("/startup", responses={503: {"model": ProbeStatus}})
+    @router.get(
+        "/startup",
+        summary="Startup probe",
+        responses={503: {"model": ProbeStatus, "description": "Still starting."}},
+    )
     async def startup(response: Response) -> ProbeStatus:
         """Startup: 200 once every client has been opened."""
         if not registry.started:
@@ -117,7 +121,16 @@ def health_router(registry: HealthRegistry) -> APIRouter:
             return ProbeStatus(status="starting")
         return ProbeStatus(status="ok")
 
-    @router.get("/ready", responses={503: {"model": ReadinessReport}})
+    @router.get(
+        "/ready",
+        summary="Readiness probe",
+        responses={
+            503: {
+                "model": ReadinessReport,
+                "description": "Not started, or a critical check failed.",
+            }
+        },
+    )
     async def ready(response: Response) -> ReadinessReport:
         """Readiness: the critical dependencies answer."""
         if not registry.started:

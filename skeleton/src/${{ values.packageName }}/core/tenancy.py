@@ -10,11 +10,13 @@ The caller names its tenant in the ``X-Tenant-ID`` header (``TenantIdDep``).
 
 import re
 {% if values.auth != 'jwt' %}
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 
 from .errors import BadRequestError, DuplicateHeaderError
+{% else %}
+from typing import Any
 {% endif %}
 
 TENANT_ID_HEADER = "X-Tenant-ID"
@@ -30,6 +32,33 @@ _WELL_FORMED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 def is_well_formed_tenant_id(value: str) -> bool:
     return _WELL_FORMED.fullmatch(value) is not None
+
+
+# The header in the OpenAPI description (a route's ``openapi_extra``), with the rule above
+# as its schema: the dependency reads the header itself, to answer 400 rather than 422.
+TENANT_ID_PARAMETER: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": TENANT_ID_HEADER,
+            "in": "header",
+{% if values.auth == 'jwt' %}
+            "required": False,
+            "description": "Optional: the token names the tenant; if sent, the header must "
+            "name the same one (403 otherwise).",
+{% else %}
+            "required": True,
+            "description": "Tenant the request acts for: 1 to 100 letters, digits, '.', '_', "
+            "'-', starting with a letter or digit (400 otherwise).",
+{% endif %}
+            "schema": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 100,
+                "pattern": f"^{_WELL_FORMED.pattern}$",
+            },
+        }
+    ]
+}
 {% if values.auth != 'jwt' %}
 
 
@@ -41,21 +70,14 @@ class InvalidTenantError(BadRequestError):
     code = "INVALID_TENANT"
 
 
-async def get_tenant_id(
-    request: Request,
-    tenant_id: Annotated[
-        str | None,
-        Header(
-            alias=TENANT_ID_HEADER,
-            description="Tenant the request acts for: 1 to 100 letters, digits, '.', '_', '-'.",
-        ),
-    ] = None,
-) -> str:
-    if tenant_id is None:
+async def get_tenant_id(request: Request) -> str:
+    named = request.headers.getlist(TENANT_ID_HEADER)
+    if not named:
         raise TenantRequiredError(f"The {TENANT_ID_HEADER} header is required.")
-    # FastAPI passes the first value; a second one would silently name another tenant.
-    if len(request.headers.getlist(TENANT_ID_HEADER)) > 1:
+    # A second value would silently name another tenant.
+    if len(named) > 1:
         raise DuplicateHeaderError(TENANT_ID_HEADER)
+    tenant_id = named[0]
     if not is_well_formed_tenant_id(tenant_id):
         raise InvalidTenantError(
             f"The {TENANT_ID_HEADER} header must be 1 to 100 letters, digits, '.', '_' or '-', "

@@ -2,44 +2,51 @@
 named by the request, within the client's rate limit."""
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Request, Response, status
 
 {% if values.auth == 'jwt' %}
-from ..auth.access import TenantIdDep
+from ..auth.access import WWW_AUTHENTICATE, TenantIdDep
 {% endif %}
-from ..core.errors import ErrorEnvelope
+from ..core.error_responses import RETRY_AFTER, Responses, documented_error
 from ..core.json_body import JSON_BODY_RESPONSES, JsonBodyDep
 from ..core.rate_limit import limit_rate
 {% if values.auth != 'jwt' %}
-from ..core.tenancy import TenantIdDep
+from ..core.tenancy import TENANT_ID_PARAMETER, TenantIdDep
+{% else %}
+from ..core.tenancy import TENANT_ID_PARAMETER
 {% endif %}
 from .dependencies import ProductServiceDep
 from .models import Product
 from .pagination import LISTING_DESCRIPTION, PageRequestDep, ProductPage
 from .schemas import ProductCreate, ProductRead, ProductUpdate
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {
-        "model": ErrorEnvelope,
+ERROR_RESPONSES: Responses = {
 {% if values.database == 'dynamodb' %}
-        "description": "Malformed request: an unreadable body, header or cursor.",
+    400: documented_error("Malformed request: an unreadable body, header or cursor."),
 {% else %}
-        "description": "Malformed request: an unreadable body or header.",
+    400: documented_error("Malformed request: an unreadable body or header."),
 {% endif %}
-    },
 {% if values.auth == 'jwt' %}
-    401: {"model": ErrorEnvelope, "description": "Missing or invalid bearer token."},
-    403: {"model": ErrorEnvelope, "description": "The token lacks the role or the tenant."},
+    401: documented_error("Missing or invalid bearer token.", WWW_AUTHENTICATE),
+    403: documented_error("The token lacks the role or the tenant.", WWW_AUTHENTICATE),
 {% endif %}
-    429: {
-        "model": ErrorEnvelope,
-        "description": "Too many requests; retry after the seconds of the Retry-After header.",
-    },
-    404: {"model": ErrorEnvelope, "description": "No product with this ID for the tenant."},
-    422: {"model": ErrorEnvelope, "description": "The request is not valid."},
+    422: documented_error("The request is not valid."),
+    429: documented_error(
+        "Too many requests; retry after the seconds of the Retry-After header.", RETRY_AFTER
+    ),
+{% if values.database != 'none' or values.auth == 'jwt' %}
+    503: documented_error(
+        "A dependency is unavailable for a moment; retry after the seconds of the "
+        "Retry-After header.",
+        RETRY_AFTER,
+    ),
+{% endif %}
+}
+NOT_FOUND_RESPONSE: Responses = {
+    404: documented_error("No product with this ID for the tenant (NOT_FOUND)."),
 }
 
 router = APIRouter(
@@ -56,14 +63,18 @@ ETAG_HEADER = {
         "description": 'The product\'s version as an entity tag, e.g. "3"; send it back in '
         "If-Match to change or delete only that version.",
         "required": True,
-        "schema": {"type": "string", "pattern": '^"[0-9]+"$'},
+        "schema": {"type": "string", "pattern": '^"[0-9]+"$', "maxLength": 20},
     }
 }
-PRECONDITION_FAILED_RESPONSE: dict[int | str, dict[str, Any]] = {
-    412: {
-        "model": ErrorEnvelope,
-        "description": "If-Match names no version the product is at (PRECONDITION_FAILED).",
+LOCATION_HEADER = {
+    "Location": {
+        "description": "The new product's URL.",
+        "required": True,
+        "schema": {"type": "string", "format": "uri", "maxLength": 2048},
     }
+}
+PRECONDITION_FAILED_RESPONSE: Responses = {
+    412: documented_error("If-Match names no version the product is at (PRECONDITION_FAILED).")
 }
 IfMatch = Annotated[
     str | None,
@@ -96,7 +107,8 @@ def expected_versions(if_match: str | None) -> frozenset[int] | None:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses={201: {"headers": ETAG_HEADER}, **JSON_BODY_RESPONSES},
+    responses={201: {"headers": {**LOCATION_HEADER, **ETAG_HEADER}}, **JSON_BODY_RESPONSES},
+    openapi_extra=TENANT_ID_PARAMETER,
 )
 async def create_product(
     body: ProductCreate,
@@ -114,17 +126,22 @@ async def create_product(
 
 
 # Described in pagination.py, beside the pages it describes.
-@router.get("", description=LISTING_DESCRIPTION)
+@router.get("", description=LISTING_DESCRIPTION, openapi_extra=TENANT_ID_PARAMETER)
 async def list_products(
     tenant_id: TenantIdDep, service: ProductServiceDep, page_request: PageRequestDep
 ) -> ProductPage:
     return ProductPage.from_page(await service.list_products(tenant_id, page_request))
 
 
-@router.get("/{product_id}", responses={200: {"headers": ETAG_HEADER}})
+@router.get(
+    "/{product_id}",
+    responses={200: {"headers": ETAG_HEADER}, **NOT_FOUND_RESPONSE},
+    openapi_extra=TENANT_ID_PARAMETER,
+)
 async def get_product(
     product_id: UUID, tenant_id: TenantIdDep, service: ProductServiceDep, response: Response
 ) -> ProductRead:
+    """One product; ``ETag`` is its version."""
     product = await service.get(tenant_id, product_id)
     response.headers["ETag"] = etag(product)
     return ProductRead.from_domain(product)
@@ -134,10 +151,12 @@ async def get_product(
     "/{product_id}",
     responses={
         200: {"headers": ETAG_HEADER},
-        409: {"model": ErrorEnvelope},
+        **NOT_FOUND_RESPONSE,
+        409: documented_error("Another request changed the product meanwhile (CONFLICT)."),
         **PRECONDITION_FAILED_RESPONSE,
         **JSON_BODY_RESPONSES,
     },
+    openapi_extra=TENANT_ID_PARAMETER,
 )
 async def update_product(
     product_id: UUID,
@@ -157,9 +176,11 @@ async def update_product(
 @router.delete(
     "/{product_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=PRECONDITION_FAILED_RESPONSE,
+    responses={**NOT_FOUND_RESPONSE, **PRECONDITION_FAILED_RESPONSE},
+    openapi_extra=TENANT_ID_PARAMETER,
 )
 async def delete_product(
     product_id: UUID, tenant_id: TenantIdDep, service: ProductServiceDep, if_match: IfMatch = None
 ) -> None:
+    """Delete the product; with If-Match, only at that version."""
     await service.delete(tenant_id, product_id, expected_versions(if_match))
