@@ -151,5 +151,5 @@ def test_rendered_yaml_carries_free_text_exactly(tmp_path: Path) -> None:
     description = 'He said: "ship it" # not a comment — ünïcode \\ backslash {braces} ${dollar}'
     template = Template.load(TEMPLATE_PATH)
     _render_locally(template, {**BASE_VALUES, "description": description}, tmp_path / "out")
-    catalog = yaml.safe_load((tmp_path / "out" / "catalog-info.yaml").read_text(encoding="utf-8"))
-    assert catalog["metadata"]["description"] == description
+    component = next(yaml.safe_load_all((tmp_path / "out" / "catalog-info.yaml").read_text(encoding="utf-8")))
+    assert component["metadata"]["description"] == description
