@@ -50,6 +50,9 @@ def _register_step() -> dict[str, Any]:
     return dict(step["input"])
 
 
+REGISTER_INPUT = _register_step()
+
+
 @dataclasses.dataclass(frozen=True)
 class Render:
     """A submission and the catalog files it renders to (in ``root``)."""
@@ -64,7 +67,7 @@ class Render:
             job_id,
             self.root,
             f"https://github.com/{owner}/{repo}/blob/main",
-            _register_step()["catalogInfoPath"],
+            REGISTER_INPUT["catalogInfoPath"],
             config,
         )
 
