@@ -30,12 +30,16 @@ __all__ = [
     "FetchResult",
     "OracleError",
     "OracleNotInstalledError",
+    "RegisterJob",
+    "RegisterResult",
+    "Relation",
     "TreeEntry",
     "ValidationResult",
     "diff_trees",
     "dry_run",
     "ensure_installed",
     "fetch_template_batch",
+    "register_in_catalog",
     "snapshot_tree",
     "validate_entities",
     "validate_parameters",
@@ -319,6 +323,79 @@ def validate_parameters(
     if len(results) != len(submissions):
         raise OracleError("oracle/validate-parameters.cjs returned a result per set of values")
     return [[str(error) for error in result.get("errors", [])] for result in results]
+
+
+# --------------------------------------------------------------------------- catalog:register
+
+
+@dataclass(frozen=True)
+class RegisterJob:
+    """Register ``root``'s catalog file as the template's ``catalog:register`` step would.
+
+    ``repo_contents_url`` is what ``publish:github`` outputs (``https://github.com/<owner>/
+    <repo>/blob/<branch>``); the oracle reads the URLs under it from ``root``. ``config`` is
+    the Backstage ``app-config`` (its ``catalog.rules`` decide which kinds may be ingested).
+    """
+
+    id: str
+    root: Path
+    repo_contents_url: str
+    catalog_info_path: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Relation:
+    source: str  # full entity refs, kind:namespace/name
+    type: str
+    target: str
+
+
+@dataclass(frozen=True)
+class RegisterResult:
+    id: str
+    ok: bool
+    error: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    entities: list[dict[str, Any]] = field(default_factory=list)
+    relations: frozenset[Relation] = frozenset()
+
+
+def register_in_catalog(jobs: Sequence[RegisterJob], *, timeout: float = 300.0) -> list[RegisterResult]:
+    """Run the scaffolder's ``catalog:register`` action against the catalog's own processing.
+
+    One Node process for all jobs: the action, the catalog's location service (dry run),
+    its processing orchestrator, processors (``$text`` placeholders, validation,
+    relations), entity policies and catalog rules. Each result holds the action's outputs,
+    the processed entities and the relations the processors emitted.
+    """
+    payload = {
+        "jobs": [
+            {
+                "id": job.id,
+                "root": str(Path(job.root).resolve()),
+                "repoContentsUrl": job.repo_contents_url,
+                "catalogInfoPath": job.catalog_info_path,
+                "config": dict(job.config),
+            }
+            for job in jobs
+        ]
+    }
+    doc = _run_script("catalog-register.cjs", payload=payload, timeout=timeout)
+    results = [
+        RegisterResult(
+            id=str(item["id"]),
+            ok=bool(item["ok"]),
+            error=item.get("error"),
+            outputs=dict(item.get("outputs", {})),
+            entities=list(item.get("entities", [])),
+            relations=frozenset(Relation(**relation) for relation in item.get("relations", [])),
+        )
+        for item in doc["results"]
+    ]
+    if [result.id for result in results] != [job.id for job in jobs]:
+        raise OracleError("oracle/catalog-register.cjs returned results that do not match its jobs")
+    return results
 
 
 # --------------------------------------------------------------------------- tree comparison

@@ -68,7 +68,7 @@ def test_render_with_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert (code, err) == (0, "")
     assert f"rendered into {output}" in out
     assert "step fetchSkeleton (fetch:template): completed" in out
-    catalog = yaml.safe_load((output / "catalog-info.yaml").read_text(encoding="utf-8"))
+    catalog = next(yaml.safe_load_all((output / "catalog-info.yaml").read_text(encoding="utf-8")))
     assert catalog["metadata"]["name"] == "orders-api"
     assert catalog["metadata"]["description"] == REQUIRED["description"]
     assert not (output / "migrations").exists()  # no Aurora: no Alembic migrations

@@ -582,7 +582,9 @@ def test_kubernetes_worker_and_migrations(service: Service) -> None:
 
 
 def test_catalog_info_and_docs(service: Service) -> None:
-    entity = service.yaml("catalog-info.yaml")
+    # The Component first; the API and Resources after it (tests/test_catalog_entities.py).
+    entity, *others = yaml.safe_load_all(service.text("catalog-info.yaml"))
+    assert [entity["kind"], *(other["kind"] for other in others)][:2] == ["Component", "API"]
     annotations = entity["metadata"]["annotations"]
     assert annotations["backstage.io/techdocs-ref"] == "dir:."
     assert annotations["github.com/project-slug"] == service.values["projectSlug"]

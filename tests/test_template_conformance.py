@@ -92,18 +92,16 @@ def test_whole_template_matches_backstage_dry_run(values: dict[str, Any], tmp_pa
     assert backstage_files == python_files
 
 
-def test_template_and_catalog_files_pass_backstage_validators(tmp_path: Path) -> None:
-    template = Template.load(TEMPLATE_PATH)
-    rendered = []
-    for index, values in enumerate(PAIRWISE):
-        _render_locally(template, values, tmp_path / str(index))
-        rendered.append(tmp_path / str(index) / "catalog-info.yaml")
-    results = validate_entities([TEMPLATE_PATH, TEMPLATE_PATH.parent / "catalog-info.yaml", *rendered])
+def test_template_and_catalog_files_pass_backstage_validators() -> None:
+    # A rendered service's catalog-info.yaml holds a $text placeholder, which the catalog
+    # resolves before it validates: tests/test_catalog_entities.py registers every variant
+    # through the catalog's own processing, validation included.
+    results = validate_entities([TEMPLATE_PATH, TEMPLATE_PATH.parent / "catalog-info.yaml"])
     failures = [
         f"{result.file}#{result.index} ({result.kind}): {result.error}" for result in results if not result.ok
     ]
     assert not failures, "\n".join(failures)
-    assert len(results) >= len(rendered) + 3
+    assert [result.kind for result in results] == ["Template", "Location", "Component"]
 
 
 # --- property-based values --------------------------------------------------------------
@@ -153,5 +151,5 @@ def test_rendered_yaml_carries_free_text_exactly(tmp_path: Path) -> None:
     description = 'He said: "ship it" # not a comment — ünïcode \\ backslash {braces} ${dollar}'
     template = Template.load(TEMPLATE_PATH)
     _render_locally(template, {**BASE_VALUES, "description": description}, tmp_path / "out")
-    catalog = yaml.safe_load((tmp_path / "out" / "catalog-info.yaml").read_text(encoding="utf-8"))
-    assert catalog["metadata"]["description"] == description
+    component = next(yaml.safe_load_all((tmp_path / "out" / "catalog-info.yaml").read_text(encoding="utf-8")))
+    assert component["metadata"]["description"] == description

@@ -298,7 +298,7 @@ def service_problems(root: Path, submitted: Mapping[str, Any], values: Mapping[s
         [f"src/{package}"],
     )
 
-    (entity,) = documents["catalog-info.yaml"]
+    entity, api, *resources = documents["catalog-info.yaml"]
     expect("catalog metadata.name", entity["metadata"]["name"], name)
     expect("catalog metadata.description", entity["metadata"]["description"], description)
     annotations = entity["metadata"]["annotations"]
@@ -307,6 +307,10 @@ def service_problems(root: Path, submitted: Mapping[str, Any], values: Mapping[s
     expect("catalog links", entity["metadata"]["links"][0]["url"], url)
     expect("catalog spec.owner", entity["spec"]["owner"], owner_ref)
     expect("catalog spec.system", entity["spec"].get("system"), system_ref)
+    expect("catalog API name", api["metadata"]["name"], name)
+    for other in (api, *resources):
+        expect(f"catalog {other['kind']} spec.owner", other["spec"]["owner"], owner_ref)
+        expect(f"catalog {other['kind']} spec.system", other["spec"].get("system"), system_ref)
 
     (mkdocs,) = documents["mkdocs.yml"]
     expect("mkdocs", [mkdocs[key] for key in ("site_name", "site_description", "repo_url", "repo_name")],
