@@ -98,10 +98,8 @@ class Backend:
 
 
 @contextlib.contextmanager
-def _static_site(folders: dict[str, Path]) -> Iterator[str]:
-    """Serve each folder under /<name>/ on 127.0.0.1; yield the base URL."""
-    site = Path(os.environ.get("TMPDIR", "/tmp"), f"backstage-site-{secrets.token_hex(4)}")
-    site.mkdir()
+def _static_site(site: Path, folders: dict[str, Path]) -> Iterator[str]:
+    """Serve each folder under /<name>/ on 127.0.0.1 (links in ``site``); yield the base URL."""
     for name, folder in folders.items():
         (site / name).symlink_to(folder)
 
@@ -119,9 +117,6 @@ def _static_site(folders: dict[str, Path]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-        for link in site.iterdir():
-            link.unlink()
-        site.rmdir()
 
 
 def _drop_databases(prefix: str) -> None:
@@ -191,8 +186,10 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, WorkflowRes
 
 
 @pytest.fixture(scope="module")
-def site(service: tuple[Path, WorkflowResult]) -> Iterator[str]:
-    with _static_site({"template": TEMPLATE_PATH.parent, "service": service[0]}) as url:
+def site(service: tuple[Path, WorkflowResult], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with _static_site(
+        tmp_path_factory.mktemp("site"), {"template": TEMPLATE_PATH.parent, "service": service[0]}
+    ) as url:
         yield url
 
 
@@ -219,6 +216,18 @@ def test_the_documented_location_brings_in_the_template(backend: Backend) -> Non
         "the template's Component", lambda: backend.entity("component/default/fastapi-service-template")
     )
     assert component["spec"]["type"] == "template-tooling"
+
+
+def test_the_scaffolder_serves_the_form_and_has_every_action_of_the_steps(backend: Backend) -> None:
+    _wait_for("the Template", lambda: backend.entity(TEMPLATE_REF))
+    ours = Template.load(TEMPLATE_PATH)
+    status, form = backend.call("scaffolder/v2/templates/default/template/fastapi-service/parameter-schema")
+    assert status == 200, form
+    assert form["title"] == ours.document["metadata"]["title"]
+    assert [step["schema"] for step in form["steps"]] == ours.pages
+    status, actions = backend.call("scaffolder/v2/actions")
+    assert status == 200, actions
+    assert {step["action"] for step in ours.spec["steps"]} <= {action["id"] for action in actions}
 
 
 def test_the_scaffolder_dry_runs_the_catalog_template_like_scaffold(
