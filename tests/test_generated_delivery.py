@@ -570,6 +570,14 @@ def test_kubernetes_trees_as_kustomize_builds_them(service: Service) -> None:
             assert (target["kind"], target["name"]) in app
     if not service.aurora:
         return
+    # The README applies these first, by selector, for the Job's pod.
+    without_component = {
+        identity
+        for identity, manifest in app.items()
+        if "app.kubernetes.io/component" not in manifest["metadata"]["labels"]
+    }
+    assert without_component == {("ServiceAccount", name), ("ConfigMap", name)}
+    assert "kubectl apply -k k8s/ --selector '!app.kubernetes.io/component'" in service.text("README.md")
     migrations = _manifests(service, "k8s/migrations")["kustomization.yaml"]
     assert migrations["labels"] == kustomization["labels"]
     assert migrations["images"] == kustomization["images"]

@@ -430,8 +430,13 @@ class PrivateRedis:
         except redis.RedisError:
             return False
 
+    def pause(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
     def stop(self) -> None:
         if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
@@ -459,6 +464,11 @@ def test_a_worker_is_not_ready_while_its_broker_is_down(
     log = tmp_path / "worker.log"
     with worker(log) as consuming:
         wait_for(ready, 60, "the readiness probe to pass")
+{% if values.taskQueue == 'arq' %}
+        # A broker that does not answer: its pings time out.
+        private_redis.pause()
+        wait_for(lambda: not ready(), 15, "the readiness probe to fail")
+{% endif %}
         private_redis.stop()
 {% if values.taskQueue == 'celery' %}
         # Celery drops the consumer and reconnects; consuming again, it is ready again.
@@ -467,7 +477,7 @@ def test_a_worker_is_not_ready_while_its_broker_is_down(
         wait_for(ready, 30, "the readiness probe to pass again")
         assert consuming.poll() is None
 {% else %}
-        # arq stops when it loses its broker; Kubernetes starts it again.
+        # A broker gone: arq stops (Kubernetes starts it again), and its ready file goes.
         wait_for(lambda: not ready(), 15, "the readiness probe to fail")
         assert consuming.wait(STOP_SECONDS) != 0
 {% endif %}

@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from ..core.config import Settings, load_worker_settings
 from ..core.http_client import create_http_client
 from ..core.logging import configure_logging
+from ..core.redis import BROKER_TIMEOUT_SECONDS
 {% if values.datadog %}
 from ..core.tracing import configure_tracing
 {% endif %}
@@ -52,7 +53,7 @@ async def report_readiness(redis: ArqRedis) -> None:
     worker's event loop beside the polling, so a blocked loop stops it too."""
     while True:
         try:
-            async with asyncio.timeout(READY_INTERVAL_SECONDS):
+            async with asyncio.timeout(BROKER_TIMEOUT_SECONDS):
                 await redis.ping()
         except (RedisError, OSError, TimeoutError):
             mark_not_ready()
