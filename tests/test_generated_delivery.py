@@ -462,8 +462,48 @@ def test_env_example_lists_the_settings_of_the_variant(service: Service) -> None
 # --- Kubernetes ---------------------------------------------------------------------------
 
 
-def _manifests(service: Service) -> dict[str, dict[str, Any]]:
-    return {path.name: service.yaml(f"k8s/{path.name}") for path in sorted((service.root / "k8s").glob("*"))}
+def _manifests(service: Service, folder: str = "k8s") -> dict[str, dict[str, Any]]:
+    """The files of one tree, by default the app's (its kustomization.yaml included)."""
+    files = sorted((service.root / folder).glob("*.yaml"))
+    return {path.name: service.yaml(f"{folder}/{path.name}") for path in files}
+
+
+def _trees(service: Service) -> list[str]:
+    """The folders `kustomize build` takes: the app; with Aurora, the migration Job and Argo CD's
+    entry point (both)."""
+    return ["k8s"] + ["k8s/migrations", "argocd"] * service.aurora
+
+
+@functools.cache
+def _kubectl() -> str:
+    found = shutil.which("kubectl")
+    if found is None:
+        pytest.fail("kubectl (with kustomize v4 or later built in) is not on PATH (bash .ci/run installs it)")
+    return found
+
+
+@functools.cache
+def _kustomize(folder: Path) -> str:
+    built = subprocess.run(
+        [_kubectl(), "kustomize", str(folder)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert built.returncode == 0, f"{folder}: {built.stderr}"
+    return built.stdout
+
+
+def _build(service: Service, tree: str) -> list[dict[str, Any]]:
+    """The objects kustomize builds from one folder of the render (kubectl's built-in
+    kustomize, with its default root-only load restrictor)."""
+    return [document for document in yaml.safe_load_all(_kustomize(service.root / tree)) if document]
+
+
+def _identity(manifest: dict[str, Any]) -> tuple[str, str]:
+    return manifest["kind"], manifest["metadata"]["name"]
+
+
+def _argocd_annotations(manifest: dict[str, Any]) -> dict[str, str]:
+    annotations = manifest["metadata"].get("annotations", {})
+    return {key: value for key, value in annotations.items() if key.startswith("argocd.argoproj.io/")}
 
 
 def test_kubernetes_manifests_are_valid(service: Service) -> None:
@@ -474,12 +514,101 @@ def test_kubernetes_manifests_are_valid(service: Service) -> None:
     expected |= _when(not service.in_memory, "hpa.yaml", "pdb.yaml")
     expected |= _when(service.queue, "worker-deployment.yaml")
     assert set(kustomization["resources"]) == expected
-    assert set(manifests) == expected | _when(service.aurora, "migration-job.yaml")
-    for name, manifest in manifests.items():
-        try:
-            kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
-        except kubernetes_validate.ValidationError as error:
-            pytest.fail(f"{name}: {error.message} at {list(error.path)}")
+    assert set(manifests) == expected
+    subfolders = {path.name for path in (service.root / "k8s").iterdir() if path.is_dir()}
+    assert subfolders == _when(service.aurora, "migrations")
+    assert (service.root / "argocd").exists() == service.aurora
+    # Argo CD's tree holds the same objects as the other two (test_kubernetes_trees_...).
+    for tree in _trees(service)[:2]:
+        for manifest in _build(service, tree):
+            try:
+                kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+            except kubernetes_validate.ValidationError as error:
+                pytest.fail(f"{tree}: {_identity(manifest)}: {error.message} at {list(error.path)}")
+
+
+def test_kubernetes_trees_as_kustomize_builds_them(service: Service) -> None:
+    """The app tree (kubectl apply -k k8s/) has no Job; the migration tree is the Job alone;
+    Argo CD's tree is both, with the Job a Sync hook between the objects its pod needs and the
+    rest. Every object and pod carries the labels (Backstage's Kubernetes tab selects by
+    backstage.io/kubernetes-id) and the release's image; every reference resolves."""
+    name = service.values["name"]
+    kustomization = _manifests(service)["kustomization.yaml"]
+    (labels,) = kustomization["labels"]
+    assert labels["pairs"]["backstage.io/kubernetes-id"] == name
+    (image,) = kustomization["images"]
+    release_image = f"{image['name']}:{image['newTag']}"
+    built = {tree: _build(service, tree) for tree in _trees(service)}
+    for tree, objects in built.items():
+        for manifest in objects:
+            where = f"{tree}: {_identity(manifest)}"
+            assert labels["pairs"].items() <= manifest["metadata"]["labels"].items(), where
+            template = manifest.get("spec", {}).get("template")
+            if template is not None:
+                assert labels["pairs"].items() <= template["metadata"]["labels"].items(), where
+                selector = manifest["spec"].get("selector", {}).get("matchLabels", {})
+                assert selector.items() <= template["metadata"]["labels"].items(), where
+                assert "backstage.io/kubernetes-id" not in selector, f"{where}: selectors cannot change"
+                images = {container["image"] for container in template["spec"]["containers"]}
+                assert images == {release_image}, where
+    app = {_identity(manifest): manifest for manifest in built["k8s"]}
+    assert not [identity for identity in app if identity[0] == "Job"]
+    assert not [identity for identity, manifest in app.items() if _argocd_annotations(manifest)]
+    # Every name a pod or object refers to is an object of the app tree (or the Secret).
+    objects = [manifest for tree in built.values() for manifest in tree]
+    pods = [manifest for manifest in objects if manifest["kind"] in ("Deployment", "Job")]
+    for manifest in pods:
+        pod = manifest["spec"]["template"]["spec"]
+        assert ("ServiceAccount", pod["serviceAccountName"]) in app
+        for source in pod["containers"][0]["envFrom"]:
+            if "configMapRef" in source:
+                assert ("ConfigMap", source["configMapRef"]["name"]) in app
+            else:
+                assert source["secretRef"]["name"] == name
+    for identity, manifest in app.items():
+        if identity[0] == "HorizontalPodAutoscaler":
+            target = manifest["spec"]["scaleTargetRef"]
+            assert (target["kind"], target["name"]) in app
+    if not service.aurora:
+        return
+    # The README applies these first, by selector, for the Job's pod.
+    without_component = {
+        identity
+        for identity, manifest in app.items()
+        if "app.kubernetes.io/component" not in manifest["metadata"]["labels"]
+    }
+    assert without_component == {("ServiceAccount", name), ("ConfigMap", name)}
+    assert "kubectl apply -k k8s/ --selector '!app.kubernetes.io/component'" in service.text("README.md")
+    migrations = _manifests(service, "k8s/migrations")["kustomization.yaml"]
+    assert migrations["labels"] == kustomization["labels"]
+    assert migrations["images"] == kustomization["images"]
+    (job,) = built["k8s/migrations"]
+    assert _identity(job) == ("Job", f"{name}-migrate")
+    assert not _argocd_annotations(job), "kubectl users apply the Job without Argo CD's annotations"
+    argocd = {_identity(manifest): manifest for manifest in built["argocd"]}
+    assert set(argocd) == set(app) | {_identity(job)}
+    waves = {identity: _argocd_annotations(manifest) for identity, manifest in argocd.items()}
+    assert waves.pop(_identity(job)) == {
+        "argocd.argoproj.io/hook": "Sync",
+        "argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation",
+        "argocd.argoproj.io/sync-wave": "-1",
+    }
+    # What the Job's pod needs comes first (wave -2); everything else, the Deployments among
+    # them, after the Job (wave 0, the default).
+    needed = {("ServiceAccount", name), ("ConfigMap", name)}
+    assert {identity for identity, annotations in waves.items() if annotations} == needed
+    assert all(waves[identity] == {"argocd.argoproj.io/sync-wave": "-2"} for identity in needed)
+    # Apart from its annotations, Argo CD's tree holds exactly the objects of the other two.
+    for identity, manifest in argocd.items():
+        expected = job if identity == _identity(job) else app[identity]
+        assert {**manifest, "metadata": _without_annotations(manifest)} == {
+            **expected,
+            "metadata": _without_annotations(expected),
+        }, identity
+
+
+def _without_annotations(manifest: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in manifest["metadata"].items() if key != "annotations"}
 
 
 def _pod_checks(pod: dict[str, Any], service: Service) -> dict[str, Any]:
@@ -569,10 +698,22 @@ def test_kubernetes_api_replicas_follow_where_products_live(service: Service) ->
 def test_kubernetes_worker_and_migrations(service: Service) -> None:
     manifests = _manifests(service)
     if service.queue:
-        worker = manifests["worker-deployment.yaml"]["spec"]["template"]["spec"]
-        assert _pod_checks(worker, service)["command"] == _worker_command(service)
+        deployment = manifests["worker-deployment.yaml"]["spec"]
+        worker = deployment["template"]["spec"]
+        container = _pod_checks(worker, service)
+        assert container["command"] == _worker_command(service)
+        # Ready only while it consumes its queue; a rollout removes an old worker only once a
+        # new one has been ready for a while, so one that cannot consume replaces none.
+        readiness = ["python", "-m", f"{service.values['packageName']}.worker.readiness"]
+        assert container["readinessProbe"]["exec"]["command"] == readiness
+        assert container["startupProbe"]["exec"]["command"] == readiness
+        package = service.root / "src" / service.values["packageName"]
+        assert (package / "worker" / "readiness.py").is_file()
+        assert "initialDelaySeconds" not in container["livenessProbe"], "the startupProbe gates it"
+        assert deployment["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+        assert deployment["minReadySeconds"] > 0
     if service.aurora:
-        job = manifests["migration-job.yaml"]["spec"]["template"]["spec"]
+        job = _manifests(service, "k8s/migrations")["job.yaml"]["spec"]["template"]["spec"]
         assert _pod_checks(job, service)["command"] == ["alembic", "upgrade", "head"]
         assert job["restartPolicy"] == "Never"
         assert (service.root / "alembic.ini").is_file()

@@ -622,7 +622,7 @@ def test_serves_read_only_as_deployed(image: BuiltImage, engine: Engine, backing
     restrictions: probes, health check, no server header, a real write, a clean stop."""
     options = [*_restricted(), *_env_options(backing.env)]
     if image.database in AURORA:
-        (job,) = image.manifest("migration-job.yaml")["spec"]["template"]["spec"]["containers"]
+        (job,) = image.manifest("migrations/job.yaml")["spec"]["template"]["spec"]["containers"]
         assert job["command"] == ["alembic", "upgrade", "head"]
         engine.podman("run", "--rm", *options, image.tag, *job["command"], timeout=180)
         revision = _sql(image.database, "SELECT version_num FROM alembic_version", backing.database)
@@ -682,7 +682,8 @@ def test_serves_read_only_as_deployed(image: BuiltImage, engine: Engine, backing
 @pytest.mark.parametrize("image", QUEUE_VARIANTS, indirect=True)
 def test_worker_runs_as_deployed(image: BuiltImage, engine: Engine, backing: Backing) -> None:
     """The worker Deployment's command starts in the image, under the same restrictions,
-    connects to this machine's Redis, passes its liveness probe and stops on SIGTERM."""
+    connects to this machine's Redis, passes its liveness and readiness probes and stops on
+    SIGTERM."""
     spec = image.manifest("worker-deployment.yaml")["spec"]["template"]["spec"]
     (worker,) = spec["containers"]
     hostname = f"image-test-{secrets.token_hex(4)}"
@@ -711,6 +712,12 @@ def test_worker_runs_as_deployed(image: BuiltImage, engine: Engine, backing: Bac
             assert "pong" in answer.stdout
         liveness = _exec(engine, name, *worker["livenessProbe"]["exec"]["command"])
         assert liveness.returncode == 0, liveness.stdout + liveness.stderr
+        # The readiness probe passes once the worker consumes (its ready file in the tmpfs /tmp).
+        readiness_probe = worker["readinessProbe"]["exec"]["command"]
+        while (readiness := _exec(engine, name, *readiness_probe)).returncode != 0:
+            if time.monotonic() > deadline:
+                pytest.fail(f"readiness probe failed: {readiness.stdout}{readiness.stderr}")
+            time.sleep(1)
         status = _process_status(engine, name)
         assert status["Uid"].split() == ["10001"] * 4
         assert int(status["CapEff"], 16) == 0

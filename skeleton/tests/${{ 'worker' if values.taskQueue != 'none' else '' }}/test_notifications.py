@@ -2,11 +2,14 @@
 worker processes run it against the Redis at ``TEST_REDIS_URL`` (default
 ``redis://127.0.0.1:6379/14``). Each test has its own queue (and so its own Redis keys) and
 deletes them afterwards. Those tests are marked ``redis``: without that Redis they are
-skipped, except in CI.
+skipped, except in CI. The worker's readiness probe is run as Kubernetes runs it, in a
+temporary folder of the test's own (``TMPDIR``), against that Redis or a ``redis-server`` of
+the test's own that it stops.
 """
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +32,7 @@ from ${{ values.packageName }} import worker as worker_package
 from ${{ values.packageName }}.core.config import ENV_PREFIX, Settings
 from ${{ values.packageName }}.core.correlation_id import CORRELATION_ID_HEADER
 from ${{ values.packageName }}.main import create_app
+from ${{ values.packageName }}.worker.readiness import MAX_READY_AGE_SECONDS, ready_file
 
 TenantHeaders = Callable[[str], dict[str, str]]
 SetEnv = Callable[[str, str], None]
@@ -57,6 +61,8 @@ BROKER_DOWN_MESSAGE = "redis connection error"
 {% endif %}
 # How soon a worker sent SIGTERM with no task running must have exited.
 STOP_SECONDS = 10
+# The worker's readinessProbe and startupProbe (k8s/worker-deployment.yaml).
+READINESS_PROBE = [sys.executable, "-m", f"{worker_package.__name__}.readiness"]
 
 
 @pytest.fixture
@@ -187,6 +193,22 @@ def worker(log: Path) -> Iterator[subprocess.Popen[bytes]]:
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait()
+
+
+@pytest.fixture
+def probe_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The worker's and the probe's temporary folder, /tmp in the pod: this test's own."""
+    folder = tmp_path / "pod-tmp"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
+    return folder
+
+
+def ready() -> bool:
+    probe = subprocess.run(
+        READINESS_PROBE, env=dict(os.environ), capture_output=True, timeout=30, check=False
+    )
+    return probe.returncode == 0
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
@@ -350,18 +372,23 @@ def log_text(log: Path) -> str:
 
 
 @pytest.mark.redis
-def test_an_idle_worker_stops_within_seconds_of_sigterm(
+@pytest.mark.usefixtures("probe_folder")
+def test_an_idle_worker_is_ready_once_consuming_and_stops_within_seconds_of_sigterm(
     queue_name: str, base_env: SetEnv, tmp_path: Path
 ) -> None:
     base_env("LOG_LEVEL_THIRD_PARTY", "INFO")  # the worker's own "ready" line is INFO
     log = tmp_path / "worker.log"
+    assert not ready()
     with worker(log) as idle:
-        wait_for(lambda: READY_MESSAGE in log_text(log), 60, "the worker to start")
+        wait_for(ready, 60, "the readiness probe to pass")
+        assert READY_MESSAGE in log_text(log)
         idle.terminate()
         assert idle.wait(STOP_SECONDS) == 0
+    assert not ready()
 
 
-def test_a_worker_whose_broker_is_down_stops_within_seconds_of_sigterm(
+@pytest.mark.usefixtures("probe_folder")
+def test_a_worker_whose_broker_is_down_is_not_ready_and_stops_within_seconds_of_sigterm(
     base_env: SetEnv, tmp_path: Path
 ) -> None:
     with socket.socket() as probe:
@@ -371,8 +398,98 @@ def test_a_worker_whose_broker_is_down_stops_within_seconds_of_sigterm(
     log = tmp_path / "worker.log"
     with worker(log) as waiting:
         wait_for(lambda: BROKER_DOWN_MESSAGE in log_text(log), 60, "a connection attempt")
+        assert not ready()
         waiting.terminate()
         waiting.wait(STOP_SECONDS)
+
+
+class PrivateRedis:
+    """A ``redis-server`` of this test alone, so it can be stopped and started again."""
+
+    def __init__(self, executable: str) -> None:
+        self.executable = executable
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port: int = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.executable, "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        client: Any = redis.Redis.from_url(self.url, socket_timeout=0.5)
+        wait_for(lambda: self._answers(client), 10, f"redis-server on port {self.port}")
+        client.close()
+
+    @staticmethod
+    def _answers(client: Any) -> bool:
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    def pause(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    executable = shutil.which("redis-server")
+    if executable is None:
+        pytest.skip("redis-server is not installed")
+    server = PrivateRedis(executable)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.redis
+@pytest.mark.usefixtures("probe_folder")
+def test_a_worker_is_not_ready_while_its_broker_is_down(
+    queue_name: str, base_env: SetEnv, private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    base_env("TASK_BROKER_URL", private_redis.url)
+    log = tmp_path / "worker.log"
+    with worker(log) as consuming:
+        wait_for(ready, 60, "the readiness probe to pass")
+{% if values.taskQueue == 'arq' %}
+        # A broker that does not answer: its pings time out.
+        private_redis.pause()
+        wait_for(lambda: not ready(), 15, "the readiness probe to fail")
+{% endif %}
+        private_redis.stop()
+{% if values.taskQueue == 'celery' %}
+        # Celery drops the consumer and reconnects; consuming again, it is ready again.
+        wait_for(lambda: not ready(), 15, "the readiness probe to fail")
+        private_redis.start()
+        wait_for(ready, 30, "the readiness probe to pass again")
+        assert consuming.poll() is None
+{% else %}
+        # A broker gone: arq stops (Kubernetes starts it again), and its ready file goes.
+        wait_for(lambda: not ready(), 15, "the readiness probe to fail")
+        assert consuming.wait(STOP_SECONDS) != 0
+{% endif %}
+
+
+def test_a_ready_file_left_over_by_a_killed_worker_goes_stale(probe_folder: Path) -> None:
+    left_over = probe_folder / ready_file().name
+    left_over.touch()
+    assert ready()
+    stale = time.time() - MAX_READY_AGE_SECONDS - 1
+    os.utime(left_over, (stale, stale))
+    assert not ready()
 
 
 @pytest.mark.parametrize("environment", ["local", "production"])

@@ -2,5 +2,6 @@
 
 arq ${{ values.packageName }}.worker.settings.WorkerSettings
 
-``arq --check`` with the same argument is the liveness probe.
+``arq --check`` with the same argument is the liveness probe; ``python -m
+${{ values.packageName }}.worker.readiness`` the readiness probe.
 """

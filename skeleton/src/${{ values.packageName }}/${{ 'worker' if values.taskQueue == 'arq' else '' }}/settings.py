@@ -1,22 +1,28 @@
 """The arq worker's configuration."""
 
+import asyncio
+import atexit
 import json
 import logging
 from contextlib import AsyncExitStack
 from typing import Any
 
+from arq import ArqRedis
 from arq.connections import RedisSettings
 from arq.worker import func
+from redis.exceptions import RedisError
 
 from ..core.config import Settings, load_worker_settings
 from ..core.http_client import create_http_client
 from ..core.logging import configure_logging
+from ..core.redis import BROKER_TIMEOUT_SECONDS
 {% if values.datadog %}
 from ..core.tracing import configure_tracing
 {% endif %}
 from ..products.notifications.delivery import DeliveryLedger
 from ..products.notifications.notice import TASK_NAME
 from .queue_settings import TaskQueueSettings
+from .readiness import READY_INTERVAL_SECONDS, mark_not_ready, mark_ready
 from .tasks import notify_product_created
 
 # How often the worker writes its health-check key (read by `arq --check`).
@@ -42,6 +48,20 @@ def redis_settings(settings: TaskQueueSettings) -> RedisSettings:
     return broker
 
 
+async def report_readiness(redis: ArqRedis) -> None:
+    """Keeps the ready file (``worker.readiness``) while the broker answers. It runs in the
+    worker's event loop beside the polling, so a blocked loop stops it too."""
+    while True:
+        try:
+            async with asyncio.timeout(BROKER_TIMEOUT_SECONDS):
+                await redis.ping()
+        except (RedisError, OSError, TimeoutError):
+            mark_not_ready()
+        else:
+            mark_ready()
+        await asyncio.sleep(READY_INTERVAL_SECONDS)
+
+
 def worker_settings(settings: Settings) -> dict[str, Any]:
     """At-least-once delivery: a job stays queued until it finishes, and is run again when
     its worker died (once its in-progress key expires, 10 s after the job timeout), so jobs
@@ -62,6 +82,11 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         ctx["settings"] = settings
         ctx["http_client"] = await stack.enter_async_context(create_http_client(settings))
         ctx["ledger"] = DeliveryLedger(ctx["redis"], settings.task_queue_name)
+        # Started last: the worker is connected and its functions registered. The file goes
+        # when the process exits, also when arq stops on a lost broker without a shutdown.
+        readiness = asyncio.create_task(report_readiness(ctx["redis"]))
+        stack.callback(readiness.cancel)
+        atexit.register(mark_not_ready)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         stack: AsyncExitStack = ctx["exit_stack"]

@@ -13,7 +13,7 @@ from ..core.logging import configure_logging
 from ..core.tracing import configure_tracing
 {% endif %}
 from ..products.notifications.notice import TASK_NAME
-from .heartbeat import Heartbeat
+from .heartbeat import Heartbeat, Readiness
 
 # Worker processes per pod. Celery's default, the CPU count, is the node's in a container.
 WORKER_CONCURRENCY = 2
@@ -103,6 +103,7 @@ class _ConfigFromEnvironment(Mapping[str, Any]):
 # imported. The API builds its own application from its Settings (worker.publisher).
 app = create_celery_app(_ConfigFromEnvironment())
 app.steps["worker"].add(Heartbeat)
+app.steps["consumer"].add(Readiness)
 
 
 @signals.setup_logging.connect

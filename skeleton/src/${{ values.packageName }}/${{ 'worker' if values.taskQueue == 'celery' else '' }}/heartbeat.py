@@ -1,6 +1,7 @@
-"""A file the worker touches every few seconds; the liveness probe,
-``python -m ${{ values.packageName }}.worker.heartbeat``, fails when it is stale. Unlike
-``celery inspect ping``, it catches a stuck worker and costs no broker round trip."""
+"""Files the worker touches every few seconds, read by its probes. The heartbeat file is the
+liveness probe's, ``python -m ${{ values.packageName }}.worker.heartbeat``, which fails when it
+is stale: unlike ``celery inspect ping``, it catches a stuck worker and costs no broker round
+trip. The ready file (``worker.readiness``) is kept only while the worker consumes its queue."""
 
 import sys
 import tempfile
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from celery import bootsteps
+
+from .readiness import READY_INTERVAL_SECONDS, mark_not_ready, mark_ready
 
 HEARTBEAT_FILE = Path(tempfile.gettempdir()) / "celery-worker-heartbeat"
 HEARTBEAT_INTERVAL_SECONDS = 10.0
@@ -39,6 +42,30 @@ class Heartbeat(bootsteps.StartStopStep):
         if self._entry is not None:
             self._entry.cancel()
         HEARTBEAT_FILE.unlink(missing_ok=True)
+
+
+class Readiness(bootsteps.StartStopStep):
+    """A step of the consumer, after the one that starts consuming the task queue: started
+    once the worker is connected with its tasks registered, stopped when the connection is
+    lost (the consumer restarts its steps to reconnect) and when the worker shuts down."""
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        super().__init__(parent, **kwargs)
+        self._entry: Any = None
+
+    def start(self, parent: Any) -> None:
+        mark_ready()
+        self._entry = parent.timer.call_repeatedly(READY_INTERVAL_SECONDS, mark_ready)
+
+    def stop(self, parent: Any) -> None:
+        if self._entry is not None:
+            self._entry.cancel()
+            self._entry = None
+        mark_not_ready()
+
+    shutdown = stop
 
 
 def main() -> int:
