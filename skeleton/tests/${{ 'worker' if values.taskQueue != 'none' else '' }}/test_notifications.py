@@ -430,10 +430,12 @@ class PrivateRedis:
         except redis.RedisError:
             return False
 
+{% if values.taskQueue == 'arq' %}
     def pause(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGSTOP)
 
+{% endif %}
     def stop(self) -> None:
         if self.process is not None:
             self.process.send_signal(signal.SIGCONT)
