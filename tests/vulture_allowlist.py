@@ -32,6 +32,7 @@ IGNORED_NAMES = {
     "setup": "schemathesis state machine hook",
     "get_call_kwargs": "schemathesis state machine hook",
     "after_call": "schemathesis state machine hook",
+    "before_call": "schemathesis state machine hook",
     "on_retry": "Celery Task hook",
     "on_failure": "Celery Task hook",
     "requires": "Celery bootstep dependencies",
