@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import functools
-import http.server
 import json
 import os
 import secrets
 import signal
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -31,7 +28,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from local_http import free_port
+from local_http import free_port, serve_folder
 from oracle import ORACLE_DIR, Relation
 from scaffold.workflow import Template, WorkflowResult, run_template
 from template_matrix import BASE_VALUES, SKELETON_PATH, TEMPLATE_PATH
@@ -102,21 +99,8 @@ def _static_site(site: Path, folders: dict[str, Path]) -> Iterator[str]:
     """Serve each folder under /<name>/ on 127.0.0.1 (links in ``site``); yield the base URL."""
     for name, folder in folders.items():
         (site / name).symlink_to(folder)
-
-    class QuietHandler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(site))
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_folder(site) as url:
+        yield url
 
 
 def _drop_databases(prefix: str) -> None:

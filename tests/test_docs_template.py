@@ -12,14 +12,11 @@
 from __future__ import annotations
 
 import copy
-import functools
-import http.server
 import importlib.util
 import os
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +36,7 @@ from docs_checks import (
     shell_commands,
     shell_syntax_problem,
 )
+from local_http import serve_folder
 from scaffold.parameters_page import FileReport, render_page
 from scaffold.workflow import Template, run_template
 from template_matrix import BASE_VALUES, TEMPLATE_PATH, pairwise_submissions
@@ -336,22 +334,10 @@ def test_strict_build_and_link_check_catch_broken_links(tmp_path: Path) -> None:
 # --- In a browser --------------------------------------------------------------------------
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def served_site(site: Path) -> Iterator[str]:
-    handler = functools.partial(_QuietHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_folder(site) as url:
+        yield url
 
 
 def test_chromium_renders_the_index_and_parameters_pages(served_site: str, tmp_path: Path) -> None:
