@@ -27,45 +27,59 @@ def heartbeat_age_seconds() -> float:
     return time.time() - HEARTBEAT_FILE.stat().st_mtime
 
 
-class Heartbeat(bootsteps.StartStopStep):
-    requires = ("celery.worker.components:Timer",)
+class FileKeeper(bootsteps.StartStopStep):
+    """Keeps its file fresh from the worker's timer while started; removes it when stopped."""
+
+    interval: float
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
         self._entry: Any = None
 
-    def start(self, parent: Any) -> None:
-        touch()
-        self._entry = parent.timer.call_repeatedly(HEARTBEAT_INTERVAL_SECONDS, touch)
+    def keep(self) -> None:
+        raise NotImplementedError
 
-    def stop(self, parent: Any) -> None:
-        if self._entry is not None:
-            self._entry.cancel()
-        HEARTBEAT_FILE.unlink(missing_ok=True)
-
-
-class Readiness(bootsteps.StartStopStep):
-    """A step of the consumer, after the one that starts consuming the task queue: started
-    once the worker is connected with its tasks registered, stopped when the connection is
-    lost (the consumer restarts its steps to reconnect) and when the worker shuts down."""
-
-    requires = ("celery.worker.consumer.tasks:Tasks",)
-
-    def __init__(self, parent: Any, **kwargs: Any) -> None:
-        super().__init__(parent, **kwargs)
-        self._entry: Any = None
+    def remove(self) -> None:
+        raise NotImplementedError
 
     def start(self, parent: Any) -> None:
-        mark_ready()
-        self._entry = parent.timer.call_repeatedly(READY_INTERVAL_SECONDS, mark_ready)
+        self.keep()
+        self._entry = parent.timer.call_repeatedly(self.interval, self.keep)
 
     def stop(self, parent: Any) -> None:
         if self._entry is not None:
             self._entry.cancel()
             self._entry = None
+        self.remove()
+
+
+class Heartbeat(FileKeeper):
+    requires = ("celery.worker.components:Timer",)
+    interval = HEARTBEAT_INTERVAL_SECONDS
+
+    def keep(self) -> None:
+        touch()
+
+    def remove(self) -> None:
+        HEARTBEAT_FILE.unlink(missing_ok=True)
+
+
+class Readiness(FileKeeper):
+    """A step of the consumer, after the one that starts consuming the task queue: started
+    once the worker is connected with its tasks registered, stopped when the connection is
+    lost (the consumer restarts its steps to reconnect) and when the worker shuts down."""
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+    interval = READY_INTERVAL_SECONDS
+
+    def keep(self) -> None:
+        mark_ready()
+
+    def remove(self) -> None:
         mark_not_ready()
 
-    shutdown = stop
+    def shutdown(self, parent: Any) -> None:
+        self.stop(parent)
 
 
 def main() -> int:
