@@ -381,7 +381,8 @@ def test_an_idle_worker_is_ready_once_consuming_and_stops_within_seconds_of_sigt
     assert not ready()
     with worker(log) as idle:
         wait_for(ready, 60, "the readiness probe to pass")
-        assert READY_MESSAGE in log_text(log)
+        # The probe file is written as consumption starts; the log line may follow it.
+        wait_for(lambda: READY_MESSAGE in log_text(log), 10, "the worker's ready line")
         idle.terminate()
         assert idle.wait(STOP_SECONDS) == 0
     assert not ready()
