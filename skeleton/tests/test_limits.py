@@ -104,13 +104,15 @@ async def test_in_process_counters_are_bounded() -> None:
     now = [0.0]
     counter = InProcessWindowCounter(max_keys=2, clock=lambda: now[0])
 
-    assert await counter.increment("a", 10) == 1
-    assert await counter.increment("b", 10) == 1
+    assert await counter.admit("a", 1, 10)
+    assert await counter.admit("b", 1, 10)
     # Full: a new client is not counted (let through), known ones still are.
-    assert await counter.increment("c", 10) is None
-    assert await counter.increment("a", 10) == 2
+    assert await counter.admit("c", 1, 10)
+    assert await counter.admit("c", 1, 10)
+    assert not await counter.admit("a", 1, 10)
     now[0] = 11.0  # both expired: they make room
-    assert await counter.increment("c", 10) == 1
+    assert await counter.admit("c", 1, 10)
+    assert not await counter.admit("c", 1, 10)
 
 
 def test_headers_over_the_limit_are_431(

@@ -10,6 +10,7 @@ from .auth.verifier import create_token_verifier
 {% endif %}
 {% if values.cache == 'elasticache-redis' %}
 from .cache.client import cache_lifespan
+from .cache.rate_limit_leases import LeasedWindowCounter
 from .cache.store import RedisCacheStore
 {% endif %}
 from .core.config import Settings
@@ -49,10 +50,14 @@ async def bootstrap(
 {% endif %}
 {% if values.cache == 'elasticache-redis' %}
         cache = await stack.enter_async_context(cache_lifespan(settings, health, metrics))
-        # With Redis, the rate-limit counters live there too: every replica counts every
-        # request. Otherwise they are per process.
+        # With Redis, the replicas share each client's budget, leased from Redis a slice at
+        # a time. Otherwise the counters are per process.
         counter: WindowCounter = (
-            cache.store if isinstance(cache.store, RedisCacheStore) else InProcessWindowCounter()
+            LeasedWindowCounter(
+                cache.store, max_lease_requests=settings.rate_limit_max_lease_requests
+            )
+            if isinstance(cache.store, RedisCacheStore)
+            else InProcessWindowCounter()
         )
 {% endif %}
 {% if values.taskQueue != 'none' %}

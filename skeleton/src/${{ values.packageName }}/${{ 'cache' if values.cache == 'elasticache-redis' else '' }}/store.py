@@ -17,14 +17,20 @@ logger = structlog.stdlib.get_logger(__name__)
 
 T = TypeVar("T")
 
-# INCR and, for a new counter, EXPIRE in one atomic command: no counter outlives its window
-# even if the client dies between the two steps.
-INCREMENT_WITH_TTL = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then
-    redis.call('EXPIRE', KEYS[1], ARGV[1])
+# A lease of up to ARGV[1] requests out of a window's budget of ARGV[2], in one atomic
+# script: the key counts the requests leased so far, never past the budget, and a new key
+# gets its TTL in the same step, so no counter outlives its window even if the client dies.
+TAKE_LEASE = """
+local leased = tonumber(redis.call('GET', KEYS[1]) or '0')
+local granted = math.min(tonumber(ARGV[1]), tonumber(ARGV[2]) - leased)
+if granted <= 0 then
+    return 0
 end
-return count
+redis.call('INCRBY', KEYS[1], granted)
+if leased == 0 then
+    redis.call('EXPIRE', KEYS[1], ARGV[3])
+end
+return granted
 """
 
 
@@ -77,7 +83,7 @@ class RedisCacheStore:
 
     def __init__(self, client: Redis, breaker: CircuitBreaker, metrics: ServiceMetrics) -> None:
         self._client = client
-        self._increment = client.register_script(INCREMENT_WITH_TTL)
+        self._take_lease = client.register_script(TAKE_LEASE)
         self._breaker = breaker
         self.bypasses = metrics.counter(
             "cache_bypass",
@@ -97,12 +103,17 @@ class RedisCacheStore:
         """Best effort: if Redis is unavailable the entries expire after their TTL."""
         await self._guarded("delete", lambda: self._client.delete(*keys))
 
-    async def increment(self, key: str, ttl_seconds: int) -> int | None:
-        """A rate-limit counter (``core/rate_limit.py``); None when Redis is unavailable."""
-        count = await self._guarded(
-            "rate_limit", lambda: self._increment(keys=[key], args=[ttl_seconds])
+    async def take_lease(
+        self, key: str, requests: int, budget: int, ttl_seconds: int
+    ) -> int | None:
+        """Up to ``requests`` of the rate-limit window ``key``'s ``budget``
+        (``cache/rate_limit_leases.py``): 0 once it is spent, None when Redis is
+        unavailable."""
+        granted = await self._guarded(
+            "rate_limit",
+            lambda: self._take_lease(keys=[key], args=[requests, budget, ttl_seconds]),
         )
-        return None if count is None else int(count)
+        return None if granted is None else int(granted)
 
     async def _guarded(self, operation: str, call: Callable[[], Awaitable[T]]) -> T | None:
         try:

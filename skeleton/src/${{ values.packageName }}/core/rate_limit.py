@@ -1,7 +1,6 @@
 """Rate limiting of the API per client, in fixed windows; past the limit, 429 with
 ``Retry-After``. ``limit_rate`` is a dependency of the products router, solved before the
-routes' own, so an over-limit client is refused first. A counter that cannot be reached lets
-the request through: the limiter never fails one."""
+routes' own, so an over-limit client is refused first. The limiter never fails a request."""
 
 import math
 import time
@@ -19,8 +18,9 @@ from .rate_limit_settings import RateLimitSettings
 
 
 class WindowCounter(Protocol):
-    async def increment(self, key: str, ttl_seconds: int) -> int | None:
-        """The new count; None when the counter cannot be reached."""
+    async def admit(self, key: str, limit: int, ttl_seconds: int) -> bool:
+        """Whether one more request fits the ``limit`` of the window ``key`` (a client's
+        window, which ends within ``ttl_seconds``)."""
         ...
 
 
@@ -35,7 +35,7 @@ class InProcessWindowCounter:
         self._max_keys = max_keys
         self._clock = clock
 
-    async def increment(self, key: str, ttl_seconds: int) -> int | None:
+    async def admit(self, key: str, limit: int, ttl_seconds: int) -> bool:
         now = self._clock()
         expires_at, count = self._counters.get(key, (now + ttl_seconds, 0))
         if expires_at <= now:
@@ -43,9 +43,11 @@ class InProcessWindowCounter:
         if count == 0 and len(self._counters) >= self._max_keys:
             self._drop_expired(now)
             if len(self._counters) >= self._max_keys:
-                return None
+                return True
+        if count >= limit:
+            return False
         self._counters[key] = (expires_at, count + 1)
-        return count + 1
+        return True
 
     def _drop_expired(self, now: float) -> None:
         for key in [key for key, (expires_at, _) in self._counters.items() if expires_at <= now]:
@@ -84,8 +86,7 @@ class RateLimiter:
         now = self._clock()
         window = int(now // self.window_seconds)
         key = f"rate-limit:{self._namespace}:{client}:{window}"
-        count = await self.counter.increment(key, self.window_seconds)
-        if count is not None and count > self.requests:
+        if not await self.counter.admit(key, self.requests, self.window_seconds):
             retry_after = max(1, math.ceil((window + 1) * self.window_seconds - now))
             raise HTTPException(
                 429,
