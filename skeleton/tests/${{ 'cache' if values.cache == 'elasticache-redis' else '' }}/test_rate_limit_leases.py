@@ -398,9 +398,8 @@ async def test_concurrent_requests_wait_for_one_timeout_on_a_paused_redis(
 ) -> None:
     client = create_redis(private_redis.url, connect_timeout_seconds=0.1, timeout_seconds=0.1)
     breaker = CircuitBreaker("redis", failure_threshold=3, reset_seconds=5)
-    counter = LeasedWindowCounter(
-        RedisCacheStore(client, breaker, ServiceMetrics()), max_lease_requests=8
-    )
+    metrics = ServiceMetrics()
+    counter = LeasedWindowCounter(RedisCacheStore(client, breaker, metrics), max_lease_requests=8)
     assert await counter.admit("k", 10, 60)
     private_redis.pause()
     started = time.monotonic()
@@ -411,4 +410,6 @@ async def test_concurrent_requests_wait_for_one_timeout_on_a_paused_redis(
 
     assert admitted == [True] * 9 + [False] * 21
     # One lease request timed out (100 ms, one retry) for all of them.
+    failed = metrics.registry.get_sample_value("cache_bypass_total", {"operation": "rate_limit"})
+    assert failed == 1
     assert waited < 0.5
