@@ -147,14 +147,22 @@ def _psql_value(sql: str) -> str:
 
 def check_connection_budget(pools: dict[str, int]) -> None:
     """Fails unless the pools together (connections each app may open, over all its
-    processes) fit the connections PostgreSQL allows, less those it keeps for superusers:
-    a pool refused a connection would measure errors, not speed."""
+    processes) fit the connections PostgreSQL allows, less those it keeps for superusers and
+    those other clients hold now: a pool refused a connection would measure errors, not
+    speed."""
     allowed = int(_psql_value("SHOW max_connections")) - int(
         _psql_value("SHOW superuser_reserved_connections")
     )
+    # Other clients' connections, without this query's own.
+    in_use = int(
+        _psql_value("SELECT count(*) - 1 FROM pg_stat_activity WHERE backend_type = 'client backend'")
+    )
     needed = sum(pools.values())
-    if needed > allowed:
-        raise RuntimeError(f"the pools {pools} may open {needed} connections, PostgreSQL allows {allowed}")
+    if needed > allowed - in_use:
+        raise RuntimeError(
+            f"the pools {pools} may open {needed} connections; PostgreSQL allows {allowed}, "
+            f"and other clients hold {in_use}"
+        )
 
 
 @contextmanager
