@@ -52,7 +52,6 @@ from typing import Any
 from harness import (
     PACKAGE,
     REDIS_URL,
-    SERVICE_POOL_CONNECTIONS,
     App,
     Load,
     Request,
@@ -61,8 +60,10 @@ from harness import (
     check_connection_budget,
     connections_argument,
     migrated_postgres_database,
+    pool_connections,
     print_loads,
     render_and_install,
+    shipped_defaults,
     shipped_service_env,
     start_servers,
     stop_servers,
@@ -269,7 +270,7 @@ def _compare(service_dir: Path, label: str, database_url: str, timing: Timing) -
     bare_pools = 1 if cached else 2
     check_connection_budget(
         {
-            "service": timing.processes * SERVICE_POOL_CONNECTIONS,
+            "service": timing.processes * pool_connections(shipped_defaults(service_dir)),
             "bare": timing.processes * bare_pools * POOL_SIZE,
         }
     )

@@ -33,8 +33,6 @@ POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 # Connections per server process that wrk keeps open; the report sweeps them all.
 CONNECTIONS = (5, 32, 128)
-# The service's shipped pool: DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW per process.
-SERVICE_POOL_CONNECTIONS = 5 + 10
 # wrk's own timeout: a request waiting longer counts as an error (the service's pool waits up
 # to 5 s for a connection, and that wait is what a slow run should show, as latency).
 WRK_TIMEOUT = "10s"
@@ -71,9 +69,9 @@ def _lua_string(text: str) -> str:
 
 def shipped_service_env(database_url: str, redis_url: str | None = None) -> dict[str, str]:
     """The service's environment as a deployment sets it, every other setting at its shipped
-    default (pool 5 + overflow 10, LOG_LEVEL INFO, so one access-log line per request).
-    One exception: the rate limit. Its default (6000 requests a minute per client) is 100 a
-    second, and wrk is one client far faster than that: the limit is raised out of wrk's
+    default (see shipped_defaults: the pool, LOG_LEVEL and so one access-log line per
+    request). One exception: the rate limit. Its default is a number of requests per client
+    and minute that wrk, one client, exceeds within seconds: the limit is raised out of wrk's
     reach, so the limiter still counts every request but never refuses one."""
     env = {
         **os.environ,
@@ -129,6 +127,38 @@ def render_and_install(target: Path, **choices: Any) -> Path:
         env={**os.environ, "VIRTUAL_ENV": ""},
     )
     return target
+
+
+# The defaults the benchmarks depend on, read from the rendered service's Settings.
+SHIPPED_DEFAULTS = (
+    "database_pool_size",
+    "database_max_overflow",
+    "log_level",
+    "rate_limit_requests",
+    "rate_limit_window_seconds",
+)
+
+
+def shipped_defaults(service_dir: Path) -> dict[str, Any]:
+    """SHIPPED_DEFAULTS of the service rendered in ``service_dir``, as its code declares them."""
+    code = (
+        f"import json; from {PACKAGE}.core.config import Settings; "
+        f"print(json.dumps({{name: Settings.model_fields[name].default for name in {SHIPPED_DEFAULTS!r}}}))"
+    )
+    result = subprocess.run(
+        [str(service_dir / ".venv" / "bin" / "python"), "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "VIRTUAL_ENV": ""},
+    )
+    defaults: dict[str, Any] = json.loads(result.stdout)
+    return defaults
+
+
+def pool_connections(defaults: dict[str, Any]) -> int:
+    """The most connections one service process may open."""
+    return int(defaults["database_pool_size"]) + int(defaults["database_max_overflow"])
 
 
 def _psql(sql: str) -> None:

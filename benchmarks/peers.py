@@ -12,7 +12,7 @@ httptools, which its `uvicorn[standard]` installs and uvicorn picks by itself).
 
 The service is the template's default with Datadog off (aurora-postgresql, orm sqlalchemy),
 with its shipped defaults (harness.shipped_service_env); both run one worker per process, in
-PROCESSES processes each, with their default pools (5 + 10 overflow connections each).
+several processes each, with their default pools.
 
 What the two routes do differs; FAIRNESS lists it (the docs page repeats it). Targets, at 5
 and 32 connections per process: at least 1.5x the peer's requests per second on GET and on
@@ -43,7 +43,6 @@ from typing import Any
 from harness import (
     PACKAGE,
     POSTGRES_ADMIN_URL,
-    SERVICE_POOL_CONNECTIONS,
     App,
     Load,
     Request,
@@ -52,9 +51,11 @@ from harness import (
     check_connection_budget,
     connections_argument,
     migrated_postgres_database,
+    pool_connections,
     postgres_database,
     print_loads,
     render_and_install,
+    shipped_defaults,
     shipped_service_env,
     start_servers,
     stop_servers,
@@ -75,8 +76,9 @@ RPS_TARGET = 1.5
 # (what differs, as one sentence each): the service's routes do all of this, the peer's not.
 FAIRNESS = (
     "Both apps run one uvicorn worker per process with uvloop and httptools, two processes "
-    "each, on the same Python, with SQLAlchemy 2 and asyncpg, their default pools (5 + 10 "
-    "overflow connections per process) and one access-log line per request.",
+    "each, on the same Python, with SQLAlchemy 2 and asyncpg, their default pools (the peer "
+    "SQLAlchemy's: 5 connections and 10 of overflow per process; the service's above) and one "
+    "access-log line per request.",
     "The service's requests pass its middleware (correlation ID, security headers, body and "
     "header limits, a deadline, Prometheus metrics) and its rate limiter, which counts every "
     "request per client; the peer has no middleware and no rate limit.",
@@ -224,7 +226,7 @@ def _compare(
 ) -> dict[str, dict[str, Load]]:
     check_connection_budget(
         {
-            "service": timing.processes * SERVICE_POOL_CONNECTIONS,
+            "service": timing.processes * pool_connections(shipped_defaults(service_dir)),
             "peer": timing.processes * PEER_POOL_CONNECTIONS,
         }
     )
@@ -281,13 +283,13 @@ def _compare(
     return results
 
 
-def verdicts(results: dict[str, dict[str, dict[str, float]]]) -> list[tuple[str, float, str, bool]]:
+def verdicts(results: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
     """Each target at each connection count with one: (what, measured, the target, met)."""
     found = []
     for connections in TARGET_CONNECTIONS:
-        if connections not in results:
+        if connections not in results["loads"]:
             continue
-        loads = results[connections]
+        loads = results["loads"][connections]
         for route in ("get", "create"):
             ours, theirs = loads[f"{route} service"], loads[f"{route} peer"]
             rps = ours["requests_per_second"] / theirs["requests_per_second"]
@@ -300,7 +302,8 @@ def verdicts(results: dict[str, dict[str, dict[str, float]]]) -> list[tuple[str,
 
 
 def run(timing: Timing) -> dict[str, Any]:
-    """The loads of both apps, as JSON data: connections, target, Load fields."""
+    """As JSON data: the service's shipped defaults (harness.SHIPPED_DEFAULTS) and the loads
+    of both apps (connections, target, Load fields)."""
     root = Path(tempfile.mkdtemp(prefix="peer-bench-"))
     try:
         service_dir = render_and_install(
@@ -309,11 +312,15 @@ def run(timing: Timing) -> dict[str, Any]:
         peer = render_peer(root, _python_of(service_dir))
         with migrated_postgres_database(service_dir) as url, postgres_database() as peer_database:
             loads = _compare(service_dir, url, peer, peer_database, timing)
+        defaults = shipped_defaults(service_dir)
     finally:
         shutil.rmtree(root)
     results = {
-        connections: {name: dataclasses.asdict(load) for name, load in by_name.items()}
-        for connections, by_name in loads.items()
+        "service_defaults": defaults,
+        "loads": {
+            connections: {name: dataclasses.asdict(load) for name, load in by_name.items()}
+            for connections, by_name in loads.items()
+        },
     }
     for what, value, target, met in verdicts(results):
         print(f"target {what} {value:.2f} {target}: {'met' if met else 'MISSED'}")

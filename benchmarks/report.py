@@ -131,14 +131,15 @@ def targets_table(results: dict[str, Any]) -> list[str]:
 def render_page(results: dict[str, Any]) -> str:
     """The performance page, from the results alone."""
     machine, timing = results["machine"], results["timing"]
+    defaults = results["peers"]["service_defaults"]
     connections = ", ".join(str(count) for count in timing["connections"])
     lines = ["# Performance", ""]
     if results["quick"]:
         lines += [
             "!!! warning",
-            "    These figures come from a quick smoke run (`--quick`: one-second loads, one",
-            "    round, one process per app) on a shared machine. They show that every",
-            "    benchmark runs, not how fast the service is; a full run replaces them.",
+            "    These figures come from a quick smoke run (`--quick`, timing below) on a shared",
+            "    machine. They show that every benchmark runs, not how fast the service is; a",
+            "    full run replaces them.",
             "",
         ]
     lines += [
@@ -160,11 +161,14 @@ def render_page(results: dict[str, Any]) -> str:
         "",
         "The service runs with its shipped defaults: only what a deployment must set is set",
         "(the database URL, the Redis URL where it has a cache, and an ENVIRONMENT other than",
-        "`local`). So its pool is 5 connections plus 10 of overflow per process, opened and",
-        "closed as load comes and goes, and it writes an access-log line per request at the",
-        "default log level. One setting differs: the rate limit (6000 requests a minute per",
-        "client, 100 a second) is raised out of reach, because wrk is one client many times",
-        "faster than that; the limiter still counts every request.",
+        f"`local`). So its pool is {defaults['database_pool_size']} connections plus "
+        f"{defaults['database_max_overflow']} of overflow per process, the overflow opened and",
+        "closed as load comes and goes, and it logs at its default level",
+        f"({defaults['log_level']}), which writes an access-log line per request. One setting",
+        f"differs: the rate limit ({defaults['rate_limit_requests']} requests per client and "
+        f"{defaults['rate_limit_window_seconds']} s) is",
+        "raised out of reach, because wrk is one client many times faster than that; the",
+        "limiter still counts every request.",
         "",
         "![Requests per second and p99 latency against connections per process: the service,"
         " its floor and the peer](images/performance.png)",
@@ -187,7 +191,11 @@ def render_page(results: dict[str, Any]) -> str:
         *[f"- {note}" for note in peers.FAIRNESS],
         "",
         *_loads_table(
-            [(name, count, load) for count, loads in results["peers"].items() for name, load in loads.items()]
+            [
+                (name, count, load)
+                for count, loads in results["peers"]["loads"].items()
+                for name, load in loads.items()
+            ]
         ),
         "",
         "## Data path: service, floor and bare routes",
@@ -241,8 +249,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
     figure = Figure(figsize=(11, 8))
     axes = figure.subplots(2, 2, sharex=True)
     series = (
-        ("service (peer run)", results["peers"], "service", "tab:blue", "-"),
-        ("peer", results["peers"], "peer", "tab:red", "-"),
+        ("service (peer run)", results["peers"]["loads"], "service", "tab:blue", "-"),
+        ("peer", results["peers"]["loads"], "peer", "tab:red", "-"),
         ("service (floor run)", results["data_reads"]["orm"], "service", "tab:blue", "--"),
         ("floor", results["data_reads"]["orm"], "floor", "tab:green", "--"),
     )
