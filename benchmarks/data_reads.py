@@ -1,75 +1,107 @@
-"""What the generated service's data path costs: product GET by id against bare FastAPI routes
-doing the same read by hand, in the same run, under the same load.
+"""What the generated service's data path costs: product GET by id and create against bare
+FastAPI routes doing the same work by hand, in the same run, under the same load.
 
 - PostgreSQL, orm sqlalchemy and orm none: the service's `GET /api/v1/products/{id}` (every
-  middleware, tenant scope, session per request, repository, response model) against a bare
-  route running the same SELECT with a raw asyncpg pool. Targets: ratio of requests per
-  second at least 0.6 with the ORM, 0.8 with Core.
+  middleware, access log, rate limiter, tenant scope, session per request, repository,
+  response model) against a bare route running the same SELECT with a raw asyncpg pool;
+  and its `POST /api/v1/products` (the same, plus body validation and a transaction).
 - Redis cache: the cached GET of the same product against a bare route doing one raw Redis
-  GET of the same key. Target: at least 0.85.
+  GET of the same key.
 
 Each comparison also serves a floor: a bare route doing only what the service's
-requirements make every such request do. For the ORM and Core it reads the same product
-through SQLAlchemy (the service's own mapped class or table, an AsyncSession or a pooled
-connection in autocommit), with nothing else; for the cache it sends the GET, and once per
-50 requests the rate limit's lease of the client's budget (one Redis command). No service
-built on those parts can pass its floor, so "floor/bare" is the best ratio reachable, and
-"service/floor" what the service's own layers cost on top.
+requirements make every such request do. For the ORM and Core it reads the same product, or
+inserts a new one in a transaction, through SQLAlchemy (the service's own mapped class or
+table, an AsyncSession or a pooled connection), with nothing else; for the cache it sends the
+GET, and once per 50 requests the rate limit's lease of the client's budget (one Redis
+command). No service built on those parts can beat its floor, so "floor/bare" is the best ratio
+reachable, and "service/floor" what the service's own layers cost on top. Targets:
+service/floor at least 0.9 for the ORM and Core GET and 0.85 for create; service/bare at
+least 0.85 for the cached GET.
+
+The service runs with its shipped defaults (see harness.shipped_service_env: only the
+connection URLs, ENVIRONMENT and a rate limit out of wrk's reach are set), so its pool opens
+and closes overflow connections under load and it writes an access-log line per request.
+The bare app keeps POOL_SIZE connections per pool; together they must fit PostgreSQL's
+connections (checked before the servers start).
 
 Each set is served from one rendered variant's environment with uvicorn (one worker,
 uvloop, httptools), each app in several processes, and driven by wrk over loopback in
-alternating rounds; the best round of each counts. Uses the machine's PostgreSQL (BENCH_POSTGRES_URL, default
+alternating rounds at each number of connections per process; the best round of each counts.
+Uses the machine's PostgreSQL (BENCH_POSTGRES_URL, default
 postgresql://postgres@127.0.0.1:5432/postgres; a fresh database is created and dropped) and
 Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/14).
 
 Usage: uv run python benchmarks/data_reads.py [--seconds 5] [--rounds 3] [--processes 2]
+    [--connections 5,32,128]
 Needs: wrk (Debian package `wrk`) and uv on PATH.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from harness import (
     PACKAGE,
-    PREFIX,
+    REDIS_URL,
+    App,
     Load,
+    Request,
+    Timing,
     best_of_alternating_rounds,
+    check_connection_budget,
+    connections_argument,
     migrated_postgres_database,
+    pool_connections,
     print_loads,
     render_and_install,
+    shipped_defaults,
+    shipped_service_env,
     start_servers,
     stop_servers,
     uvicorn,
 )
 
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 TENANT = "bench"
-# Connections per pool, as many as before the floors came (SQLAlchemy's pool spends
-# noticeably more CPU when requests queue for it). Each process of the bare app holds two
-# pools (asyncpg and the floor's SQLAlchemy engine) and each service process one: two
-# processes per app fill 90 of PostgreSQL's default 100 connections.
+NEW_PRODUCT = {"name": "Widget", "description": "A benchmark widget", "price": "9.99"}
+# Connections per pool of the bare app (SQLAlchemy's pool spends noticeably more CPU when
+# requests queue for it). Each of its processes holds an asyncpg pool and, beside the cache's,
+# a SQLAlchemy engine.
 POOL_SIZE = 15
-# The floor route of each comparison (see BARE_APP).
-FLOOR_OF = {"sqlalchemy": "orm", "none": "core", "sqlalchemy-cache": "cache"}
-TARGETS = {"sqlalchemy": 0.6, "none": 0.8, "cache": 0.85}
+# label: the choices rendered, and the floor the bare app serves (see BARE_APP).
+VARIANTS = {
+    "orm": ({"orm": "sqlalchemy"}, "orm"),
+    "core": ({"orm": "none"}, "core"),
+    "cache": ({"orm": "sqlalchemy", "cache": "elasticache-redis"}, "cache"),
+}
+# (variant, measured, baseline, the least ratio of their requests per second)
+TARGETS = (
+    ("orm", "get service", "get floor", 0.9),
+    ("core", "get service", "get floor", 0.9),
+    ("orm", "create service", "create floor", 0.85),
+    ("core", "create service", "create floor", 0.85),
+    ("cache", "get service", "get bare", 0.85),
+)
 BARE_APP = """
 import os
 from contextlib import asynccontextmanager
-from uuid import UUID
+from datetime import UTC, datetime
+from decimal import Decimal
+from uuid import UUID, uuid4
 
 import asyncpg
 from fastapi import FastAPI, Header, HTTPException, Response
+from pydantic import BaseModel
 
-FLOOR = os.environ["BENCH_FLOOR"]  # which read the floor route makes: orm, core or cache
+FLOOR = os.environ["BENCH_FLOOR"]  # which work the floor routes do: orm, core or cache
 POOL_SIZE = int(os.environ["BENCH_POOL_SIZE"])
 
 
@@ -78,21 +110,26 @@ async def lifespan(app):
     app.state.pool = await asyncpg.create_pool(os.environ["BENCH_DSN"], min_size=5, max_size=POOL_SIZE)
     app.state.redis = app.state.engine = None
     if FLOOR == "cache":  # only the cached variant has redis installed
-        from redis.asyncio import Redis
+        from redis.asyncio import BlockingConnectionPool, Redis
 
-        app.state.redis = Redis.from_url(os.environ["BENCH_REDIS_URL"])
+        # As many connections as the service's pool (REDIS_MAX_CONNECTIONS); requests
+        # beyond wait for one.
+        pool = BlockingConnectionPool.from_url(os.environ["BENCH_REDIS_URL"], max_connections=50)
+        app.state.redis = Redis(connection_pool=pool)
     else:
         from sqlalchemy.ext.asyncio import create_async_engine
 
-        engine = create_async_engine(os.environ["BENCH_SQLALCHEMY_URL"], pool_size=POOL_SIZE, max_overflow=0)
-        # Reads in autocommit, as the service makes them on PostgreSQL.
-        app.state.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        app.state.write_engine = create_async_engine(
+            os.environ["BENCH_SQLALCHEMY_URL"], pool_size=POOL_SIZE, max_overflow=0
+        )
+        # Reads in autocommit, as the service makes them on PostgreSQL (the same pool).
+        app.state.engine = app.state.write_engine.execution_options(isolation_level="AUTOCOMMIT")
     yield
     await app.state.pool.close()
     if app.state.redis is not None:
         await app.state.redis.aclose()
     if app.state.engine is not None:
-        await app.state.engine.dispose()
+        await app.state.write_engine.dispose()
 
 
 app = FastAPI(lifespan=lifespan)
@@ -113,8 +150,28 @@ async def cached(key: str):
     return Response(await app.state.redis.get(key), media_type="application/json")
 
 
+class NewProduct(BaseModel):
+    name: str
+    description: str | None = None
+    price: Decimal
+
+
+def new_product(tenant_id: str, body: NewProduct):
+    from orders_api.products.models import Product, ProductStatus
+
+    now = datetime.now(UTC)
+    return Product(
+        tenant_id=tenant_id,
+        id=uuid4(),
+        status=ProductStatus.DRAFT,
+        created_at=now,
+        updated_at=now,
+        **body.model_dump(),
+    )
+
+
 # The floors read the way the service does (and the cheapest way SQLAlchemy offers): one
-# statement built once, executed with the key's values.
+# statement built once, executed with the key's values. They insert in a transaction.
 if FLOOR == "orm":
     from sqlalchemy import bindparam, select
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -133,14 +190,22 @@ if FLOOR == "orm":
             raise HTTPException(404)
         return record.to_domain()
 
+    @app.post("/floor", status_code=201)
+    async def floor_create(body: NewProduct, x_tenant_id: str = Header()):
+        product = new_product(x_tenant_id, body)
+        async with AsyncSession(app.state.write_engine) as session, session.begin():
+            session.add(ProductRecord.from_domain(product))
+        return product
+
 elif FLOOR == "core":
     from sqlalchemy import bindparam, select
 
-    from orders_api.products.table import from_row, products
+    from orders_api.products.table import from_row, products, to_row
 
     BY_KEY = select(products).where(
         products.c.tenant_id == bindparam("tenant_id"), products.c.id == bindparam("product_id")
     )
+    INSERT = products.insert()
 
     @app.get("/floor/{product_id}")
     async def floor(product_id: UUID, x_tenant_id: str = Header()):
@@ -150,6 +215,13 @@ elif FLOOR == "core":
         if row is None:
             raise HTTPException(404)
         return from_row(row)
+
+    @app.post("/floor", status_code=201)
+    async def floor_create(body: NewProduct, x_tenant_id: str = Header()):
+        product = new_product(x_tenant_id, body)
+        async with app.state.write_engine.begin() as connection:
+            await connection.execute(INSERT, to_row(product))
+        return product
 
 else:
 
@@ -172,7 +244,7 @@ else:
 def _post_product(base: str) -> str:
     request = urllib.request.Request(
         f"{base}/api/v1/products",
-        data=json.dumps({"name": "Widget", "description": "A benchmark widget", "price": "9.99"}).encode(),
+        data=json.dumps(NEW_PRODUCT).encode(),
         headers={"Content-Type": "application/json", "X-Tenant-ID": TENANT},
     )
     with urllib.request.urlopen(request, timeout=5) as response:
@@ -189,80 +261,112 @@ def _schema_version(venv: Path) -> str:
     return result.stdout.strip()
 
 
-def _compare(
-    service_dir: Path, label: str, database_url: str, *, seconds: int, rounds: int, processes: int
-) -> dict[str, float]:
-    """Requests per second of the service and of the floor, each over the bare route's."""
+def _compare(service_dir: Path, label: str, database_url: str, timing: Timing) -> dict[str, dict[str, Load]]:
+    """Each target's load at each number of connections (its key, as text for JSON)."""
     venv = service_dir / ".venv"
-    cached = label == "sqlalchemy-cache"
-    env = {
-        **os.environ,
-        "VIRTUAL_ENV": "",
-        f"{PREFIX}ENVIRONMENT": "development",
-        f"{PREFIX}LOG_LEVEL": "WARNING",
-        f"{PREFIX}DATABASE_URL": database_url,
-        # The same pooled connections as the bare app's pools (no overflow churn).
-        f"{PREFIX}DATABASE_POOL_SIZE": str(POOL_SIZE),
+    floor = VARIANTS[label][1]
+    cached = floor == "cache"
+    redis_url = REDIS_URL if cached else None
+    service_env = shipped_service_env(database_url, redis_url)
+    bare_env = {
+        **service_env,
         "BENCH_POOL_SIZE": str(POOL_SIZE),
-        f"{PREFIX}DATABASE_MAX_OVERFLOW": "0",
         "BENCH_DSN": database_url.replace("+asyncpg", ""),
         "BENCH_SQLALCHEMY_URL": database_url,
-        "BENCH_FLOOR": FLOOR_OF[label],
-        # wrk is one client: a limit it can never reach, so the limiter runs but never refuses.
-        f"{PREFIX}RATE_LIMIT_REQUESTS": str(10**9),
+        "BENCH_FLOOR": floor,
+        "BENCH_REDIS_URL": REDIS_URL,
     }
-    if cached:
-        env[f"{PREFIX}REDIS_URL"] = REDIS_URL
-        env["BENCH_REDIS_URL"] = REDIS_URL
+    bare_pools = 1 if cached else 2
+    check_connection_budget(
+        {
+            "service": timing.processes * pool_connections(shipped_defaults(service_dir)),
+            "bare": timing.processes * bare_pools * POOL_SIZE,
+        }
+    )
     (service_dir / "bare_app.py").write_text(BARE_APP, encoding="utf-8")
     servers = start_servers(
         {
-            "service": (uvicorn(venv, f"{PACKAGE}.main:create_app", factory=True), "/health/ready"),
-            "bare": (uvicorn(venv, "bare_app:app", factory=False), "/docs"),
+            "service": (
+                App(uvicorn(venv, f"{PACKAGE}.main:create_app", factory=True), "/health/ready"),
+                service_dir,
+                service_env,
+            ),
+            "bare": (App(uvicorn(venv, "bare_app:app", factory=False), "/docs"), service_dir, bare_env),
         },
-        processes,
-        service_dir,
-        env,
+        timing.processes,
     )
+    tenant = {"X-Tenant-ID": TENANT}
+    results: dict[str, dict[str, Load]] = {}
     try:
         product_id = _post_product(servers["service"][0].base)
         service_path = f"/api/v1/products/{product_id}"
         for server in servers["service"]:  # each process's cache holds the product
-            urllib.request.urlopen(
-                urllib.request.Request(server.base + service_path, headers={"X-Tenant-ID": TENANT})
-            )
+            urllib.request.urlopen(urllib.request.Request(server.base + service_path, headers=tenant))
         if cached:
             key = f"{PACKAGE.replace('_', '-')}:{_schema_version(venv)}:{TENANT}:product:{product_id}"
             bare_path, floor_path = f"/cached/{key}", f"/floor/{key}"
         else:
             bare_path, floor_path = f"/products/{product_id}", f"/floor/{product_id}"
-        # name: (the app serving it, its path)
-        paths = {
-            "bare": ("bare", bare_path),
-            "floor": ("bare", floor_path),
-            "service": ("service", service_path),
+        # name: (the app serving it, what wrk sends)
+        targets = {
+            "get bare": ("bare", Request(bare_path, headers=tenant)),
+            "get floor": ("bare", Request(floor_path, headers=tenant)),
+            "get service": ("service", Request(service_path, headers=tenant)),
         }
-        best: dict[str, Load] = best_of_alternating_rounds(
-            {name: [(server, path) for server in servers[app]] for name, (app, path) in paths.items()},
-            seconds=seconds,
-            rounds=rounds,
-            headers={"X-Tenant-ID": TENANT},
-        )
+        if not cached:
+            targets["create floor"] = ("bare", Request("/floor", "POST", NEW_PRODUCT, tenant))
+            targets["create service"] = ("service", Request("/api/v1/products", "POST", NEW_PRODUCT, tenant))
+        for connections in timing.connections:
+            best = best_of_alternating_rounds(
+                {
+                    name: [(server, request) for server in servers[app]]
+                    for name, (app, request) in targets.items()
+                },
+                seconds=timing.seconds,
+                rounds=timing.rounds,
+                connections=connections,
+            )
+            print_loads(f"{label:5} -c{connections:<3}", best)
+            results[str(connections)] = best
     finally:
         stop_servers(servers)
-    print_loads(f"{label:16}", best)
-    ratios = {
-        name: best[name].requests_per_second / best["bare"].requests_per_second
-        for name in ("service", "floor")
+    return results
+
+
+def verdicts(results: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
+    """Each target at each connection count: (what, measured, the target, met)."""
+    found = []
+    for variant, measured, baseline, least in TARGETS:
+        for connections, loads in results[variant].items():
+            value = loads[measured]["requests_per_second"] / loads[baseline]["requests_per_second"]
+            what = f"{variant} -c{connections} req/s {measured}/{baseline}"
+            found.append((what, value, f">= {least}", value >= least))
+    return found
+
+
+def run(timing: Timing) -> dict[str, Any]:
+    """Every variant's loads, as JSON data: variant, connections, target, Load fields."""
+    root = Path(tempfile.mkdtemp(prefix="data-bench-"))
+    results: dict[str, dict[str, dict[str, Load]]] = {}
+    try:
+        for label, (choices, _) in VARIANTS.items():
+            service_dir = render_and_install(
+                root / label, database="aurora-postgresql", datadog=False, **choices
+            )
+            with migrated_postgres_database(service_dir) as url:
+                results[label] = _compare(service_dir, label, url, timing)
+    finally:
+        shutil.rmtree(root)
+    data = {
+        variant: {
+            connections: {name: dataclasses.asdict(load) for name, load in loads.items()}
+            for connections, loads in by_connections.items()
+        }
+        for variant, by_connections in results.items()
     }
-    cpu_ratio = best["bare"].cpu_us_per_request / best["service"].cpu_us_per_request
-    print(
-        f"{label:16} ratio          req/s service/bare {ratios['service']:.2f}"
-        f"   floor/bare {ratios['floor']:.2f}"
-        f"   service/floor {ratios['service'] / ratios['floor']:.2f}"
-        f"   bare/service CPU per request {cpu_ratio:.2f}"
-    )
-    return ratios
+    for what, value, target, met in verdicts(data):
+        print(f"target {what} {value:.2f} {target}: {'met' if met else 'MISSED'}")
+    return data
 
 
 def main() -> int:
@@ -270,31 +374,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--processes", type=int, default=2, help="server processes per app")
+    parser.add_argument("--connections", type=connections_argument, default="5,32,128")
     args = parser.parse_args()
     if shutil.which("wrk") is None or shutil.which("psql") is None:
         print("needs wrk and psql (apt-get install wrk postgresql-client)", file=sys.stderr)
         return 2
-    root = Path(tempfile.mkdtemp(prefix="data-bench-"))
-    ratios: dict[str, dict[str, float]] = {}
-    timing = {"seconds": args.seconds, "rounds": args.rounds, "processes": args.processes}
-    try:
-        for label, choices in (
-            ("sqlalchemy", {"orm": "sqlalchemy"}),
-            ("none", {"orm": "none"}),
-            ("sqlalchemy-cache", {"orm": "sqlalchemy", "cache": "elasticache-redis"}),
-        ):
-            service_dir = render_and_install(
-                root / label, database="aurora-postgresql", datadog=False, **choices
-            )
-            with migrated_postgres_database(service_dir) as url:
-                ratios[label] = _compare(service_dir, label, url, **timing)
-    finally:
-        shutil.rmtree(root)
-    for label, target_key in (("sqlalchemy", "sqlalchemy"), ("none", "none"), ("sqlalchemy-cache", "cache")):
-        target, ratio, floor = TARGETS[target_key], ratios[label]["service"], ratios[label]["floor"]
-        verdict = "met" if ratio >= target else "MISSED"
-        reach = "" if floor >= target else f" (the floor itself reaches only {floor:.2f})"
-        print(f"target {label} req/s ratio >= {target}: {verdict}{reach}")
+    run(Timing(args.seconds, args.rounds, args.processes, args.connections))
     return 0
 
 

@@ -3,6 +3,7 @@ uvicorn from that variant's environment, and drive it with wrk over loopback."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -15,7 +16,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -29,6 +30,60 @@ from template_matrix import BASE_VALUES, TEMPLATE_PATH  # noqa: E402
 PACKAGE = "orders_api"
 PREFIX = "ORDERS_API_"
 POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+# Connections per server process that wrk keeps open; the report sweeps them all.
+CONNECTIONS = (5, 32, 128)
+# wrk's own timeout: a request waiting longer counts as an error (the service's pool waits up
+# to 5 s for a connection, and that wait is what a slow run should show, as latency).
+WRK_TIMEOUT = "10s"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What wrk sends, every time: GET by default, or a method with a JSON body."""
+
+    path: str
+    method: str = "GET"
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def wrk_script(self) -> str:
+        """The Lua script that makes wrk send this request (its -H and URL give only GET)."""
+        lines = [f"wrk.method = {_lua_string(self.method)}"]
+        headers = dict(self.headers)
+        if self.body is not None:
+            lines.append(f"wrk.body = {_lua_string(json.dumps(self.body))}")
+            headers["Content-Type"] = "application/json"
+        lines += [
+            f"wrk.headers[{_lua_string(name)}] = {_lua_string(value)}" for name, value in headers.items()
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def _lua_string(text: str) -> str:
+    # Benchmark bodies and headers are printable ASCII: JSON's escapes are Lua's for them.
+    if not text.isascii() or not text.isprintable():
+        raise ValueError(f"not printable ASCII: {text!r}")
+    return json.dumps(text)
+
+
+def shipped_service_env(database_url: str, redis_url: str | None = None) -> dict[str, str]:
+    """The service's environment as a deployment sets it, every other setting at its shipped
+    default (see shipped_defaults: the pool, LOG_LEVEL and so one access-log line per
+    request). One exception: the rate limit. Its default is a number of requests per client
+    and minute that wrk, one client, exceeds within seconds: the limit is raised out of wrk's
+    reach, so the limiter still counts every request but never refuses one."""
+    env = {
+        **os.environ,
+        "VIRTUAL_ENV": "",
+        # Not "local", which would allow in-process stand-ins for unset connection URLs.
+        f"{PREFIX}ENVIRONMENT": "development",
+        f"{PREFIX}DATABASE_URL": database_url,
+        f"{PREFIX}RATE_LIMIT_REQUESTS": str(10**9),
+    }
+    if redis_url is not None:
+        env[f"{PREFIX}REDIS_URL"] = redis_url
+    return env
 
 
 @dataclass
@@ -38,6 +93,18 @@ class Load:
     # CPU time the server process spent per request: on a shared two-core machine it moves
     # far less with other load than requests per second do.
     cpu_us_per_request: float
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long and how often each target is loaded: ``rounds`` alternating rounds of
+    ``seconds`` on each of ``processes`` server processes, at each of ``connections`` (wrk's
+    connections per process)."""
+
+    seconds: int
+    rounds: int
+    processes: int
+    connections: tuple[int, ...]
 
 
 def free_port() -> int:
@@ -62,18 +129,89 @@ def render_and_install(target: Path, **choices: Any) -> Path:
     return target
 
 
+# The defaults the benchmarks depend on, read from the rendered service's Settings.
+SHIPPED_DEFAULTS = (
+    "database_pool_size",
+    "database_max_overflow",
+    "log_level",
+    "rate_limit_requests",
+    "rate_limit_window_seconds",
+)
+
+
+def shipped_defaults(service_dir: Path) -> dict[str, Any]:
+    """SHIPPED_DEFAULTS of the service rendered in ``service_dir``, as its code declares them."""
+    code = (
+        f"import json; from {PACKAGE}.core.config import Settings; "
+        f"print(json.dumps({{name: Settings.model_fields[name].default for name in {SHIPPED_DEFAULTS!r}}}))"
+    )
+    result = subprocess.run(
+        [str(service_dir / ".venv" / "bin" / "python"), "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "VIRTUAL_ENV": ""},
+    )
+    defaults: dict[str, Any] = json.loads(result.stdout)
+    return defaults
+
+
+def pool_connections(defaults: dict[str, Any]) -> int:
+    """The most connections one service process may open."""
+    return int(defaults["database_pool_size"]) + int(defaults["database_max_overflow"])
+
+
 def _psql(sql: str) -> None:
     subprocess.run(["psql", POSTGRES_ADMIN_URL, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
 
 
+def _psql_value(sql: str) -> str:
+    result = subprocess.run(
+        ["psql", POSTGRES_ADMIN_URL, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout.strip()
+
+
+def check_connection_budget(pools: dict[str, int]) -> None:
+    """Fails unless the pools together (connections each app may open, over all its
+    processes) fit the connections PostgreSQL allows, less those it keeps for superusers and
+    those other clients hold now: a pool refused a connection would measure errors, not
+    speed."""
+    allowed = int(_psql_value("SHOW max_connections")) - int(
+        _psql_value("SHOW superuser_reserved_connections")
+    )
+    # Other clients' connections, without this query's own.
+    in_use = int(
+        _psql_value("SELECT count(*) - 1 FROM pg_stat_activity WHERE backend_type = 'client backend'")
+    )
+    needed = sum(pools.values())
+    if needed > allowed - in_use:
+        raise RuntimeError(
+            f"the pools {pools} may open {needed} connections; PostgreSQL allows {allowed}, "
+            f"and other clients hold {in_use}"
+        )
+
+
 @contextmanager
-def migrated_postgres_database(service_dir: Path) -> Iterator[str]:
-    """A new database on the machine's PostgreSQL (BENCH_POSTGRES_URL), migrated with the
-    service's own Alembic as a deployment's migration Job would; its SQLAlchemy URL.
+def postgres_database() -> Iterator[str]:
+    """A new, empty database on the machine's PostgreSQL (BENCH_POSTGRES_URL); its name.
     Dropped afterwards."""
     name = f"bench_{uuid4().hex[:10]}"
     _psql(f"CREATE DATABASE {name}")
     try:
+        yield name
+    finally:
+        _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextmanager
+def migrated_postgres_database(service_dir: Path) -> Iterator[str]:
+    """A new database, migrated with the service's own Alembic as a deployment's migration
+    Job would; its SQLAlchemy URL."""
+    with postgres_database() as name:
         server = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
         url = f"{server.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
         # "local" only so that other connection settings (Redis, ...) may stay unset.
@@ -81,19 +219,19 @@ def migrated_postgres_database(service_dir: Path) -> Iterator[str]:
         alembic = str(service_dir / ".venv" / "bin" / "alembic")
         subprocess.run([alembic, "upgrade", "head"], cwd=service_dir, env=env, check=True)
         yield url
-    finally:
-        _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def uvicorn(venv: Path, app: str, *, factory: bool) -> list[str]:
     """uvicorn from the environment itself (`uv run` would add its own start-up time), one
     worker, uvloop and httptools, no ``server`` header. The service (``factory``) as its
-    Dockerfile runs it: with ``--proxy-headers`` and uvicorn's access log left on (the
-    service's logging replaces it). The bare app without an access log, which would write a
-    line per request."""
+    Dockerfile runs it: with ``--proxy-headers`` and uvicorn's logging left as it is (the
+    service's logging replaces it, and writes its own access log). The bare app without an
+    access log, which would write a line per request."""
     command = [str(venv / "bin" / "uvicorn"), app, "--loop", "uvloop", "--http", "httptools"]
-    command += ["--workers", "1", "--log-level", "warning", "--no-server-header"]
-    return [*command, "--factory", "--proxy-headers"] if factory else [*command, "--no-access-log"]
+    command += ["--workers", "1", "--no-server-header"]
+    if factory:
+        return [*command, "--factory", "--proxy-headers"]
+    return [*command, "--log-level", "warning", "--no-access-log"]
 
 
 def _parse_wrk(output: str, cpu_seconds: float) -> Load:
@@ -110,24 +248,40 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@dataclass(frozen=True)
+class App:
+    """How to start one app: its command, the path that answers 200 once it is up, and the
+    environment variable that takes its port (None: ``--port`` is appended)."""
+
+    command: list[str]
+    probe_path: str
+    port_variable: str | None = None
+
+
 class Server:
     """An app served on a free port until ``stop()``; ``startup_seconds`` is process start
-    to the first 200 from ``probe_path``."""
+    to the first 200 from its probe path."""
 
-    def __init__(self, command: list[str], cwd: Path, env: dict[str, str], probe_path: str) -> None:
+    def __init__(self, app: App, cwd: Path, env: dict[str, str]) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        # What the server prints, for the error when it fails; open as long as the server.
+        # What the server prints (access logs included), for the error when it fails; open
+        # as long as the server.
         self._output = tempfile.TemporaryFile()  # noqa: SIM115
+        command = app.command
+        if app.port_variable is None:
+            command = [*command, "--port", str(self.port)]
+        else:
+            env = {**env, app.port_variable: str(self.port)}
         self.process = subprocess.Popen(
-            [*command, "--port", str(self.port)],
+            command,
             cwd=cwd,
             env=env,
             stdout=self._output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.startup_seconds = self._wait_for_200(self.base + probe_path)
+        self.startup_seconds = self._wait_for_200(self.base + app.probe_path)
 
     def _wait_for_200(self, url: str, timeout: float = 60) -> float:
         started = time.monotonic()
@@ -142,21 +296,24 @@ class Server:
                 time.sleep(0.01)
         raise RuntimeError(f"no 200 from {url} within {timeout} s")
 
-    def load(self, path: str, seconds: int, headers: dict[str, str] | None = None) -> Load:
-        header_args = [
-            argument for name, value in (headers or {}).items() for argument in ("-H", f"{name}: {value}")
-        ]
-        cpu_before = _cpu_seconds(self.process.pid)
-        result = subprocess.run(
-            ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", *header_args, self.base + path],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        cpu_seconds = _cpu_seconds(self.process.pid) - cpu_before
-        if "Non-2xx or 3xx responses" in result.stdout:
+    def load(self, request: Request, seconds: int, connections: int) -> Load:
+        """wrk sending ``request`` over ``connections`` connections for ``seconds``; every
+        answer must be a success, and no request may fail or time out."""
+        with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+            script.write(request.wrk_script())
+            script.flush()
+            cpu_before = _cpu_seconds(self.process.pid)
+            load = [f"-c{connections}", f"-d{seconds}s", "--timeout", WRK_TIMEOUT, "-s", script.name]
+            result = subprocess.run(
+                ["wrk", "-t1", *load, "--latency", self.base + request.path],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            cpu_seconds = _cpu_seconds(self.process.pid) - cpu_before
+        if "Non-2xx or 3xx responses" in result.stdout or "Socket errors" in result.stdout:
             raise RuntimeError(
-                f"{self.base + path} answered errors under load:\n{result.stdout}\n"
+                f"{request.method} {self.base + request.path} failed under load:\n{result.stdout}\n"
                 f"The server printed (last lines):\n{self.output()}"
             )
         return _parse_wrk(result.stdout, cpu_seconds)
@@ -172,16 +329,16 @@ class Server:
 
 
 def start_servers(
-    apps: dict[str, tuple[list[str], str]], processes: int, cwd: Path, env: dict[str, str]
+    apps: dict[str, tuple[App, Path, dict[str, str]]], processes: int
 ) -> dict[str, list[Server]]:
-    """``processes`` servers of each app (its command and the path that answers 200 once it
-    is up), started in turn: one process of an app can stay slower than another of the same
-    app on this kind of machine, so each app is measured in several."""
+    """``processes`` servers of each app (how to start it, its folder and environment),
+    started in turn: one process of an app can stay slower than another of the same app on
+    this kind of machine, so each app is measured in several."""
     servers: dict[str, list[Server]] = {name: [] for name in apps}
     try:
         for _ in range(processes):
-            for name, (command, probe_path) in apps.items():
-                servers[name].append(Server(command, cwd, env, probe_path))
+            for name, (app, cwd, env) in apps.items():
+                servers[name].append(Server(app, cwd, env))
     except BaseException:
         stop_servers(servers)
         raise
@@ -195,22 +352,22 @@ def stop_servers(servers: dict[str, list[Server]]) -> None:
 
 
 def best_of_alternating_rounds(
-    targets: dict[str, list[tuple[Server, str]]],
+    targets: dict[str, list[tuple[Server, Request]]],
     *,
     seconds: int,
     rounds: int,
-    headers: dict[str, str] | None = None,
+    connections: int,
 ) -> dict[str, Load]:
-    """Each target (a path on each of its servers) loaded in turn, ``rounds`` times, so
+    """Each target (a request to each of its servers) loaded in turn, ``rounds`` times, so
     machine noise hits all alike. Of each target's rounds and servers: the most requests per
     second and the least CPU per request (a round that noise slowed is not the app's speed),
     and the median p99 (the lowest p99 is one lucky round: it is 0.65x of the median now and
     then, for the same process)."""
     rounds_of: dict[str, list[Load]] = {name: [] for name in targets}
     for _ in range(rounds):
-        for name, paths in targets.items():
-            for server, path in paths:
-                rounds_of[name].append(server.load(path, seconds, headers))
+        for name, requests in targets.items():
+            for server, request in requests:
+                rounds_of[name].append(server.load(request, seconds, connections))
     return {
         name: Load(
             max(load.requests_per_second for load in loads),
@@ -224,6 +381,12 @@ def best_of_alternating_rounds(
 def print_loads(label: str, loads: dict[str, Load]) -> None:
     for name, load in loads.items():
         print(
-            f"{label} {name:14} {load.requests_per_second:9.0f} req/s   p99 {load.p99_ms:7.2f} ms"
-            f"   CPU {load.cpu_us_per_request:7.1f} us/request"
+            f"{label} {name:16} {load.requests_per_second:9.0f} req/s   p99 {load.p99_ms:7.2f} ms"
+            f"   CPU {load.cpu_us_per_request:7.1f} us/request",
+            flush=True,
         )
+
+
+def connections_argument(text: str) -> tuple[int, ...]:
+    """``--connections 5,32,128``: wrk's connections per server process, each measured."""
+    return tuple(int(part) for part in text.split(","))

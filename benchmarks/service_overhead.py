@@ -7,30 +7,39 @@ loopback in alternating rounds in the same run, so machine noise hits both apps 
 app's best round is compared (for p99, the median round). Runs once with Datadog off and
 once with it on (ddtrace loaded, no agent). Also times process start to the first 200 (the
 median of each app's processes). The service runs as deployed (its Dockerfile's uvicorn
-flags), against a migrated database on the machine's PostgreSQL (BENCH_POSTGRES_URL,
-default postgresql://postgres@127.0.0.1:5432/postgres; created and dropped).
+flags) with its shipped defaults (harness.shipped_service_env: its access log writes a line
+per request), against a migrated database on the machine's PostgreSQL (BENCH_POSTGRES_URL,
+default postgresql://postgres@127.0.0.1:5432/postgres; created and dropped). wrk loads each
+process over each of the given numbers of connections.
 
 Usage: uv run python benchmarks/service_overhead.py [--seconds 5] [--rounds 3] [--processes 3]
+    [--connections 5,32,128]
 Needs: wrk (Debian package `wrk`), psql and uv on PATH.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
 import shutil
 import statistics
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from harness import (
     PACKAGE,
     PREFIX,
+    App,
+    Request,
+    Timing,
     best_of_alternating_rounds,
+    connections_argument,
     migrated_postgres_database,
     print_loads,
     render_and_install,
+    shipped_service_env,
     start_servers,
     stop_servers,
     uvicorn,
@@ -49,18 +58,12 @@ async def live() -> dict[str, str]:
 TARGETS = {"rps_ratio_off": 0.85, "rps_ratio_on": 0.65, "p99_ratio": 1.2, "startup_seconds": 2.0}
 
 
-def _compare(
-    service_dir: Path, database_url: str, *, datadog: bool, seconds: int, rounds: int, processes: int
-) -> dict[str, float]:
+def _compare(service_dir: Path, database_url: str, *, datadog: bool, timing: Timing) -> dict[str, Any]:
+    """Each app's load at each number of connections, and its start-up (the median of its
+    processes': a start-up target is about the usual case), as JSON data."""
     # As deployed: a real database whose schema a migration Job created (ENVIRONMENT=local
     # would start the SQLite stand-in and migrate it on every start).
-    env = {
-        **os.environ,
-        "VIRTUAL_ENV": "",
-        f"{PREFIX}ENVIRONMENT": "development",
-        f"{PREFIX}LOG_LEVEL": "WARNING",
-    }
-    env[f"{PREFIX}DATABASE_URL"] = database_url
+    env = shipped_service_env(database_url)
     env[f"{PREFIX}DATADOG_ENABLED"] = "true" if datadog else "false"
     env["DD_TRACE_ENABLED"] = "true" if datadog else "false"
     venv = service_dir / ".venv"
@@ -71,31 +74,84 @@ def _compare(
         bare_command = [str(venv / "bin" / "ddtrace-run"), *bare_command]
     probe = "/health/live"
     servers = start_servers(
-        {"bare": (bare_command, probe), "service": (service_command, probe)}, processes, service_dir, env
+        {
+            "bare": (App(bare_command, probe), service_dir, env),
+            "service": (App(service_command, probe), service_dir, env),
+        },
+        timing.processes,
     )
+    label = "on " if datadog else "off"
+    loads = {}
     try:
-        best = best_of_alternating_rounds(
-            {name: [(server, probe) for server in started] for name, started in servers.items()},
-            seconds=seconds,
-            rounds=rounds,
-        )
+        for connections in timing.connections:
+            best = best_of_alternating_rounds(
+                {name: [(server, Request(probe)) for server in started] for name, started in servers.items()},
+                seconds=timing.seconds,
+                rounds=timing.rounds,
+                connections=connections,
+            )
+            print_loads(f"datadog {label} -c{connections:<3}", best)
+            loads[str(connections)] = {name: dataclasses.asdict(load) for name, load in best.items()}
     finally:
         stop_servers(servers)
-    label = "on " if datadog else "off"
-    print_loads(f"datadog {label}", best)
-    rps_ratio = best["service"].requests_per_second / best["bare"].requests_per_second
-    p99_ratio = best["service"].p99_ms / best["bare"].p99_ms
-    cpu_ratio = best["bare"].cpu_us_per_request / best["service"].cpu_us_per_request
-    # The median start of each app's processes: a start-up target is about the usual case.
-    start, bare_start = (
-        statistics.median(server.startup_seconds for server in servers[name]) for name in ("service", "bare")
-    )
+    startup = {
+        name: statistics.median(server.startup_seconds for server in started)
+        for name, started in servers.items()
+    }
     print(
-        f"datadog {label} ratio    req/s {rps_ratio:.2f}   p99 {p99_ratio:.2f}x"
-        f"   bare/service CPU per request {cpu_ratio:.2f}"
+        f"datadog {label} start    service {startup['service']:.2f} s"
+        f"   bare {startup['bare']:.2f} s (medians)"
     )
-    print(f"datadog {label} start    service {start:.2f} s   bare {bare_start:.2f} s (medians)")
-    return {"rps": rps_ratio, "p99": p99_ratio, "cpu": cpu_ratio, "startup": start}
+    return {"loads": loads, "startup_seconds": startup}
+
+
+def verdicts(results: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
+    """Each target: (what, measured, the target, met)."""
+    found = []
+    for mode in ("off", "on"):
+        least = TARGETS[f"rps_ratio_{mode}"]
+        for connections, loads in results[mode]["loads"].items():
+            service, bare = loads["service"], loads["bare"]
+            rps = service["requests_per_second"] / bare["requests_per_second"]
+            found.append(
+                (f"Datadog {mode} -c{connections} req/s service/bare", rps, f">= {least}", rps >= least)
+            )
+            # The same ratio from CPU time per request, which other load on the machine moves
+            # far less: a check on the one above when they disagree between runs.
+            cpu = bare["cpu_us_per_request"] / service["cpu_us_per_request"]
+            found.append(
+                (
+                    f"Datadog {mode} -c{connections} CPU per request bare/service",
+                    cpu,
+                    f">= {least}",
+                    cpu >= least,
+                )
+            )
+            p99 = service["p99_ms"] / bare["p99_ms"]
+            most = TARGETS["p99_ratio"]
+            found.append((f"Datadog {mode} -c{connections} p99 service/bare", p99, f"<= {most}", p99 <= most))
+        startup = results[mode]["startup_seconds"]["service"]
+        limit = TARGETS["startup_seconds"]
+        found.append((f"Datadog {mode} start to first 200 (s)", startup, f"< {limit}", startup < limit))
+    return found
+
+
+def run(timing: Timing) -> dict[str, Any]:
+    """Both modes' loads and start-ups, as JSON data."""
+    root = Path(tempfile.mkdtemp(prefix="service-bench-"))
+    try:
+        service_dir = render_and_install(root / "service")
+        (service_dir / "bare_app.py").write_text(BARE_APP, encoding="utf-8")
+        with migrated_postgres_database(service_dir) as database_url:
+            results = {
+                "off": _compare(service_dir, database_url, datadog=False, timing=timing),
+                "on": _compare(service_dir, database_url, datadog=True, timing=timing),
+            }
+    finally:
+        shutil.rmtree(root)
+    for what, value, target, met in verdicts(results):
+        print(f"target {what} {value:.2f} {target}: {'met' if met else 'MISSED'}")
+    return results
 
 
 def main() -> int:
@@ -103,39 +159,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--processes", type=int, default=3, help="server processes per app")
+    parser.add_argument("--connections", type=connections_argument, default="5,32,128")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
-    root = Path(tempfile.mkdtemp(prefix="service-bench-"))
-    try:
-        service_dir = render_and_install(root / "service")
-        (service_dir / "bare_app.py").write_text(BARE_APP, encoding="utf-8")
-        with migrated_postgres_database(service_dir) as database_url:
-            timing = {"seconds": args.seconds, "rounds": args.rounds, "processes": args.processes}
-            off = _compare(service_dir, database_url, datadog=False, **timing)
-            on = _compare(service_dir, database_url, datadog=True, **timing)
-    finally:
-        shutil.rmtree(root)
-    verdicts = {
-        f"req/s ratio, Datadog off >= {TARGETS['rps_ratio_off']}": off["rps"] >= TARGETS["rps_ratio_off"],
-        f"req/s ratio, Datadog on >= {TARGETS['rps_ratio_on']}": on["rps"] >= TARGETS["rps_ratio_on"],
-        # The same ratios from CPU time per request, which other load on the machine moves
-        # far less: a check on the two above when they disagree between runs.
-        f"CPU-per-request ratio, Datadog off >= {TARGETS['rps_ratio_off']}": off["cpu"]
-        >= TARGETS["rps_ratio_off"],
-        f"CPU-per-request ratio, Datadog on >= {TARGETS['rps_ratio_on']}": on["cpu"]
-        >= TARGETS["rps_ratio_on"],
-    }
-    for label, ratios in (("off", off), ("on", on)):
-        verdicts[f"p99 within {TARGETS['p99_ratio']}x of bare, Datadog {label}"] = (
-            ratios["p99"] <= TARGETS["p99_ratio"]
-        )
-        verdicts[f"start to first 200 < {TARGETS['startup_seconds']} s, Datadog {label}"] = (
-            ratios["startup"] < TARGETS["startup_seconds"]
-        )
-    for description, met in verdicts.items():
-        print(f"target {description}: {'met' if met else 'MISSED'}")
+    run(Timing(args.seconds, args.rounds, args.processes, args.connections))
     return 0
 
 

@@ -1,0 +1,315 @@
+"""Every service benchmark in one run, and the performance report made from it.
+
+Runs service_overhead (the middleware against a bare app, Datadog off and on, start-up),
+data_reads (GET by id and create against bare routes and floors, at every number of
+connections per process) and peers (GET by id and create against the s3rius
+FastAPI-template, at every number of connections), then writes:
+
+- benchmarks/results/latest.json: the machine (CPU model, cores, kernel), the date, the git
+  commit, the timing and every figure;
+- docs/images/performance.png: requests per second and p99 against connections per process
+  for the service, its floor and the peer;
+- docs/performance.md: the template's TechDocs page, generated from the JSON alone (render_page)
+  and printed as well, so a test can check that the page holds exactly the measured numbers.
+
+``--quick`` is a smoke run of about three minutes (one-second loads, one round, one process
+per app, 5 and 32 connections): its figures show that everything runs, not how fast; the
+page says so.
+``--page-only`` rewrites the page and plot from the committed JSON.
+
+Usage: uv run python benchmarks/report.py [--quick] [--page-only]
+Needs: wrk, psql and uv on PATH, PostgreSQL and Redis (see each benchmark), and PyPI (peers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import data_reads
+import peers
+import service_overhead
+from harness import CONNECTIONS, ROOT, Timing
+from matplotlib.figure import Figure
+from matplotlib.ticker import ScalarFormatter
+
+RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
+PAGE = ROOT / "docs" / "performance.md"
+PLOT = ROOT / "docs" / "images" / "performance.png"
+# About 14 minutes on a two-core machine; the overhead benchmark (no database in its path)
+# at 32 connections only.
+FULL = Timing(seconds=3, rounds=2, processes=2, connections=CONNECTIONS)
+# About 3 minutes, most of it rendering and installing five services and the peer.
+QUICK = Timing(seconds=1, rounds=1, processes=1, connections=(5, 32))
+OVERHEAD_CONNECTIONS = (32,)
+
+
+def _machine() -> dict[str, Any]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release()}
+
+
+def _commit() -> str:
+    def git(*arguments: str) -> str:
+        return subprocess.run(
+            ["git", *arguments], cwd=ROOT, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    return (
+        f"{commit} (with uncommitted changes)"
+        if git("status", "--porcelain", "--untracked-files=no")
+        else commit
+    )
+
+
+def measure(timing: Timing, *, quick: bool) -> dict[str, Any]:
+    started = datetime.now(UTC)
+    overhead_timing = Timing(timing.seconds, timing.rounds, timing.processes, OVERHEAD_CONNECTIONS)
+    results = {
+        "quick": quick,
+        "date": started.strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": _commit(),
+        "machine": _machine(),
+        "timing": asdict(timing),
+        "overhead_connections": list(OVERHEAD_CONNECTIONS),
+        "peer": {"package": "fastapi_template", "version": peers.PEER_VERSION},
+        "service_overhead": service_overhead.run(overhead_timing),
+        "data_reads": data_reads.run(timing),
+        "peers": peers.run(timing),
+    }
+    results["minutes"] = round((datetime.now(UTC) - started).total_seconds() / 60, 1)
+    return results
+
+
+def all_verdicts(results: dict[str, Any]) -> list[tuple[str, str, float, str, bool]]:
+    """(benchmark, what, measured, target, met) of every target."""
+    return [
+        (name, *verdict)
+        for name, module in (
+            ("peers", peers),
+            ("data_reads", data_reads),
+            ("service_overhead", service_overhead),
+        )
+        for verdict in module.verdicts(results[name])
+    ]
+
+
+def _loads_table(rows: list[tuple[str, str, dict[str, float]]]) -> list[str]:
+    lines = [
+        "| Target | Connections per process | req/s | p99 (ms) | CPU per request (µs) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, connections, load in rows:
+        lines.append(
+            f"| {name} | {connections} | {load['requests_per_second']:.0f} | {load['p99_ms']:.1f} "
+            f"| {load['cpu_us_per_request']:.0f} |"
+        )
+    return lines
+
+
+def targets_table(results: dict[str, Any]) -> list[str]:
+    lines = ["| Benchmark | Measured | Value | Target | Result |", "| --- | --- | --- | --- | --- |"]
+    for benchmark, what, value, target, met in all_verdicts(results):
+        lines.append(f"| {benchmark} | {what} | {value:.2f} | {target} | {'met' if met else '**missed**'} |")
+    return lines
+
+
+def render_page(results: dict[str, Any]) -> str:
+    """The performance page, from the results alone."""
+    machine, timing = results["machine"], results["timing"]
+    defaults = results["peers"]["service_defaults"]
+    connections = ", ".join(str(count) for count in timing["connections"])
+    lines = ["# Performance", ""]
+    if results["quick"]:
+        lines += [
+            "!!! warning",
+            "    These figures come from a quick smoke run (`--quick`, timing below) on a shared",
+            "    machine. They show that every benchmark runs, not how fast the service is; a",
+            "    full run replaces them.",
+            "",
+        ]
+    lines += [
+        "What a service generated with the default choices costs, measured side by side with",
+        "bare FastAPI routes doing the same work, with the floor any service on the same stack",
+        "reaches, and with a peer template. Generated by `benchmarks/report.py` from",
+        "`benchmarks/results/latest.json`; regenerate both (about 14 minutes):",
+        "",
+        "```sh",
+        "uv run python benchmarks/report.py",
+        "```",
+        "",
+        f"- Machine: {machine['cpu']}, {machine['cores']} cores, Linux {machine['kernel']}",
+        f"- Date: {results['date']}, commit `{results['commit']}`, {results['minutes']} minutes",
+        f"- Each target: {timing['rounds']} alternating round(s) of {timing['seconds']} s on each of "
+        f"{timing['processes']} uvicorn process(es) (one worker, uvloop, httptools), wrk over "
+        f"loopback with {connections} connections per process; the best round's requests per "
+        "second and the median round's p99 count.",
+        "",
+        "The service runs with its shipped defaults: only what a deployment must set is set",
+        "(the database URL, the Redis URL where it has a cache, and an ENVIRONMENT other than",
+        f"`local`). So its pool is {defaults['database_pool_size']} connections plus "
+        f"{defaults['database_max_overflow']} of overflow per process, the overflow opened and",
+        "closed as load comes and goes, and it logs at its default level",
+        f"({defaults['log_level']}), which writes an access-log line per request. One setting",
+        f"differs: the rate limit ({defaults['rate_limit_requests']} requests per client and "
+        f"{defaults['rate_limit_window_seconds']} s) is",
+        "raised out of reach, because wrk is one client many times faster than that; the",
+        "limiter still counts every request.",
+        "",
+        "![Requests per second and p99 latency against connections per process: the service,"
+        " its floor and the peer](images/performance.png)",
+        "",
+        "The plot shows the service twice: measured beside the peer, and in the data-path run",
+        "beside its floor (the ORM variant). Compare each line with the one from its own run;",
+        "between runs, the machine's other load differs.",
+        "",
+        "## Targets",
+        "",
+        *targets_table(results),
+        "",
+        f"## Against the peer: {results['peer']['package']} {results['peer']['version']}",
+        "",
+        "The [s3rius FastAPI-template](https://pypi.org/project/fastapi-template/) rendered at run",
+        "time with PostgreSQL, SQLAlchemy, a REST API, migrations and its dummy model, installed",
+        "from PyPI and run as its Dockerfile runs it; the service is the template's default",
+        "(Aurora PostgreSQL, SQLAlchemy ORM) with Datadog off. What the two do differs:",
+        "",
+        *[f"- {note}" for note in peers.FAIRNESS],
+        "",
+        *_loads_table(
+            [
+                (name, count, load)
+                for count, loads in results["peers"]["loads"].items()
+                for name, load in loads.items()
+            ]
+        ),
+        "",
+        "## Data path: service, floor and bare routes",
+        "",
+        "Each variant's GET by id (and create) against a bare FastAPI route doing the same work",
+        "by hand (raw asyncpg, or one Redis GET), and a floor: a bare route doing only what the",
+        "service's requirements make every such request do, through the same parts (the same",
+        "read or insert through SQLAlchemy's ORM or Core; for the cache, the rate-limit counter",
+        "and the GET in Redis). `orm` is the default variant, `core` SQLAlchemy Core, `cache`",
+        "the ORM with the Redis cache.",
+        "",
+        *_loads_table(
+            [
+                (f"{variant} {name}", count, load)
+                for variant, by_count in results["data_reads"].items()
+                for count, loads in by_count.items()
+                for name, load in loads.items()
+            ]
+        ),
+        "",
+        "## Middleware: service against a bare app",
+        "",
+        "`/health/live` of the default service (every middleware, the access log) against a",
+        "bare FastAPI app without an access log, Datadog off and on (`ddtrace-run`, no agent).",
+        "Start-up is process start to the first 200 (the median of the processes).",
+        "",
+        *_loads_table(
+            [
+                (f"Datadog {mode} {name}", count, load)
+                for mode in ("off", "on")
+                for count, loads in results["service_overhead"][mode]["loads"].items()
+                for name, load in loads.items()
+            ]
+        ),
+        "",
+        "| Datadog | Service start-up (s) | Bare app start-up (s) |",
+        "| --- | --- | --- |",
+        *[
+            f"| {mode} | {results['service_overhead'][mode]['startup_seconds']['service']:.2f} "
+            f"| {results['service_overhead'][mode]['startup_seconds']['bare']:.2f} |"
+            for mode in ("off", "on")
+        ],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    """Requests per second and p99 against connections per process: GET and create, for the
+    service and the peer (one run) and the floor (the data-path run, with its own service)."""
+    figure = Figure(figsize=(11, 8))
+    axes = figure.subplots(2, 2, sharex=True)
+    series = (
+        ("service (peer run)", results["peers"]["loads"], "service", "tab:blue", "-"),
+        ("peer", results["peers"]["loads"], "peer", "tab:red", "-"),
+        ("service (floor run)", results["data_reads"]["orm"], "service", "tab:blue", "--"),
+        ("floor", results["data_reads"]["orm"], "floor", "tab:green", "--"),
+    )
+    for row, route in enumerate(("get", "create")):
+        for column, (field, label) in enumerate((("requests_per_second", "req/s"), ("p99_ms", "p99 (ms)"))):
+            ax = axes[row][column]
+            for name, by_count, target, colour, style in series:
+                counts = sorted(by_count, key=int)
+                ax.plot(
+                    [int(count) for count in counts],
+                    [by_count[count][f"{route} {target}"][field] for count in counts],
+                    marker="o",
+                    color=colour,
+                    linestyle=style,
+                    label=name,
+                )
+            ax.set_xscale("log")
+            ax.set_xticks([int(count) for count in results["timing"]["connections"]])
+            ax.get_xaxis().set_major_formatter(ScalarFormatter())
+            ax.set_title(f"{'GET by id' if route == 'get' else 'create'}: {label}")
+            if field == "p99_ms":  # from milliseconds to seconds as connections grow
+                ax.set_yscale("log")
+            else:
+                ax.set_ylim(bottom=0)
+            ax.grid(True, alpha=0.3)
+            if row == 1:
+                ax.set_xlabel("connections per process")
+    axes[0][0].legend()
+    quick = " (quick smoke run)" if results["quick"] else ""
+    figure.suptitle(f"Default service, floor and peer{quick}: {results['date']}")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=80, metadata={"Software": None})
+
+
+def write_outputs(results: dict[str, Any]) -> None:
+    page = render_page(results)
+    PAGE.write_text(page, encoding="utf-8")
+    plot(results, PLOT)
+    print("\n".join(targets_table(results)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run of a few minutes")
+    parser.add_argument("--page-only", action="store_true", help="the page and plot from the committed JSON")
+    args = parser.parse_args()
+    if args.page_only:
+        write_outputs(json.loads(RESULTS.read_text(encoding="utf-8")))
+        return 0
+    if shutil.which("wrk") is None or shutil.which("psql") is None:
+        print("needs wrk and psql (apt-get install wrk postgresql-client)", file=sys.stderr)
+        return 2
+    results = measure(QUICK if args.quick else FULL, quick=args.quick)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_outputs(results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""The performance page (docs/performance.md) holds only measured numbers: it is exactly what
+benchmarks/report.py renders from the committed results, and its plot is there."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import report  # noqa: E402
+
+
+def test_page_is_rendered_from_the_committed_results() -> None:
+    results = json.loads(report.RESULTS.read_text(encoding="utf-8"))
+    assert report.PAGE.read_text(encoding="utf-8") == report.render_page(results), (
+        "docs/performance.md differs from the committed results: "
+        "uv run python benchmarks/report.py --page-only"
+    )
+
+
+def test_page_names_every_target_and_the_machine() -> None:
+    results = json.loads(report.RESULTS.read_text(encoding="utf-8"))
+    page = report.PAGE.read_text(encoding="utf-8")
+    verdicts = report.all_verdicts(results)
+    assert verdicts
+    for benchmark, what, _, _, _ in verdicts:
+        assert f"| {benchmark} | {what} |" in page
+    assert results["machine"]["cpu"] in page
+    assert results["commit"] in page
+
+
+def test_plot_is_a_png() -> None:
+    assert report.PLOT.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert "(images/performance.png)" in report.PAGE.read_text(encoding="utf-8")
