@@ -1,6 +1,7 @@
 """The pool under more concurrent requests than it has connections, on the real server: it
 opens exactly its size, serves waiting requests in order of arrival, and a request that waits
-longer than DATABASE_POOL_TIMEOUT_SECONDS answers 503 with a short Retry-After."""
+longer than DATABASE_POOL_TIMEOUT_SECONDS answers 503 with a short Retry-After, while
+readiness stays 200."""
 
 import asyncio
 import time
@@ -103,6 +104,7 @@ def test_full_pool_is_503_with_retry_after_within_the_pool_timeout(
         started = time.monotonic()
         refused = client.get(BASE)
         waited = time.monotonic() - started
+        ready_while_full = client.get("/health/ready")
         client.portal.call(held.close)  # type: ignore[union-attr]
         served = client.get(BASE)
 
@@ -110,4 +112,5 @@ def test_full_pool_is_503_with_retry_after_within_the_pool_timeout(
     assert refused.headers["Retry-After"] == str(POOL_FULL_RETRY_AFTER_SECONDS)
     assert refused.json()["error"] == "SERVICE_UNAVAILABLE"
     assert timeout <= waited < timeout + 0.5
+    assert ready_while_full.status_code == 200  # busy, not down: the pod keeps its traffic
     assert served.status_code == 200

@@ -8,8 +8,9 @@ import os
 from ..core.config import ENV_PREFIX, SettingsError
 from .settings import DatabaseSettings
 
-# The size a pool gets when DATABASE_POOL_SIZE is unset and the budget allows more: past it a
-# process serves no more requests, it only holds more of the database's connections.
+# The size a pool gets when DATABASE_POOL_SIZE is unset and the budget allows more: with short
+# statements a process's own CPU runs out first, so more would only hold the database's
+# connections idle.
 DERIVED_POOL_SIZE_LIMIT = 20
 
 
