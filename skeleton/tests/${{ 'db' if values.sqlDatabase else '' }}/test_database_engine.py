@@ -1,5 +1,5 @@
-"""Engine settings: the connection budget checked at start-up, timeouts applied by the server,
-and reads routed to the reader endpoint."""
+"""Engine settings: the pool size and the connection budget checked at start-up, timeouts
+applied by the server, and reads routed to the reader endpoint."""
 
 from collections.abc import Callable
 {% if values.database == 'aurora-postgresql' %}
@@ -15,7 +15,10 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from ${{ values.packageName }}.core.config import ENV_PREFIX, Settings, SettingsError
-from ${{ values.packageName }}.db.connection_budget import check_connection_budget
+from ${{ values.packageName }}.db.connection_budget import (
+    DERIVED_POOL_SIZE_LIMIT,
+    pool_size_within_budget,
+)
 from ${{ values.packageName }}.db.engine import create_engine
 from ${{ values.packageName }}.deps import services_of
 from ${{ values.packageName }}.main import create_app
@@ -24,34 +27,63 @@ TenantHeaders = Callable[[str], dict[str, str]]
 BASE = "/api/v1/products"
 
 
-def test_budget_allows_what_fits(make_settings: Callable[..., Settings]) -> None:
-    settings = make_settings(
-        database_pool_size=5, database_max_overflow=5, database_max_connections=20
-    )
+@pytest.mark.parametrize(
+    ("workers", "reader", "expected"),
+    [
+        (1, False, DERIVED_POOL_SIZE_LIMIT),  # the budget allows 100: the limit
+        (8, False, 12),  # 100 // 8
+        (4, True, 12),  # 100 // (4 x 2 pools)
+    ],
+)
+def test_unset_pool_size_is_the_budget_share_up_to_the_limit(
+    make_settings: Callable[..., Settings], workers: int, reader: bool, expected: int
+) -> None:
+    reader_url = SecretStr("reader endpoint") if reader else None
+    settings = make_settings(database_max_connections=100, database_reader_url=reader_url)
 
-    check_connection_budget(settings, workers=2)
+    assert pool_size_within_budget(settings, workers) == expected
+
+
+def test_budget_allows_an_explicit_size_that_fits(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(database_pool_size=10, database_max_connections=20)
+
+    assert pool_size_within_budget(settings, workers=2) == 10
 
 
 def test_budget_refuses_too_many_connections(make_settings: Callable[..., Settings]) -> None:
+    reader_url = SecretStr("reader endpoint")
     settings = make_settings(
-        database_pool_size=5, database_max_overflow=10, database_max_connections=40
+        database_pool_size=10, database_max_connections=50, database_reader_url=reader_url
     )
 
     with pytest.raises(SettingsError) as raised:
-        check_connection_budget(settings, workers=3)
+        pool_size_within_budget(settings, workers=3)
 
-    message = str(raised.value)
-    for variable in ("POOL_SIZE", "MAX_OVERFLOW", "MAX_CONNECTIONS"):
-        assert f"{ENV_PREFIX}DATABASE_{variable}" in message
-    assert "WEB_CONCURRENCY (3)" in message
-    assert "= 45 connections" in message
+    assert str(raised.value) == (
+        f"WEB_CONCURRENCY (3) x 2 pool(s) per process x {ENV_PREFIX}DATABASE_POOL_SIZE (10) "
+        f"= 60 connections, more than {ENV_PREFIX}DATABASE_MAX_CONNECTIONS (50)"
+    )
+
+
+def test_budget_refuses_less_than_one_connection_per_pool(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(database_max_connections=3)
+
+    with pytest.raises(SettingsError) as raised:
+        pool_size_within_budget(settings, workers=4)
+
+    assert str(raised.value) == (
+        "WEB_CONCURRENCY (4) x 1 pool(s) per process x 1 connection = 4 connections, more "
+        f"than {ENV_PREFIX}DATABASE_MAX_CONNECTIONS (3)"
+    )
 
 
 def test_start_up_fails_over_budget(
     make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WEB_CONCURRENCY", "4")
-    app = create_app(make_settings(database_max_connections=50))
+    app = create_app(make_settings(database_pool_size=20, database_max_connections=50))
 
     with pytest.raises(SettingsError, match="WEB_CONCURRENCY"), TestClient(app):
         pass
@@ -62,7 +94,8 @@ def test_start_up_fails_over_budget(
 async def test_server_applies_the_statement_timeout(
     make_settings: Callable[..., Settings], database_url: str
 ) -> None:
-    engine = create_engine(database_url, make_settings(database_statement_timeout_seconds=2.5))
+    settings = make_settings(database_statement_timeout_seconds=2.5)
+    engine = create_engine(database_url, settings, pool_size=1)
     try:
         async with engine.connect() as connection:
 {% if values.database == 'aurora-postgresql' %}

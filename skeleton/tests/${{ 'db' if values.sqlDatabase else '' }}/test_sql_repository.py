@@ -36,7 +36,7 @@ START = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 
 @pytest.fixture
 async def engine(settings: Settings, empty_database: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(empty_database, settings)
+    engine = create_engine(empty_database, settings, pool_size=2)
     yield engine
     await engine.dispose()
 

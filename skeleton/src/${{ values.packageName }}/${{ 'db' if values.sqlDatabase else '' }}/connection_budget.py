@@ -1,10 +1,17 @@
-"""Each uvicorn worker process has its own pool: a pod refuses to start if together they could
-open more connections than its share of the database's ``max_connections``."""
+"""Each uvicorn worker process has its own pools: a pod refuses to start if together they could
+open more connections than its share of the database's ``max_connections``. A pool never
+opens connections beyond its size (no overflow): under load, connections opened only to be
+closed again when they are returned would cost a connect each."""
 
 import os
 
 from ..core.config import ENV_PREFIX, SettingsError
 from .settings import DatabaseSettings
+
+# The size a pool gets when DATABASE_POOL_SIZE is unset and the budget allows more: with short
+# statements a process's own CPU runs out first, so more would only hold the database's
+# connections idle.
+DERIVED_POOL_SIZE_LIMIT = 20
 
 
 def uvicorn_workers() -> int:
@@ -16,12 +23,28 @@ def uvicorn_workers() -> int:
         raise SettingsError(f"WEB_CONCURRENCY must be a whole number, not {value!r}") from None
 
 
-def check_connection_budget(settings: DatabaseSettings, workers: int) -> None:
-    per_worker = settings.database_pool_size + settings.database_max_overflow
-    if workers * per_worker > settings.database_max_connections:
-        raise SettingsError(
-            f"WEB_CONCURRENCY ({workers}) x ({ENV_PREFIX}DATABASE_POOL_SIZE "
-            f"({settings.database_pool_size}) + {ENV_PREFIX}DATABASE_MAX_OVERFLOW "
-            f"({settings.database_max_overflow})) = {workers * per_worker} connections, more "
-            f"than {ENV_PREFIX}DATABASE_MAX_CONNECTIONS ({settings.database_max_connections})"
+def pools_per_worker(settings: DatabaseSettings) -> int:
+    """The writer's pool, and the reader's: without replicas Aurora's reader endpoint leads to
+    the writer, so its connections count against the same budget."""
+    return 1 if settings.database_reader_url is None else 2
+
+
+def pool_size_within_budget(settings: DatabaseSettings, workers: int) -> int:
+    """``DATABASE_POOL_SIZE``, or when it is unset the pools' equal share of
+    ``DATABASE_MAX_CONNECTIONS``, at most ``DERIVED_POOL_SIZE_LIMIT``; refuses a size the
+    budget cannot hold."""
+    pools = workers * pools_per_worker(settings)
+    budget = settings.database_max_connections
+    size = settings.database_pool_size or max(min(budget // pools, DERIVED_POOL_SIZE_LIMIT), 1)
+    if pools * size > budget:
+        per_pool = (
+            f"{ENV_PREFIX}DATABASE_POOL_SIZE ({size})"
+            if settings.database_pool_size
+            else "1 connection"
         )
+        raise SettingsError(
+            f"WEB_CONCURRENCY ({workers}) x {pools // workers} pool(s) per process x {per_pool} "
+            f"= {pools * size} connections, more than {ENV_PREFIX}DATABASE_MAX_CONNECTIONS "
+            f"({budget})"
+        )
+    return size

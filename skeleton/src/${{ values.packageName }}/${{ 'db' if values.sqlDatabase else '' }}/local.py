@@ -15,7 +15,7 @@ logger = structlog.stdlib.get_logger(__name__)
 LOCAL_DATABASE_URL = "sqlite+aiosqlite:///local.sqlite3"
 
 
-async def open_local_database(settings: DatabaseSettings) -> AsyncEngine:
+async def open_local_database(settings: DatabaseSettings, pool_size: int) -> AsyncEngine:
     """Migrated to the latest schema."""
     if find_spec("aiosqlite") is None:
         raise SettingsError(
@@ -26,7 +26,7 @@ async def open_local_database(settings: DatabaseSettings) -> AsyncEngine:
     # Imported here: deployed processes start faster without Alembic.
     from .migrations import upgrade_to_head
 
-    engine = create_engine(LOCAL_DATABASE_URL, settings)
+    engine = create_engine(LOCAL_DATABASE_URL, settings, pool_size=pool_size)
     try:
         await upgrade_to_head(engine)
     except BaseException:

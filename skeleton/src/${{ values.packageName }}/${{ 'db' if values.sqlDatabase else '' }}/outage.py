@@ -16,6 +16,9 @@ logger = structlog.stdlib.get_logger(__name__)
 
 # Aurora promotes a replica within about 30 s; DNS of the cluster endpoint follows in ~5 s.
 RETRY_AFTER_SECONDS = 5
+# A full pool frees a connection with every request it finishes: retry at once (the header's
+# smallest value).
+POOL_FULL_RETRY_AFTER_SECONDS = 1
 {% if values.database == 'aurora-postgresql' %}
 # PostgreSQL's read_only_sql_transaction.
 PG_READ_ONLY = "25006"
@@ -32,6 +35,12 @@ class DatabaseUnavailable(ServiceUnavailable):
     headers: ClassVar[dict[str, str]] = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
+class DatabaseBusy(DatabaseUnavailable):
+    """503: every pooled connection stayed busy for ``DATABASE_POOL_TIMEOUT_SECONDS``."""
+
+    headers: ClassVar[dict[str, str]] = {"Retry-After": str(POOL_FULL_RETRY_AFTER_SECONDS)}
+
+
 def is_read_only_error(error: BaseException) -> bool:
     """The server refused a write because it is (now) a read-only replica."""
     if not isinstance(error, DBAPIError):
@@ -46,7 +55,7 @@ def is_read_only_error(error: BaseException) -> bool:
 
 
 def is_connection_error(error: BaseException) -> bool:
-    """The database cannot be reached, dropped the connection, or the pool is exhausted."""
+    """The database cannot be reached or dropped the connection."""
     if isinstance(error, DBAPIError):
         return error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
 {% if values.database == 'aurora-postgresql' %}
@@ -54,7 +63,7 @@ def is_connection_error(error: BaseException) -> bool:
 {% else %}
     # A driver may raise OSError itself (not a DBAPI error) when it cannot connect.
 {% endif %}
-    return isinstance(error, OSError | PoolTimeoutError)
+    return isinstance(error, OSError)
 
 
 @asynccontextmanager
@@ -68,6 +77,8 @@ async def unavailable_on_outage(database: Database) -> AsyncIterator[None]:
             logger.warning("the writer is read-only (failover): closing its pooled connections")
             await database.writer.dispose()
             raise DatabaseUnavailable("The database is failing over; retry shortly.") from error
+        if isinstance(error, PoolTimeoutError):
+            raise DatabaseBusy("Every database connection is busy; retry shortly.") from error
         if is_connection_error(error):
             logger.warning("database unreachable", error=type(error).__name__)
             raise DatabaseUnavailable("The database cannot be reached; retry shortly.") from error

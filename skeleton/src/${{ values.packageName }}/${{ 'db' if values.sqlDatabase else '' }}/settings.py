@@ -14,14 +14,14 @@ class DatabaseSettings(BaseModel):
     database_reader_url: SecretStr | None = None
     # Log in with IAM tokens instead of the URL's password (needs the `iam` extra).
     database_iam_auth: bool = False
-    # Per worker process (each has its own pool).
-    database_pool_size: int = Field(default=5, ge=1)
-    database_max_overflow: int = Field(default=10, ge=0)
-    # Start-up fails if WEB_CONCURRENCY x (pool size + overflow) exceeds this: the pod's share
-    # of the database's max_connections.
+    # Connections of each pool: every worker process has one pool per endpoint (writer, and
+    # reader when set), and a pool never opens more. Unset: derived from the budget below.
+    database_pool_size: int | None = Field(default=None, ge=1)
+    # The pod's share of the database's max_connections: start-up fails if WEB_CONCURRENCY x
+    # pools per process x pool size exceeds it.
     database_max_connections: int = Field(default=100, ge=1)
-    # How long a request waits for a free pooled connection.
-    database_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    # How long a request waits for a free pooled connection before it answers 503.
+    database_pool_timeout_seconds: float = Field(default=0.5, gt=0)
     # Recycle connections before Aurora or a proxy drops idle ones.
     database_pool_recycle_seconds: int = Field(default=1800, gt=0)
     # Test each pooled connection with a round trip before use. Off, a connection that a
