@@ -40,7 +40,7 @@ REQUIRED_FIELDS = {
 def test_log_line_is_json_with_service_fields(settings: Settings, read_logs: ReadLogs) -> None:
     configure_logging(settings)
 
-    structlog.stdlib.get_logger(OWN_LOGGER).info("something happened", order_id=7)
+    structlog.get_logger(OWN_LOGGER).info("something happened", order_id=7)
 
     (line,) = read_logs()
     assert line.keys() >= REQUIRED_FIELDS
@@ -68,7 +68,7 @@ def test_level_below_threshold_is_dropped(settings: Settings, read_logs: ReadLog
 
     configure_logging(settings)
 
-    structlog.stdlib.get_logger(OWN_LOGGER).debug("noise")
+    structlog.get_logger(OWN_LOGGER).debug("noise")
 
     assert read_logs() == []
 
@@ -79,7 +79,7 @@ def test_other_libraries_log_at_their_own_level(
     configure_logging(make_settings(log_level="DEBUG"))
 
     logging.getLogger("some.library").info("routine")
-    structlog.stdlib.get_logger(OWN_LOGGER).debug("detail")
+    structlog.get_logger(OWN_LOGGER).debug("detail")
     logging.getLogger("some.library").warning("trouble")
 
     assert [line["event"] for line in read_logs()] == ["detail", "trouble"]
@@ -87,7 +87,7 @@ def test_other_libraries_log_at_their_own_level(
     configure_logging(make_settings(log_level="WARNING", log_level_third_party="INFO"))
 
     logging.getLogger("some.library").info("routine")
-    structlog.stdlib.get_logger(OWN_LOGGER).info("detail")
+    structlog.get_logger(OWN_LOGGER).info("detail")
 
     assert [line["event"] for line in read_logs()] == ["routine"]
 
@@ -98,7 +98,7 @@ def test_logs_are_readable_locally_and_json_elsewhere(
     for environment, json_lines in (("local", False), ("production", True)):
         configure_logging(make_settings(environment=environment, log_json=None))
 
-        structlog.stdlib.get_logger(OWN_LOGGER).info("hello", answer=42)
+        structlog.get_logger(OWN_LOGGER).info("hello", answer=42)
 
         (line,) = capsys.readouterr().out.splitlines()
         assert line.startswith("{") is json_lines, line
@@ -149,7 +149,7 @@ def test_sensitive_values_are_redacted_recursively(
 ) -> None:
     configure_logging(settings)
 
-    structlog.stdlib.get_logger(OWN_LOGGER).info(
+    structlog.get_logger(OWN_LOGGER).info(
         "login",
         password="hunter2",
         user="ada",
@@ -233,7 +233,7 @@ def test_secrets_never_reach_the_logs(
         failed = client.get(
             "/test/fail?api_key=SECRET-KEY", headers={"Authorization": "Bearer SECRET-TOKEN"}
         )
-        structlog.stdlib.get_logger(OWN_LOGGER).info(
+        structlog.get_logger(OWN_LOGGER).info(
             "calling upstream",
             url="https://api.example.com/v1?sig=1&client_secret=SECRET-KEY",
             note="sent Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl",

@@ -51,7 +51,7 @@ def test_log_lines_outside_a_span_carry_service_fields_only(
     configure_tracing(datadog_settings)
     configure_logging(datadog_settings)
 
-    structlog.stdlib.get_logger(OWN_LOGGER).info("outside a span")
+    structlog.get_logger(OWN_LOGGER).info("outside a span")
 
     (line,) = read_logs()
     assert line.keys() >= DD_SERVICE_FIELDS
@@ -76,7 +76,7 @@ def test_log_lines_carry_the_active_trace(
     monkeypatch.setattr(tracer, "get_log_correlation_context", lambda: context)
     configure_logging(datadog_settings)
 
-    structlog.stdlib.get_logger(OWN_LOGGER).info("inside a span")
+    structlog.get_logger(OWN_LOGGER).info("inside a span")
 
     (line,) = read_logs()
     assert line["dd.trace_id"] == context["dd.trace_id"]
@@ -145,7 +145,7 @@ def test_with_datadog_off_log_lines_have_no_trace_fields(
     configure_tracing(settings)
     configure_logging(settings)
 
-    structlog.stdlib.get_logger(OWN_LOGGER).info("no tracing")
+    structlog.get_logger(OWN_LOGGER).info("no tracing")
 
     (line,) = read_logs()
     assert line.keys().isdisjoint(DD_FIELDS)
