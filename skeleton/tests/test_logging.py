@@ -286,8 +286,8 @@ def test_probes_are_logged_only_when_asked(
 def test_a_correlation_id_shaped_like_a_token_is_redacted(
     client: TestClient, read_logs: ReadLogs
 ) -> None:
-    """A caller chooses its correlation ID, so it passes the redaction too: one that looks
-    like a JWT is not written, on the access line or any other."""
+    """A caller chooses its correlation ID, so it passes the redaction too: one shaped like
+    a signed token (base64url JSON) is not written, on the access line or any other."""
     token_like = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
     read_logs()
 

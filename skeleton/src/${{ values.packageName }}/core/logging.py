@@ -288,8 +288,8 @@ def configure_logging(settings: LoggingSettings) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[settings.log_level]
         ),
-        # Not cached on first use: configure_logging runs again (tests, worker processes)
-        # and a cached logger would keep the old level and fields. The one line per request,
-        # the access log's, has a logger assembled once (middleware.access_log.AccessLog).
+        # Not cached on first use: configure_logging may run again (the tests build app after
+        # app) and a cached logger would keep the old level and fields. The one line per
+        # request, the access log's, has a logger assembled once (middleware.access_log).
         cache_logger_on_first_use=False,
     )
