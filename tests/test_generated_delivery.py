@@ -109,6 +109,7 @@ class Service:
             "ENVIRONMENT",
             "LOG_LEVEL",
             "LOG_JSON",
+            "LOG_PROBES",
             "HTTP_MAX_BODY_BYTES",
             "REQUEST_TIMEOUT_SECONDS",
             "CORS_ALLOW_ORIGINS",

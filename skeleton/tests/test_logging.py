@@ -1,16 +1,22 @@
 """Logs: one JSON object per line with the service fields, the correlation ID, one access
-line per request, sensitive values redacted, and other libraries' lines at their own level."""
+line per request (not for probes unless asked), sensitive values redacted, nothing done below
+the level, and other libraries' lines at their own level."""
 
 import json
 import logging
+import re
 import shutil
+import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import structlog
 from fastapi.testclient import TestClient
+from structlog.typing import EventDict, WrappedLogger
 
 from ${{ values.packageName }}.core.config import Settings
 from ${{ values.packageName }}.core.logging import (
@@ -18,6 +24,7 @@ from ${{ values.packageName }}.core.logging import (
     configure_logging,
     redact,
 )
+from ${{ values.packageName }}.core.middleware.access_log import AccessLog
 from ${{ values.packageName }}.main import create_app
 
 ReadLogs = Callable[[], list[dict[str, Any]]]
@@ -29,6 +36,7 @@ ENV_EXAMPLE = Path(__file__).resolve().parents[1] / ".env.example"
 REQUIRED_FIELDS = {
     "timestamp",
     "level",
+    "logger",
     "event",
     "service",
     "version",
@@ -40,17 +48,36 @@ REQUIRED_FIELDS = {
 def test_log_line_is_json_with_service_fields(settings: Settings, read_logs: ReadLogs) -> None:
     configure_logging(settings)
 
-    structlog.stdlib.get_logger(OWN_LOGGER).info("something happened", order_id=7)
+    structlog.get_logger(OWN_LOGGER).info("something happened", order_id=7)
 
     (line,) = read_logs()
     assert line.keys() >= REQUIRED_FIELDS
     assert line["event"] == "something happened"
     assert line["level"] == "info"
     assert line["order_id"] == 7
+    assert line["logger"] == OWN_LOGGER
     assert line["service"] == settings.service_name
     assert line["version"] == settings.version
     assert line["environment"] == "local"
     assert line["correlation_id"] is None
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", line["timestamp"])
+    logged_at = datetime.fromisoformat(line["timestamp"]).timestamp()
+    assert abs(time.time() - logged_at) < 5
+
+
+def test_values_json_cannot_hold_natively_are_still_logged(
+    settings: Settings, read_logs: ReadLogs
+) -> None:
+    configure_logging(settings)
+
+    structlog.get_logger(OWN_LOGGER).info(
+        "odd values", huge=2**70, by_number={1: "one"}, thing=SimpleNamespace(a=1)
+    )
+
+    (line,) = read_logs()
+    assert line["huge"] == 2**70
+    assert line["by_number"] == {"1": "one"}
+    assert line["thing"] == "namespace(a=1)"
 
 
 def test_standard_library_records_are_json_too(settings: Settings, read_logs: ReadLogs) -> None:
@@ -68,7 +95,7 @@ def test_level_below_threshold_is_dropped(settings: Settings, read_logs: ReadLog
 
     configure_logging(settings)
 
-    structlog.stdlib.get_logger(OWN_LOGGER).debug("noise")
+    structlog.get_logger(OWN_LOGGER).debug("noise")
 
     assert read_logs() == []
 
@@ -79,7 +106,7 @@ def test_other_libraries_log_at_their_own_level(
     configure_logging(make_settings(log_level="DEBUG"))
 
     logging.getLogger("some.library").info("routine")
-    structlog.stdlib.get_logger(OWN_LOGGER).debug("detail")
+    structlog.get_logger(OWN_LOGGER).debug("detail")
     logging.getLogger("some.library").warning("trouble")
 
     assert [line["event"] for line in read_logs()] == ["detail", "trouble"]
@@ -87,9 +114,37 @@ def test_other_libraries_log_at_their_own_level(
     configure_logging(make_settings(log_level="WARNING", log_level_third_party="INFO"))
 
     logging.getLogger("some.library").info("routine")
-    structlog.stdlib.get_logger(OWN_LOGGER).info("detail")
+    structlog.get_logger(OWN_LOGGER).info("detail")
 
     assert [line["event"] for line in read_logs()] == ["routine"]
+
+
+def scope_of(route: str) -> dict[str, Any]:
+    """The parts of a request's ASGI scope the access log reads."""
+    return {"type": "http", "method": "GET", "route": SimpleNamespace(path=route)}
+
+
+def test_below_its_level_a_line_costs_no_processing(
+    make_settings: Callable[..., Settings], read_logs: ReadLogs
+) -> None:
+    """No processor runs for a line below the level: not for the access line, not for the
+    service's other lines."""
+    processed: list[str] = []
+
+    def count(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+        processed.append(event_dict["event"])
+        return event_dict
+
+    for level, expected in (("WARNING", []), ("INFO", ["request", "noted"])):
+        configure_logging(make_settings(log_level=level))
+        structlog.configure(processors=[count, *structlog.get_config()["processors"]])
+
+        AccessLog(log_probes=False)(scope_of("/api/v1/products"), 200, 0.001)
+        structlog.get_logger(OWN_LOGGER).info("noted")
+
+        assert processed == expected
+        assert [line["event"] for line in read_logs()] == expected
+        processed.clear()
 
 
 def test_logs_are_readable_locally_and_json_elsewhere(
@@ -98,11 +153,15 @@ def test_logs_are_readable_locally_and_json_elsewhere(
     for environment, json_lines in (("local", False), ("production", True)):
         configure_logging(make_settings(environment=environment, log_json=None))
 
-        structlog.stdlib.get_logger(OWN_LOGGER).info("hello", answer=42)
+        structlog.get_logger(OWN_LOGGER).info("hello", answer=42)
+        logging.getLogger("some.library").warning("disk %s", "full")
 
-        (line,) = capsys.readouterr().out.splitlines()
-        assert line.startswith("{") is json_lines, line
-        assert "hello" in line
+        own, library = capsys.readouterr().out.splitlines()
+        assert own.startswith("{") is json_lines, own
+        assert library.startswith("{") is json_lines, library
+        assert "hello" in own
+        assert "answer" in own
+        assert "disk full" in library
 
 
 def test_a_local_run_with_the_example_settings_logs_only_the_service_s_lines(
@@ -149,7 +208,7 @@ def test_sensitive_values_are_redacted_recursively(
 ) -> None:
     configure_logging(settings)
 
-    structlog.stdlib.get_logger(OWN_LOGGER).info(
+    structlog.get_logger(OWN_LOGGER).info(
         "login",
         password="hunter2",
         user="ada",
@@ -194,7 +253,49 @@ def test_one_access_line_per_request_with_route_template(
     assert entry["status"] == response.status_code == 404
     assert isinstance(entry["duration_ms"], float | int)
     assert entry["correlation_id"] == "trace-me"
+    assert entry.keys() >= REQUIRED_FIELDS
+    assert entry["logger"] == "access"
     assert all(line["correlation_id"] == "trace-me" for line in lines)
+
+
+PROBES = ("/health/live", "/health/ready", "/health/startup")
+
+
+@pytest.mark.parametrize("log_probes", [False, True])
+def test_probes_are_logged_only_when_asked(
+    make_settings: Callable[..., Settings],
+    tenant_headers: Callable[[str], dict[str, str]],
+    read_logs: ReadLogs,
+    log_probes: bool,
+) -> None:
+    """The orchestrator's probes (every few seconds on every replica) write no access line,
+    unless LOG_PROBES is true; other requests always do."""
+    app = create_app(make_settings(log_probes=log_probes))
+
+    with TestClient(app) as client:
+        read_logs()
+        for probe in PROBES:
+            assert client.get(probe).status_code == 200
+        assert client.get("/api/v1/products", headers=tenant_headers("t")).status_code == 200
+        logged = [line["route"] for line in read_logs() if line["logger"] == "access"]
+
+    expected = [*PROBES, "/api/v1/products"] if log_probes else ["/api/v1/products"]
+    assert logged == expected
+
+
+def test_a_correlation_id_shaped_like_a_token_is_redacted(
+    client: TestClient, read_logs: ReadLogs
+) -> None:
+    """A caller chooses its correlation ID, so it passes the redaction too: one shaped like
+    a signed token (base64url JSON) is not written, on the access line or any other."""
+    token_like = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+    read_logs()
+
+    client.get("/api/v1/products", headers={"X-Correlation-ID": token_like})
+
+    lines = read_logs()
+    assert [line["correlation_id"] for line in lines if line["logger"] == "access"] == [REDACTED]
+    assert token_like not in json.dumps(lines)
 
 
 SECRETS = (
@@ -233,7 +334,7 @@ def test_secrets_never_reach_the_logs(
         failed = client.get(
             "/test/fail?api_key=SECRET-KEY", headers={"Authorization": "Bearer SECRET-TOKEN"}
         )
-        structlog.stdlib.get_logger(OWN_LOGGER).info(
+        structlog.get_logger(OWN_LOGGER).info(
             "calling upstream",
             url="https://api.example.com/v1?sig=1&client_secret=SECRET-KEY",
             note="sent Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl",

@@ -20,6 +20,7 @@ from .core.gc_freeze import startup_objects_frozen
 from .core.health import HealthRegistry, health_router
 from .core.logging import configure_logging
 from .core.metrics import ServiceMetrics, metrics_router
+from .core.middleware.access_log import AccessLog
 from .core.middleware.stack import install_middleware
 from .core.routing import include_flat
 {% if values.datadog %}
@@ -27,7 +28,7 @@ from .core.tracing import configure_tracing, disable_tracing_without_local_agent
 {% endif %}
 from .products.router import router as products_router
 
-logger = structlog.stdlib.get_logger(__name__)
+logger = structlog.get_logger(__name__)
 
 {% if values.datadog %}
 # The service reports through /metrics (Prometheus) and Datadog APM (ddtrace). FastAPI's
@@ -100,7 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry=NO_NATIVE_TELEMETRY,
     )
     install_error_handlers(app)
-    install_middleware(app, settings, metrics)
+    # After configure_logging: the access log's logger is assembled with its configuration.
+    install_middleware(app, settings, metrics, AccessLog(log_probes=settings.log_probes))
     include_flat(app, health_router(health))
     include_flat(app, metrics_router(metrics))
     include_flat(app, products_router, prefix="/api/v1")

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from ${{ values.packageName }}.core.config import Settings
 from ${{ values.packageName }}.core.logging import (
     configure_logging,
 )
+from ${{ values.packageName }}.core.middleware.access_log import AccessLog
 from ${{ values.packageName }}.core.tracing import (
     agent_reachable,
     configure_tracing,
@@ -51,7 +53,7 @@ def test_log_lines_outside_a_span_carry_service_fields_only(
     configure_tracing(datadog_settings)
     configure_logging(datadog_settings)
 
-    structlog.stdlib.get_logger(OWN_LOGGER).info("outside a span")
+    structlog.get_logger(OWN_LOGGER).info("outside a span")
 
     (line,) = read_logs()
     assert line.keys() >= DD_SERVICE_FIELDS
@@ -76,12 +78,16 @@ def test_log_lines_carry_the_active_trace(
     monkeypatch.setattr(tracer, "get_log_correlation_context", lambda: context)
     configure_logging(datadog_settings)
 
-    structlog.stdlib.get_logger(OWN_LOGGER).info("inside a span")
+    structlog.get_logger(OWN_LOGGER).info("inside a span")
+    route = SimpleNamespace(path="/api/v1/products")
+    AccessLog(log_probes=False)({"type": "http", "method": "GET", "route": route}, 200, 0.001)
 
-    (line,) = read_logs()
-    assert line["dd.trace_id"] == context["dd.trace_id"]
-    assert line["dd.span_id"] == context["dd.span_id"]
-    assert line["dd.service"] == datadog_settings.service_name
+    lines = read_logs()
+    assert [line["event"] for line in lines] == ["inside a span", "request"]
+    for line in lines:
+        assert line["dd.trace_id"] == context["dd.trace_id"]
+        assert line["dd.span_id"] == context["dd.span_id"]
+        assert line["dd.service"] == datadog_settings.service_name
 
 
 def test_app_with_datadog_and_no_agent_logs_no_errors(
@@ -145,7 +151,7 @@ def test_with_datadog_off_log_lines_have_no_trace_fields(
     configure_tracing(settings)
     configure_logging(settings)
 
-    structlog.stdlib.get_logger(OWN_LOGGER).info("no tracing")
+    structlog.get_logger(OWN_LOGGER).info("no tracing")
 
     (line,) = read_logs()
     assert line.keys().isdisjoint(DD_FIELDS)

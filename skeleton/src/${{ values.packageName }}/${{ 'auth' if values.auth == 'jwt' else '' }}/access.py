@@ -17,7 +17,7 @@ from ..core.tenancy import TENANT_ID_HEADER, is_well_formed_tenant_id
 from ..deps import TokenVerifierDep
 from .tokens import Principal
 
-logger = structlog.stdlib.get_logger(__name__)
+logger = structlog.get_logger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

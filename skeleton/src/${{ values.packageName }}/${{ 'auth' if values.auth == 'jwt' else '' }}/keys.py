@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from ..core.config import ENV_PREFIX, SettingsError
 from ..core.errors import ServiceUnavailable
 
-logger = structlog.stdlib.get_logger(__name__)
+logger = structlog.get_logger(__name__)
 
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 VerificationKey = jwt.PyJWK | PublicKey

@@ -8,7 +8,7 @@ from .local import LocalIssuer
 from .settings import JwtSettings
 from .tokens import TokenVerifier
 
-logger = structlog.stdlib.get_logger(__name__)
+logger = structlog.get_logger(__name__)
 
 
 def create_token_verifier(settings: JwtSettings, client: httpx2.AsyncClient) -> TokenVerifier:

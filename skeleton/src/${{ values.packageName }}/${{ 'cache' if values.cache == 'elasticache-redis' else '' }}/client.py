@@ -14,7 +14,7 @@ from ..core.redis import create_redis
 from .aside import CacheAside
 from .store import CacheStore, InProcessCacheStore, RedisCacheStore
 
-logger = structlog.stdlib.get_logger(__name__)
+logger = structlog.get_logger(__name__)
 
 
 def _pinger(client: Redis) -> Callable[[], Awaitable[None]]:

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from ..core.circuit_breaker import CircuitBreaker, CircuitOpenError
 from ..core.metrics import ServiceMetrics
 
-logger = structlog.stdlib.get_logger(__name__)
+logger = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 

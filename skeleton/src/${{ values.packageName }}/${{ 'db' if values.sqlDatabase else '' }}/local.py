@@ -10,7 +10,7 @@ from ..core.config import ENV_PREFIX, SettingsError
 from .engine import create_engine
 from .settings import DatabaseSettings
 
-logger = structlog.stdlib.get_logger(__name__)
+logger = structlog.get_logger(__name__)
 
 LOCAL_DATABASE_URL = "sqlite+aiosqlite:///local.sqlite3"
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from ..core.errors import ServiceUnavailable
 from .database import Database
 
-logger = structlog.stdlib.get_logger(__name__)
+logger = structlog.get_logger(__name__)
 
 # Aurora promotes a replica within about 30 s; DNS of the cluster endpoint follows in ~5 s.
 RETRY_AFTER_SECONDS = 5

@@ -20,7 +20,7 @@ from .table import create_table
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.service_resource import Table
 
-logger = structlog.stdlib.get_logger(__name__)
+logger = structlog.get_logger(__name__)
 
 
 def client_config(settings: DynamoDbSettings) -> AioConfig:

@@ -29,7 +29,7 @@ from ..products.notifications.notice import TASK_NAME, ProductCreatedNotice
 from .settings import deserialize, serialize
 from .tasks import notify_product_created
 
-logger = structlog.stdlib.get_logger(__name__)
+logger = structlog.get_logger(__name__)
 
 # Longest the shutdown waits for notifications still running in process (local work).
 IN_PROCESS_DRAIN_SECONDS = 5.0

@@ -24,7 +24,7 @@ from ..products.notifications.notice import TASK_NAME, ProductCreatedNotice
 from ..products.notifications.notice import ProductCreatedNotice
 {% endif %}
 
-logger = structlog.stdlib.get_logger(__name__)
+logger = structlog.get_logger(__name__)
 
 
 async def notify_product_created(

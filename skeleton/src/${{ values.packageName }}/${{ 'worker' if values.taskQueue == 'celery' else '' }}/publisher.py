@@ -20,7 +20,7 @@ from ..products.notifications.notice import ProductCreatedNotice
 from .app import celery_config, create_celery_app
 from .tasks import notify_product_created
 
-logger = structlog.stdlib.get_logger(__name__)
+logger = structlog.get_logger(__name__)
 
 
 class CeleryProductEvents:

@@ -23,7 +23,7 @@ from ..products.notifications.delivery import (
 from ..products.notifications.notice import TASK_NAME, ProductCreatedNotice
 from .app import service_settings
 
-logger = structlog.stdlib.get_logger(__name__)
+logger = structlog.get_logger(__name__)
 
 
 class NotificationTask(Task[..., None]):

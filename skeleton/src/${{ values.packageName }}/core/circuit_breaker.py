@@ -10,7 +10,7 @@ import structlog
 
 from .errors import ServiceUnavailable
 
-logger = structlog.stdlib.get_logger(__name__)
+logger = structlog.get_logger(__name__)
 
 
 class CircuitOpenError(ServiceUnavailable):

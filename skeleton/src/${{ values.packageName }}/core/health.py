@@ -11,9 +11,11 @@ import structlog
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
-logger = structlog.stdlib.get_logger(__name__)
+logger = structlog.get_logger(__name__)
 
 Probe = Callable[[], Awaitable[object]]
+# The orchestrator's probes are every route under this prefix.
+PROBES_PREFIX = "/health"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,7 @@ _ALIVE = ProbeStatus(status="ok")
 
 
 def health_router(registry: HealthRegistry) -> APIRouter:
-    router = APIRouter(prefix="/health", tags=["health"])
+    router = APIRouter(prefix=PROBES_PREFIX, tags=["health"])
 
     @router.get("/live", summary="Liveness probe")
     async def live() -> ProbeStatus:

@@ -18,7 +18,7 @@ from .correlation_id import CORRELATION_ID_HEADER, get_correlation_id
 from .errors import ServiceUnavailable
 from .service_settings import ServiceSettings
 
-logger = structlog.stdlib.get_logger(__name__)
+logger = structlog.get_logger(__name__)
 
 # Answers worth another attempt at once: the upstream (or its gateway) is briefly down.
 TRANSIENT_STATUS_CODES = frozenset({502, 503, 504})

@@ -1,23 +1,31 @@
 """Structured logging: one JSON object per line on standard output (readable lines locally),
 for the service's records and every library's. Secrets are redacted, under sensitive keys
-and inside text (query strings, URL credentials, bearer tokens, JWTs)."""
+and inside text (query strings, URL credentials, bearer tokens, JWTs).
 
+The service's own loggers (``structlog.get_logger``) take structlog's short path: below the
+level a call is an empty method, above it the processors, orjson and one write. Other
+libraries' records go through the standard ``logging`` handler and ProcessorFormatter."""
+
+import functools
+import json
 import logging
 import re
 import sys
+import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 {% if values.datadog %}
 from typing import TYPE_CHECKING, Any, Literal
 {% else %}
 from typing import Any, Literal
 {% endif %}
 
+import orjson
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from .correlation_id import get_correlation_id
-from .middleware.access_log import ACCESS_LOGGER
 from .service_settings import ServiceSettings
 {% if values.datadog %}
 from .tracing import DatadogLogFields
@@ -43,9 +51,9 @@ SENSITIVE_KEY_PARTS = (
     "private_key",
 )
 _HANDLER_NAME = "service-structured"
-# The service's own loggers: its package's, its access log, and its server's (uvicorn's
-# start-up lines say where it listens).
-_OWN_LOGGERS = (__name__.partition(".")[0], ACCESS_LOGGER, "uvicorn")
+# The standard-library loggers at the service's own level: its package's, and its server's
+# (uvicorn's start-up lines say where it listens).
+_OWN_LOGGERS = (__name__.partition(".")[0], "uvicorn")
 
 # Secrets inside text, each with what replaces it.
 _SECRETS_IN_TEXT = (
@@ -64,7 +72,8 @@ _SECRETS_IN_TEXT = (
     # A JWT (or its start): base64url JSON, which begins with "eyJ".
     (re.compile(r"\beyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}"), REDACTED),
 )
-_SECRET_HINTS = ("=", "://", "eyJ", "Bearer ", "Basic ")
+# What each of those needs in the text: one search tells that almost every value has none.
+_SECRET_HINT = re.compile(r"=|://|eyJ|Bearer |Basic ")
 
 
 class LoggingSettings(ServiceSettings):
@@ -73,12 +82,16 @@ class LoggingSettings(ServiceSettings):
     log_level_third_party: LogLevel = "WARNING"
     # None: readable lines when environment is local, JSON lines elsewhere.
     log_json: bool | None = None
+    # Access lines of the orchestrator's probes (/health/...), which poll every few seconds.
+    log_probes: bool = False
 
     @property
     def logs_json(self) -> bool:
         return self.log_json if self.log_json is not None else self.environment != "local"
 
 
+# Cached: the keys are mostly the few names the code logs under, checked on every line.
+@functools.lru_cache(maxsize=4096)
 def is_sensitive_key(key: object) -> bool:
     if not isinstance(key, str):
         return False
@@ -100,8 +113,7 @@ def redact(value: Any) -> Any:
 
 
 def redact_text(text: str) -> str:
-    # A few substring checks first: almost no log value holds a secret.
-    if not any(hint in text for hint in _SECRET_HINTS):
+    if _SECRET_HINT.search(text) is None:
         return text
     for pattern, replacement in _SECRETS_IN_TEXT:
         text = pattern.sub(replacement, text)
@@ -109,8 +121,15 @@ def redact_text(text: str) -> str:
 
 
 def redact_sensitive(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
-    redacted: EventDict = redact(event_dict)
-    return redacted
+    # In place (the event dict is the line's own copy); numbers are left as they are.
+    for key, value in event_dict.items():
+        if is_sensitive_key(key):
+            event_dict[key] = REDACTED
+        elif isinstance(value, str):
+            event_dict[key] = redact_text(value)
+        elif not isinstance(value, int | float | None):
+            event_dict[key] = redact(value)
+    return event_dict
 
 
 class AddServiceFields:
@@ -124,6 +143,24 @@ class AddServiceFields:
     def __call__(self, _logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
         for key, value in self._fields.items():
             event_dict.setdefault(key, value)
+        return event_dict
+
+
+class AddTimestamp:
+    """UTC, ISO 8601 to the microsecond: ``2026-01-31T12:00:00.123456Z``. The part to the
+    second is formatted once a second, not for every line."""
+
+    def __init__(self) -> None:
+        self._second_and_text = (-1, "")
+
+    def __call__(self, _logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+        now = time.time()
+        second = int(now)
+        cached_second, text = self._second_and_text
+        if second != cached_second:
+            text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second_and_text = (second, text)
+        event_dict["timestamp"] = f"{text}.{int((now - second) * 1_000_000):06d}Z"
         return event_dict
 
 
@@ -142,36 +179,71 @@ class _StandardOutput:
         sys.stdout.flush()
 
 
+class _LineWriter:
+    """structlog's logger for the service's own lines: one write of bytes per line to the
+    same standard output, flushed as the handler of library records flushes each of its
+    lines, so the two kinds of line stay in order."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name  # the logger field (add_logger_name)
+
+    def msg(self, line: str | bytes) -> None:
+        stream = sys.stdout.buffer
+        stream.write((line.encode() if isinstance(line, str) else line) + b"\n")
+        stream.flush()
+
+    debug = info = warning = error = critical = exception = msg
+
+
+def render_json(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> bytes:
+    # orjson writes the JSON the standard library would, compact and much faster.
+    try:
+        return orjson.dumps(event_dict, default=repr, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # an integer beyond 64 bits, which only the standard library writes
+        return json.dumps(event_dict, default=repr).encode()
+
+
+def render_json_text(logger: WrappedLogger, method: str, event_dict: EventDict) -> str:
+    return render_json(logger, method, event_dict).decode()
+
+
 {% if values.datadog %}
 def configure_logging(settings: "Settings") -> None:
 {% else %}
 def configure_logging(settings: LoggingSettings) -> None:
 {% endif %}
-    shared: list[Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
+    # The fields the service adds itself; none of them can hold a secret.
+    own_fields: list[Processor] = [
+        structlog.processors.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        AddTimestamp(),
         AddServiceFields(settings),
-        add_correlation_id,
     ]
 {% if values.datadog %}
     if settings.datadog_enabled:
-        shared.append(DatadogLogFields(settings))
+        own_fields.append(DatadogLogFields(settings))
 {% endif %}
-    renderer: Processor
-    if settings.logs_json:
-        renderer = structlog.processors.JSONRenderer()
-    else:
-        renderer = structlog.dev.ConsoleRenderer()
+    # Without local variables: they may hold tokens, passwords or personal data.
+    render_exception = structlog.processors.ExceptionRenderer(
+        ExceptionDictTransformer(show_locals=False)
+    )
+    renderer: Processor = render_json
+    text_renderer: Processor = render_json_text
+    if not settings.logs_json:
+        renderer = text_renderer = structlog.dev.ConsoleRenderer()
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=[
+            structlog.contextvars.merge_contextvars,
+            add_correlation_id,
+            *own_fields,
+        ],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            # Without local variables: they may hold tokens, passwords or personal data.
-            structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False)),
+            render_exception,
             redact_sensitive,
-            renderer,
+            text_renderer,
         ],
     )
     handler = logging.StreamHandler(_StandardOutput())
@@ -203,12 +275,21 @@ def configure_logging(settings: LoggingSettings) -> None:
 
     structlog.configure(
         processors=[
-            structlog.stdlib.filter_by_level,
-            *shared,
-            structlog.stdlib.PositionalArgumentsFormatter(),
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            structlog.contextvars.merge_contextvars,
+            add_correlation_id,
+            render_exception,
+            # Before the service's own fields: only what the line was given needs it.
+            redact_sensitive,
+            *own_fields,
+            renderer,
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        logger_factory=_LineWriter,
+        # Below the level, a logging call is an empty method: no processor runs.
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[settings.log_level]
+        ),
+        # Not cached on first use: configure_logging may run again (the tests build app after
+        # app) and a cached logger would keep the old level and fields. The one line per
+        # request, the access log's, has a logger assembled once (middleware.access_log).
         cache_logger_on_first_use=False,
     )

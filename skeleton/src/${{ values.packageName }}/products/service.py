@@ -16,7 +16,7 @@ from .pagination import Page, PageRequest
 from .repository import ProductRepository, StaleProductError
 from .schemas import ProductCreate, ProductUpdate
 
-logger = structlog.stdlib.get_logger(__name__)
+logger = structlog.get_logger(__name__)
 
 
 def utc_now() -> datetime:

@@ -12,29 +12,44 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..errors import error_response
 from ..metrics import ServiceMetrics
 from ._scope import read_request_head, route_template
-from .access_log import log_access
+from .access_log import AccessLog
 from .body_limit import PayloadTooLarge, declared_too_large, has_body, limit_body
 from .correlation_header import bind_correlation_id, correlation_header, reset_correlation_id
 from .deadline import Deadlines, current_task
 from .header_limit import headers_too_large
 from .security_headers import security_headers, with_headers
 
-logger = structlog.stdlib.get_logger(__name__)
+logger = structlog.get_logger(__name__)
 
 
 class _Response:
     """Writes the access line before the last body chunk, while the request's trace span is
     still active, so the line carries its trace ID."""
 
-    __slots__ = ("_extra_headers", "_scope", "_send", "_started_at", "logged", "started", "status")
+    __slots__ = (
+        "_access_log",
+        "_extra_headers",
+        "_scope",
+        "_send",
+        "_started_at",
+        "logged",
+        "started",
+        "status",
+    )
 
     def __init__(
-        self, scope: Scope, send: Send, extra_headers: list[tuple[bytes, bytes]], started_at: float
+        self,
+        scope: Scope,
+        send: Send,
+        extra_headers: list[tuple[bytes, bytes]],
+        started_at: float,
+        access_log: AccessLog,
     ) -> None:
         self._scope = scope
         self._send = send
         self._extra_headers = extra_headers
         self._started_at = started_at
+        self._access_log = access_log
         self.started = False
         self.logged = False
         self.status = 500
@@ -51,7 +66,7 @@ class _Response:
     def log(self) -> None:
         if not self.logged:
             self.logged = True
-            log_access(self._scope, self.status, time.perf_counter() - self._started_at)
+            self._access_log(self._scope, self.status, time.perf_counter() - self._started_at)
 
 
 class RequestPipelineMiddleware:
@@ -60,6 +75,7 @@ class RequestPipelineMiddleware:
         app: ASGIApp,
         *,
         metrics: ServiceMetrics,
+        access_log: AccessLog,
         max_body_bytes: int,
         max_header_bytes: int,
         timeout_seconds: float,
@@ -67,6 +83,7 @@ class RequestPipelineMiddleware:
     ) -> None:
         self.app = app
         self.metrics = metrics
+        self.access_log = access_log
         self.max_body_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
         self.deadlines = Deadlines(timeout_seconds)
@@ -79,9 +96,8 @@ class RequestPipelineMiddleware:
         started_at = time.perf_counter()
         head = read_request_head(scope)
         correlation_id, token = bind_correlation_id(head.correlation_id)
-        response = _Response(
-            scope, send, [correlation_header(correlation_id), *self.security_headers], started_at
-        )
+        extra_headers = [correlation_header(correlation_id), *self.security_headers]
+        response = _Response(scope, send, extra_headers, started_at, self.access_log)
         timed_out = False
         try:
             if headers_too_large(head, self.max_header_bytes):

@@ -4,11 +4,14 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from ..metrics import ServiceMetrics
+from .access_log import AccessLog
 from .pipeline import RequestPipelineMiddleware
 from .settings import HttpServerSettings
 
 
-def install_middleware(app: FastAPI, settings: HttpServerSettings, metrics: ServiceMetrics) -> None:
+def install_middleware(
+    app: FastAPI, settings: HttpServerSettings, metrics: ServiceMetrics, access_log: AccessLog
+) -> None:
     """The request pipeline outermost, so every response, including 413, 500 and 504,
     carries the headers and is counted and logged; CORS (only with an allowlist) inside it."""
     # add_middleware puts each one outside those added before it.
@@ -30,6 +33,7 @@ def install_middleware(app: FastAPI, settings: HttpServerSettings, metrics: Serv
     app.add_middleware(
         RequestPipelineMiddleware,
         metrics=metrics,
+        access_log=access_log,
         max_body_bytes=settings.http_max_body_bytes,
         max_header_bytes=settings.http_max_header_bytes,
         timeout_seconds=settings.request_timeout_seconds,

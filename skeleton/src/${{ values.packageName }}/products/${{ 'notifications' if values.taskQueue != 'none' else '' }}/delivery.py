@@ -18,7 +18,7 @@ from ...core.correlation_id import correlation_id_var
 from ...core.http_client import TRANSIENT_STATUS_CODES
 from .notice import TASK_NAME, ProductCreatedNotice
 
-logger = structlog.stdlib.get_logger(__name__)
+logger = structlog.get_logger(__name__)
 
 # Answers worth a later attempt: a retried task, seconds or minutes on, also outlasts a
 # timeout, a rate limit (429) or a crash of the receiver.

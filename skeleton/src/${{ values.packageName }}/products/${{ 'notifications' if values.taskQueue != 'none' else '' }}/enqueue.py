@@ -11,7 +11,7 @@ from prometheus_client import Counter
 from ...core.metrics import ServiceMetrics
 from .notice import TASK_NAME, ProductCreatedNotice
 
-logger = structlog.stdlib.get_logger(__name__)
+logger = structlog.get_logger(__name__)
 
 # Longest a request waits for the broker to take a task.
 ENQUEUE_TIMEOUT_SECONDS = 2.0
