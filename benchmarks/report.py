@@ -147,14 +147,14 @@ def render_page(results: dict[str, Any]) -> str:
     defaults, pool = results["peers"]["service_defaults"], results["peers"]["service_pool"]
     if postgres["private"]:
         server = (
-            f"a server of the run alone (PostgreSQL {postgres['version']} on loopback), every "
-            f"setting at initdb's defaults but max_connections ({postgres['max_connections']}, "
-            "enough for every pool of the run)"
+            f"{postgres['version']}, a server of the run alone on loopback, every setting at "
+            f"initdb's defaults but max_connections ({postgres['max_connections']}, enough for "
+            "every pool of the run)"
         )
     else:
         server = (
-            f"the server at `BENCH_POSTGRES_URL` (PostgreSQL {postgres['version']}, "
-            f"max_connections {postgres['max_connections']})"
+            f"{postgres['version']}, the server at `BENCH_POSTGRES_URL` "
+            f"(max_connections {postgres['max_connections']})"
         )
     connections = ", ".join(str(count) for count in timing["connections"])
     lines = ["# Performance", ""]
