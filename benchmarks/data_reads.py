@@ -19,21 +19,22 @@ service/floor at least 0.9 for the ORM and Core GET and 0.85 for create; service
 least 0.85 for the cached GET.
 
 The service runs with its shipped defaults (see harness.shipped_service_env: only the
-connection URLs, ENVIRONMENT and a rate limit out of wrk's reach are set), so its pool opens
-and closes overflow connections under load and it writes an access-log line per request.
-The bare app keeps POOL_SIZE connections per pool; together they must fit PostgreSQL's
-connections (checked before the servers start).
+connection URLs, ENVIRONMENT and a rate limit out of wrk's reach are set), so its pool has
+the size it derives from its connection budget (harness.service_pool), never more, and it
+writes an access-log line per request. The bare app keeps POOL_SIZE connections per pool;
+together they must fit PostgreSQL's connections (checked before the servers start).
 
 Each set is served from one rendered variant's environment with uvicorn (one worker,
 uvloop, httptools), each app in several processes, and driven by wrk over loopback in
 alternating rounds at each number of connections per process; the best round of each counts.
-Uses the machine's PostgreSQL (BENCH_POSTGRES_URL, default
-postgresql://postgres@127.0.0.1:5432/postgres; a fresh database is created and dropped) and
+Uses a private PostgreSQL server started for the run (harness.private_postgres), or the one
+at BENCH_POSTGRES_URL when it is set (a fresh database is created and dropped on it), and
 Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/14).
 
 Usage: uv run python benchmarks/data_reads.py [--seconds 5] [--rounds 3] [--processes 2]
     [--connections 5,32,128]
-Needs: wrk (Debian package `wrk`) and uv on PATH.
+Needs: wrk (Debian package `wrk`), psql and uv on PATH, and PostgreSQL's server binaries
+(Debian package `postgresql`) unless BENCH_POSTGRES_URL is set.
 """
 
 from __future__ import annotations
@@ -54,16 +55,16 @@ from harness import (
     REDIS_URL,
     App,
     Load,
+    Postgres,
     Request,
     Timing,
     best_of_alternating_rounds,
-    check_connection_budget,
     connections_argument,
-    migrated_postgres_database,
     pool_connections,
+    postgres_server,
     print_loads,
     render_and_install,
-    shipped_defaults,
+    service_pool,
     shipped_service_env,
     start_servers,
     stop_servers,
@@ -261,7 +262,9 @@ def _schema_version(venv: Path) -> str:
     return result.stdout.strip()
 
 
-def _compare(service_dir: Path, label: str, database_url: str, timing: Timing) -> dict[str, dict[str, Load]]:
+def _compare(
+    service_dir: Path, label: str, postgres: Postgres, database_url: str, timing: Timing
+) -> dict[str, dict[str, Load]]:
     """Each target's load at each number of connections (its key, as text for JSON)."""
     venv = service_dir / ".venv"
     floor = VARIANTS[label][1]
@@ -277,9 +280,9 @@ def _compare(service_dir: Path, label: str, database_url: str, timing: Timing) -
         "BENCH_REDIS_URL": REDIS_URL,
     }
     bare_pools = 1 if cached else 2
-    check_connection_budget(
+    postgres.check_connection_budget(
         {
-            "service": timing.processes * pool_connections(shipped_defaults(service_dir)),
+            "service": timing.processes * pool_connections(service_pool(service_dir, service_env)),
             "bare": timing.processes * bare_pools * POOL_SIZE,
         }
     )
@@ -344,7 +347,7 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
     return found
 
 
-def run(timing: Timing) -> dict[str, Any]:
+def run(timing: Timing, postgres: Postgres) -> dict[str, Any]:
     """Every variant's loads, as JSON data: variant, connections, target, Load fields."""
     root = Path(tempfile.mkdtemp(prefix="data-bench-"))
     results: dict[str, dict[str, dict[str, Load]]] = {}
@@ -353,8 +356,8 @@ def run(timing: Timing) -> dict[str, Any]:
             service_dir = render_and_install(
                 root / label, database="aurora-postgresql", datadog=False, **choices
             )
-            with migrated_postgres_database(service_dir) as url:
-                results[label] = _compare(service_dir, label, url, timing)
+            with postgres.migrated_database(service_dir) as url:
+                results[label] = _compare(service_dir, label, postgres, url, timing)
     finally:
         shutil.rmtree(root)
     data = {
@@ -379,7 +382,8 @@ def main() -> int:
     if shutil.which("wrk") is None or shutil.which("psql") is None:
         print("needs wrk and psql (apt-get install wrk postgresql-client)", file=sys.stderr)
         return 2
-    run(Timing(args.seconds, args.rounds, args.processes, args.connections))
+    with postgres_server() as postgres:
+        run(Timing(args.seconds, args.rounds, args.processes, args.connections), postgres)
     return 0
 
 

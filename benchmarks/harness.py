@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -29,7 +30,6 @@ from template_matrix import BASE_VALUES, TEMPLATE_PATH  # noqa: E402
 
 PACKAGE = "orders_api"
 PREFIX = "ORDERS_API_"
-POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 # Connections per server process that wrk keeps open; the report sweeps them all.
 CONNECTIONS = (5, 32, 128)
@@ -131,94 +131,218 @@ def render_and_install(target: Path, **choices: Any) -> Path:
 
 # The defaults the benchmarks depend on, read from the rendered service's Settings.
 SHIPPED_DEFAULTS = (
-    "database_pool_size",
-    "database_max_overflow",
+    "database_max_connections",
     "log_level",
     "rate_limit_requests",
     "rate_limit_window_seconds",
 )
 
 
-def shipped_defaults(service_dir: Path) -> dict[str, Any]:
-    """SHIPPED_DEFAULTS of the service rendered in ``service_dir``, as its code declares them."""
-    code = (
-        f"import json; from {PACKAGE}.core.config import Settings; "
-        f"print(json.dumps({{name: Settings.model_fields[name].default for name in {SHIPPED_DEFAULTS!r}}}))"
-    )
+def _service_python(service_dir: Path, code: str, env: dict[str, str] | None = None) -> Any:
+    """What ``code`` prints as JSON, run on the service's own interpreter in its folder."""
     result = subprocess.run(
         [str(service_dir / ".venv" / "bin" / "python"), "-c", code],
+        cwd=service_dir,
         check=True,
         capture_output=True,
         text=True,
-        env={**os.environ, "VIRTUAL_ENV": ""},
+        env={**(os.environ if env is None else env), "VIRTUAL_ENV": ""},
     )
-    defaults: dict[str, Any] = json.loads(result.stdout)
+    return json.loads(result.stdout)
+
+
+def shipped_defaults(service_dir: Path) -> dict[str, Any]:
+    """SHIPPED_DEFAULTS of the service rendered in ``service_dir``, as its code declares them."""
+    defaults: dict[str, Any] = _service_python(
+        service_dir,
+        f"import json; from {PACKAGE}.core.config import Settings; "
+        f"print(json.dumps({{name: Settings.model_fields[name].default for name in {SHIPPED_DEFAULTS!r}}}))",
+    )
     return defaults
 
 
-def pool_connections(defaults: dict[str, Any]) -> int:
-    """The most connections one service process may open."""
-    return int(defaults["database_pool_size"]) + int(defaults["database_max_overflow"])
-
-
-def _psql(sql: str) -> None:
-    subprocess.run(["psql", POSTGRES_ADMIN_URL, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
-
-
-def _psql_value(sql: str) -> str:
-    result = subprocess.run(
-        ["psql", POSTGRES_ADMIN_URL, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
-        check=True,
-        capture_output=True,
-        text=True,
+def service_pool(service_dir: Path, env: dict[str, str]) -> dict[str, int]:
+    """The SQL pool each process of the service opens with ``env``, as the service's own start-up
+    computes it (``db.connection_budget``): ``size`` connections in each of ``pools`` pools (no
+    overflow), for ``workers`` (WEB_CONCURRENCY) processes, a derived size at most
+    ``derived_size_limit``."""
+    pool: dict[str, int] = _service_python(
+        service_dir,
+        "import json\n"
+        f"from {PACKAGE}.core.config import load_settings\n"
+        f"from {PACKAGE}.db.connection_budget import DERIVED_POOL_SIZE_LIMIT, "
+        "pool_size_within_budget, pools_per_worker, uvicorn_workers\n"
+        "settings, workers = load_settings(), uvicorn_workers()\n"
+        "print(json.dumps({'size': pool_size_within_budget(settings, workers), "
+        "'pools': pools_per_worker(settings), 'workers': workers, "
+        "'derived_size_limit': DERIVED_POOL_SIZE_LIMIT}))",
+        env,
     )
-    return result.stdout.strip()
+    return pool
 
 
-def check_connection_budget(pools: dict[str, int]) -> None:
-    """Fails unless the pools together (connections each app may open, over all its
-    processes) fit the connections PostgreSQL allows, less those it keeps for superusers and
-    those other clients hold now: a pool refused a connection would measure errors, not
-    speed."""
-    allowed = int(_psql_value("SHOW max_connections")) - int(
-        _psql_value("SHOW superuser_reserved_connections")
-    )
-    # Other clients' connections, without this query's own.
-    in_use = int(
-        _psql_value("SELECT count(*) - 1 FROM pg_stat_activity WHERE backend_type = 'client backend'")
-    )
-    needed = sum(pools.values())
-    if needed > allowed - in_use:
+def pool_connections(pool: dict[str, int]) -> int:
+    """The most connections one service process may open (service_pool's pools)."""
+    return pool["size"] * pool["pools"]
+
+
+# Enough for every pool of a run (each benchmark checks its own: check_connection_budget).
+PRIVATE_MAX_CONNECTIONS = 400
+
+
+def _postgres_bin() -> Path:
+    """The newest installed PostgreSQL server's binaries (Debian's layout)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda path: int(path.parts[-3]))
+    if not found:
         raise RuntimeError(
-            f"the pools {pools} may open {needed} connections; PostgreSQL allows {allowed}, "
-            f"and other clients hold {in_use}"
+            "no PostgreSQL server in /usr/lib/postgresql (apt-get install postgresql), "
+            "and BENCH_POSTGRES_URL is not set"
         )
+    return found[-1].parent
 
 
 @contextmanager
-def postgres_database() -> Iterator[str]:
-    """A new, empty database on the machine's PostgreSQL (BENCH_POSTGRES_URL); its name.
-    Dropped afterwards."""
-    name = f"bench_{uuid4().hex[:10]}"
-    _psql(f"CREATE DATABASE {name}")
+def _terminate_raises() -> Iterator[None]:
+    """SIGTERM raises SystemExit, as Ctrl-C raises KeyboardInterrupt, so cleanup runs."""
+
+    def raise_exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, raise_exit)
     try:
-        yield name
+        yield
     finally:
-        _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager
-def migrated_postgres_database(service_dir: Path) -> Iterator[str]:
-    """A new database, migrated with the service's own Alembic as a deployment's migration
-    Job would; its SQLAlchemy URL."""
-    with postgres_database() as name:
-        server = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-        url = f"{server.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
-        # "local" only so that other connection settings (Redis, ...) may stay unset.
-        env = {**os.environ, "VIRTUAL_ENV": "", f"{PREFIX}ENVIRONMENT": "local", f"{PREFIX}DATABASE_URL": url}
-        alembic = str(service_dir / ".venv" / "bin" / "alembic")
-        subprocess.run([alembic, "upgrade", "head"], cwd=service_dir, env=env, check=True)
-        yield url
+def private_postgres() -> Iterator[str]:
+    """A PostgreSQL server of this run alone, in a temporary folder: every setting at
+    initdb's defaults but max_connections (PRIVATE_MAX_CONNECTIONS), the port (a free one)
+    and where it listens (127.0.0.1 only, trust authentication). Its admin URL; stopped and
+    deleted afterwards, also on Ctrl-C, SIGTERM or an error."""
+    bin_dir = _postgres_bin()
+    # PostgreSQL refuses to run as root.
+    as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    with _terminate_raises():
+        root = Path(tempfile.mkdtemp(prefix="bench-postgres-"))
+        try:
+            if as_owner:
+                shutil.chown(root, "postgres", "postgres")
+            data, log = root / "data", root / "server.log"
+            port = free_port()
+            subprocess.run(
+                [
+                    *as_owner,
+                    str(bin_dir / "initdb"),
+                    *("--pgdata", str(data), "--username", "postgres", "--auth", "trust"),
+                    *("--no-sync", "--no-instructions"),
+                ],
+                check=True,
+                capture_output=True,
+            )
+            options = (
+                f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} "
+                f"-c max_connections={PRIVATE_MAX_CONNECTIONS}"
+            )
+            pg_ctl = [*as_owner, str(bin_dir / "pg_ctl"), "--pgdata", str(data), "--silent"]
+            # Its own session: Ctrl-C reaches this process, which stops the server below.
+            started = subprocess.run(
+                [*pg_ctl, "--log", str(log), "--options", options, "--wait", "start"],
+                check=False,
+                start_new_session=True,
+            )
+            try:
+                if started.returncode != 0:
+                    raise RuntimeError(f"PostgreSQL did not start:\n{log.read_text(errors='replace')}")
+                yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+            finally:
+                stop = [*pg_ctl, "--mode", "fast", "--wait", "stop"]
+                subprocess.run(stop, check=False, capture_output=True)
+        finally:
+            shutil.rmtree(root)
+
+
+@dataclass(frozen=True)
+class Postgres:
+    """The PostgreSQL server the benchmarks make their databases on, by its admin URL."""
+
+    admin_url: str
+
+    def _psql(self, sql: str) -> None:
+        subprocess.run(["psql", self.admin_url, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
+
+    def value(self, sql: str) -> str:
+        result = subprocess.run(
+            ["psql", self.admin_url, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return result.stdout.strip()
+
+    def check_connection_budget(self, pools: dict[str, int]) -> None:
+        """Fails unless the pools together (connections each app may open, over all its
+        processes) fit the connections the server allows, less those it keeps for superusers
+        and those other clients hold now: a pool refused a connection would measure errors,
+        not speed."""
+        allowed = int(self.value("SHOW max_connections")) - int(
+            self.value("SHOW superuser_reserved_connections")
+        )
+        # Other clients' connections, without this query's own.
+        in_use = int(
+            self.value("SELECT count(*) - 1 FROM pg_stat_activity WHERE backend_type = 'client backend'")
+        )
+        needed = sum(pools.values())
+        if needed > allowed - in_use:
+            raise RuntimeError(
+                f"the pools {pools} may open {needed} connections; PostgreSQL allows {allowed}, "
+                f"and other clients hold {in_use}"
+            )
+
+    def connections_to(self, database: str) -> int:
+        """Client connections open to ``database`` now."""
+        return int(self.value(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}'"))
+
+    @contextmanager
+    def database(self) -> Iterator[str]:
+        """A new, empty database; its name. Dropped afterwards."""
+        name = f"bench_{uuid4().hex[:10]}"
+        self._psql(f"CREATE DATABASE {name}")
+        try:
+            yield name
+        finally:
+            self._psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    @contextmanager
+    def migrated_database(self, service_dir: Path) -> Iterator[str]:
+        """A new database, migrated with the service's own Alembic as a deployment's migration
+        Job would; its SQLAlchemy URL."""
+        with self.database() as name:
+            server = self.admin_url.rsplit("/", 1)[0]
+            url = f"{server.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+            # "local" only so that other connection settings (Redis, ...) may stay unset.
+            env = {
+                **os.environ,
+                "VIRTUAL_ENV": "",
+                f"{PREFIX}ENVIRONMENT": "local",
+                f"{PREFIX}DATABASE_URL": url,
+            }
+            alembic = str(service_dir / ".venv" / "bin" / "alembic")
+            subprocess.run([alembic, "upgrade", "head"], cwd=service_dir, env=env, check=True)
+            yield url
+
+
+@contextmanager
+def postgres_server() -> Iterator[Postgres]:
+    """BENCH_POSTGRES_URL's server when it is set, else a private one for the run
+    (private_postgres): the machine's shared server could not hold every pool of a run."""
+    url = os.environ.get("BENCH_POSTGRES_URL")
+    if url is not None:
+        yield Postgres(url)
+        return
+    with private_postgres() as admin_url:
+        yield Postgres(admin_url)
 
 
 def uvicorn(venv: Path, app: str, *, factory: bool) -> list[str]:

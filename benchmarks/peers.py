@@ -6,13 +6,16 @@ REST API, its Alembic migrations and its dummy model. It has no GET by id, so on
 in its own style (a DAO method and a view, as its list route is written). It is installed
 with uv from PyPI (it ships no lock: uv resolves its pyproject's ranges, without its dev
 group, as its Dockerfile's `uv sync --no-dev` does) on the same Python as the service,
-migrated on a database of its own on the machine's PostgreSQL (created and dropped), and
-run as its Dockerfile runs it (`python -m peer_svc`: uvicorn with its access log, uvloop and
-httptools, which its `uvicorn[standard]` installs and uvicorn picks by itself).
+migrated on a database of its own (created and dropped) on the service's PostgreSQL server: a
+private one started for the run (harness.private_postgres), or the one at BENCH_POSTGRES_URL
+when it is set. It is run as its Dockerfile runs it (`python -m peer_svc`: uvicorn with its
+access log, uvloop and httptools, which its `uvicorn[standard]` installs and uvicorn picks by
+itself).
 
 The service is the template's default with Datadog off (aurora-postgresql, orm sqlalchemy),
 with its shipped defaults (harness.shipped_service_env); both run one worker per process, in
-several processes each, with their default pools.
+several processes each, with their default pools. After the loads, the service's database
+must hold no more connections than its pools' size (harness.service_pool) over its processes.
 
 What the two routes do differs; FAIRNESS lists it (the docs page repeats it). Targets, at 5
 and 32 connections per process: at least 1.5x the peer's requests per second on GET and on
@@ -20,7 +23,8 @@ create, and a p99 at or below the peer's (128 is measured and shown, without a t
 
 Usage: uv run python benchmarks/peers.py [--seconds 5] [--rounds 3] [--processes 2]
     [--connections 5,32,128]
-Needs: wrk, psql and uv on PATH, and PyPI.
+Needs: wrk, psql and uv on PATH, PyPI, and PostgreSQL's server binaries (Debian package
+`postgresql`) unless BENCH_POSTGRES_URL is set.
 """
 
 from __future__ import annotations
@@ -42,19 +46,18 @@ from typing import Any
 
 from harness import (
     PACKAGE,
-    POSTGRES_ADMIN_URL,
     App,
     Load,
+    Postgres,
     Request,
     Timing,
     best_of_alternating_rounds,
-    check_connection_budget,
     connections_argument,
-    migrated_postgres_database,
     pool_connections,
-    postgres_database,
+    postgres_server,
     print_loads,
     render_and_install,
+    service_pool,
     shipped_defaults,
     shipped_service_env,
     start_servers,
@@ -179,8 +182,8 @@ def _python_of(service_dir: Path) -> str:
     return str(Path(home) / f"python{'.'.join(version.split('.')[:2])}")
 
 
-def peer_env(database: str) -> dict[str, str]:
-    server = urllib.parse.urlsplit(POSTGRES_ADMIN_URL)
+def peer_env(postgres: Postgres, database: str) -> dict[str, str]:
+    server = urllib.parse.urlsplit(postgres.admin_url)
     return {
         **os.environ,
         "VIRTUAL_ENV": "",
@@ -222,15 +225,23 @@ def _wait_for_first_dummy(base: str, timeout: float = 5) -> None:
 
 
 def _compare(
-    service_dir: Path, database_url: str, peer: Path, peer_database: str, timing: Timing
-) -> dict[str, dict[str, Load]]:
-    check_connection_budget(
-        {
-            "service": timing.processes * pool_connections(shipped_defaults(service_dir)),
-            "peer": timing.processes * PEER_POOL_CONNECTIONS,
-        }
+    service_dir: Path,
+    postgres: Postgres,
+    database_url: str,
+    peer: Path,
+    peer_database: str,
+    *,
+    timing: Timing,
+) -> tuple[dict[str, int], dict[str, dict[str, Load]]]:
+    """The service's pool (service_pool) and each target's load at each number of
+    connections."""
+    service_env = shipped_service_env(database_url)
+    pool = service_pool(service_dir, service_env)
+    service_connections = timing.processes * pool_connections(pool)
+    postgres.check_connection_budget(
+        {"service": service_connections, "peer": timing.processes * PEER_POOL_CONNECTIONS}
     )
-    env = peer_env(peer_database)
+    env = peer_env(postgres, peer_database)
     subprocess.run(
         [str(peer / ".venv" / "bin" / "alembic"), "upgrade", "head"], cwd=peer, env=env, check=True
     )
@@ -240,7 +251,7 @@ def _compare(
             "service": (
                 App(uvicorn(venv, f"{PACKAGE}.main:create_app", factory=True), "/health/ready"),
                 service_dir,
-                shipped_service_env(database_url),
+                service_env,
             ),
             "peer": (
                 App(
@@ -278,9 +289,16 @@ def _compare(
             )
             print_loads(f"peers -c{connections:<3}", best)
             results[str(connections)] = best
+        # A pool that opened more than its size would make the pool the page states untrue.
+        opened = postgres.connections_to(database_url.rsplit("/", 1)[1])
+        if opened > service_connections:
+            raise RuntimeError(
+                f"the service's {timing.processes} process(es) hold {opened} connections, more "
+                f"than their pools' {service_connections}"
+            )
     finally:
         stop_servers(servers)
-    return results
+    return pool, results
 
 
 def verdicts(results: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
@@ -301,22 +319,23 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
     return found
 
 
-def run(timing: Timing) -> dict[str, Any]:
-    """As JSON data: the service's shipped defaults (harness.SHIPPED_DEFAULTS) and the loads
-    of both apps (connections, target, Load fields)."""
+def run(timing: Timing, postgres: Postgres) -> dict[str, Any]:
+    """As JSON data: the service's shipped defaults (harness.SHIPPED_DEFAULTS), its pool
+    (harness.service_pool) and the loads of both apps (connections, target, Load fields)."""
     root = Path(tempfile.mkdtemp(prefix="peer-bench-"))
     try:
         service_dir = render_and_install(
             root / "service", database="aurora-postgresql", orm="sqlalchemy", datadog=False
         )
         peer = render_peer(root, _python_of(service_dir))
-        with migrated_postgres_database(service_dir) as url, postgres_database() as peer_database:
-            loads = _compare(service_dir, url, peer, peer_database, timing)
+        with postgres.migrated_database(service_dir) as url, postgres.database() as peer_database:
+            pool, loads = _compare(service_dir, postgres, url, peer, peer_database, timing=timing)
         defaults = shipped_defaults(service_dir)
     finally:
         shutil.rmtree(root)
     results = {
         "service_defaults": defaults,
+        "service_pool": pool,
         "loads": {
             connections: {name: dataclasses.asdict(load) for name, load in by_name.items()}
             for connections, by_name in loads.items()
@@ -337,7 +356,8 @@ def main() -> int:
     if shutil.which("wrk") is None or shutil.which("psql") is None:
         print("needs wrk and psql (apt-get install wrk postgresql-client)", file=sys.stderr)
         return 2
-    run(Timing(args.seconds, args.rounds, args.processes, args.connections))
+    with postgres_server() as postgres:
+        run(Timing(args.seconds, args.rounds, args.processes, args.connections), postgres)
     return 0
 
 

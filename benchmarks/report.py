@@ -17,8 +17,12 @@ per app, 5 and 32 connections): its figures show that everything runs, not how f
 page says so.
 ``--page-only`` rewrites the page and plot from the committed JSON.
 
+All three use one PostgreSQL server: a private one started for the run
+(harness.private_postgres), or the one at BENCH_POSTGRES_URL when it is set.
+
 Usage: uv run python benchmarks/report.py [--quick] [--page-only]
-Needs: wrk, psql and uv on PATH, PostgreSQL and Redis (see each benchmark), and PyPI (peers).
+Needs: wrk, psql and uv on PATH, PostgreSQL's server binaries (unless BENCH_POSTGRES_URL is
+set), Redis (BENCH_REDIS_URL) and PyPI (peers).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from typing import Any
 import data_reads
 import peers
 import service_overhead
-from harness import CONNECTIONS, ROOT, Timing
+from harness import CONNECTIONS, ROOT, Postgres, Timing, postgres_server
 from matplotlib.figure import Figure
 from matplotlib.ticker import ScalarFormatter
 
@@ -76,7 +80,15 @@ def _commit() -> str:
     )
 
 
-def measure(timing: Timing, *, quick: bool) -> dict[str, Any]:
+def _postgres(postgres: Postgres) -> dict[str, Any]:
+    return {
+        "private": "BENCH_POSTGRES_URL" not in os.environ,
+        "version": postgres.value("SHOW server_version"),
+        "max_connections": int(postgres.value("SHOW max_connections")),
+    }
+
+
+def measure(timing: Timing, postgres: Postgres, *, quick: bool) -> dict[str, Any]:
     started = datetime.now(UTC)
     overhead_timing = Timing(timing.seconds, timing.rounds, timing.processes, OVERHEAD_CONNECTIONS)
     results = {
@@ -86,10 +98,11 @@ def measure(timing: Timing, *, quick: bool) -> dict[str, Any]:
         "machine": _machine(),
         "timing": asdict(timing),
         "overhead_connections": list(OVERHEAD_CONNECTIONS),
+        "postgres": _postgres(postgres),
         "peer": {"package": "fastapi_template", "version": peers.PEER_VERSION},
-        "service_overhead": service_overhead.run(overhead_timing),
-        "data_reads": data_reads.run(timing),
-        "peers": peers.run(timing),
+        "service_overhead": service_overhead.run(overhead_timing, postgres),
+        "data_reads": data_reads.run(timing, postgres),
+        "peers": peers.run(timing, postgres),
     }
     results["minutes"] = round((datetime.now(UTC) - started).total_seconds() / 60, 1)
     return results
@@ -130,8 +143,19 @@ def targets_table(results: dict[str, Any]) -> list[str]:
 
 def render_page(results: dict[str, Any]) -> str:
     """The performance page, from the results alone."""
-    machine, timing = results["machine"], results["timing"]
-    defaults = results["peers"]["service_defaults"]
+    machine, timing, postgres = results["machine"], results["timing"], results["postgres"]
+    defaults, pool = results["peers"]["service_defaults"], results["peers"]["service_pool"]
+    if postgres["private"]:
+        server = (
+            f"{postgres['version']}, a server of the run alone on loopback, every setting at "
+            f"initdb's defaults but max_connections ({postgres['max_connections']}, enough for "
+            "every pool of the run)"
+        )
+    else:
+        server = (
+            f"{postgres['version']}, the server at `BENCH_POSTGRES_URL` "
+            f"(max_connections {postgres['max_connections']})"
+        )
     connections = ", ".join(str(count) for count in timing["connections"])
     lines = ["# Performance", ""]
     if results["quick"]:
@@ -158,12 +182,17 @@ def render_page(results: dict[str, Any]) -> str:
         f"{timing['processes']} uvicorn process(es) (one worker, uvloop, httptools), wrk over "
         f"loopback with {connections} connections per process; the best round's requests per "
         "second and the median round's p99 count.",
+        f"- PostgreSQL: {server}; the service, the bare apps and the peer all use it.",
         "",
         "The service runs with its shipped defaults: only what a deployment must set is set",
         "(the database URL, the Redis URL where it has a cache, and an ENVIRONMENT other than",
-        f"`local`). So its pool is {defaults['database_pool_size']} connections plus "
-        f"{defaults['database_max_overflow']} of overflow per process, the overflow opened and",
-        "closed as load comes and goes, and it logs at its default level",
+        f"`local`). So each process has {pool['pools']} pool(s) of {pool['size']} connections, the "
+        "size the service derives with `DATABASE_POOL_SIZE` unset: its budget",
+        f"(`DATABASE_MAX_CONNECTIONS`, {defaults['database_max_connections']}) shared by "
+        f"{pool['workers']} worker process(es) x {pool['pools']} pool(s), at most "
+        f"{pool['derived_size_limit']}. A pool never",
+        "opens more (no overflow; the peer benchmark checks the connections the service holds",
+        "after its loads). It logs at its default level",
         f"({defaults['log_level']}), which writes an access-log line per request. One setting",
         f"differs: the rate limit ({defaults['rate_limit_requests']} requests per client and "
         f"{defaults['rate_limit_window_seconds']} s) is",
@@ -304,7 +333,8 @@ def main() -> int:
     if shutil.which("wrk") is None or shutil.which("psql") is None:
         print("needs wrk and psql (apt-get install wrk postgresql-client)", file=sys.stderr)
         return 2
-    results = measure(QUICK if args.quick else FULL, quick=args.quick)
+    with postgres_server() as postgres:
+        results = measure(QUICK if args.quick else FULL, postgres, quick=args.quick)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     write_outputs(results)

@@ -8,13 +8,14 @@ app's best round is compared (for p99, the median round). Runs once with Datadog
 once with it on (ddtrace loaded, no agent). Also times process start to the first 200 (the
 median of each app's processes). The service runs as deployed (its Dockerfile's uvicorn
 flags) with its shipped defaults (harness.shipped_service_env: its access log writes a line
-per request), against a migrated database on the machine's PostgreSQL (BENCH_POSTGRES_URL,
-default postgresql://postgres@127.0.0.1:5432/postgres; created and dropped). wrk loads each
-process over each of the given numbers of connections.
+per request), against a migrated database on a private PostgreSQL server started for the run
+(harness.private_postgres), or on the one at BENCH_POSTGRES_URL when it is set (created and
+dropped). wrk loads each process over each of the given numbers of connections.
 
 Usage: uv run python benchmarks/service_overhead.py [--seconds 5] [--rounds 3] [--processes 3]
     [--connections 5,32,128]
-Needs: wrk (Debian package `wrk`), psql and uv on PATH.
+Needs: wrk (Debian package `wrk`), psql and uv on PATH, and PostgreSQL's server binaries
+(Debian package `postgresql`) unless BENCH_POSTGRES_URL is set.
 """
 
 from __future__ import annotations
@@ -32,11 +33,12 @@ from harness import (
     PACKAGE,
     PREFIX,
     App,
+    Postgres,
     Request,
     Timing,
     best_of_alternating_rounds,
     connections_argument,
-    migrated_postgres_database,
+    postgres_server,
     print_loads,
     render_and_install,
     shipped_service_env,
@@ -136,13 +138,13 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
     return found
 
 
-def run(timing: Timing) -> dict[str, Any]:
+def run(timing: Timing, postgres: Postgres) -> dict[str, Any]:
     """Both modes' loads and start-ups, as JSON data."""
     root = Path(tempfile.mkdtemp(prefix="service-bench-"))
     try:
         service_dir = render_and_install(root / "service")
         (service_dir / "bare_app.py").write_text(BARE_APP, encoding="utf-8")
-        with migrated_postgres_database(service_dir) as database_url:
+        with postgres.migrated_database(service_dir) as database_url:
             results = {
                 "off": _compare(service_dir, database_url, datadog=False, timing=timing),
                 "on": _compare(service_dir, database_url, datadog=True, timing=timing),
@@ -161,10 +163,11 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=3, help="server processes per app")
     parser.add_argument("--connections", type=connections_argument, default="5,32,128")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
+    if shutil.which("wrk") is None or shutil.which("psql") is None:
+        print("needs wrk and psql (apt-get install wrk postgresql-client)", file=sys.stderr)
         return 2
-    run(Timing(args.seconds, args.rounds, args.processes, args.connections))
+    with postgres_server() as postgres:
+        run(Timing(args.seconds, args.rounds, args.processes, args.connections), postgres)
     return 0
 
 
