@@ -193,7 +193,7 @@ def render_page(results: dict[str, Any]) -> str:
         f"{pool['derived_size_limit']}. A pool never",
         "opens more (no overflow; the peer benchmark checks the connections the service holds",
         "after its loads). It logs at its default level",
-        f"({defaults['log_level']}), which writes an access-log line per request. One setting",
+        f"({defaults['log_level']}), which writes an access-log line per request (probes aside). One setting",
         f"differs: the rate limit ({defaults['rate_limit_requests']} requests per client and "
         f"{defaults['rate_limit_window_seconds']} s) is",
         "raised out of reach, because wrk is one client many times faster than that; the",
@@ -247,8 +247,10 @@ def render_page(results: dict[str, Any]) -> str:
         "",
         "## Middleware: service against a bare app",
         "",
-        "`/health/live` of the default service (every middleware, the access log) against a",
-        "bare FastAPI app without an access log, Datadog off and on (`ddtrace-run`, no agent).",
+        "`/health/live` of the default service (every middleware) against a bare FastAPI app",
+        "without an access log, Datadog off and on (`ddtrace-run`, no agent). A probe writes no",
+        'access line by default; "service logged" is the same service with `LOG_PROBES=true`,',
+        "so that each request writes one.",
         "Start-up is process start to the first 200 (the median of the processes).",
         "",
         *_loads_table(
