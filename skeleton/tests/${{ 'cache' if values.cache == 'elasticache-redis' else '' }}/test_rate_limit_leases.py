@@ -410,6 +410,8 @@ async def test_concurrent_requests_wait_for_one_timeout_on_a_paused_redis(
 
     assert admitted == [True] * 9 + [False] * 21
     # One lease request timed out (100 ms, one retry) for all of them.
-    failed = metrics.registry.get_sample_value("cache_bypass_total", {"operation": "rate_limit"})
+    failed = metrics.registry.get_sample_value(
+        "cache_bypass_total", {"operation": "rate_limit", "reason": "error"}
+    )
     assert failed == 1
     assert waited < 0.5

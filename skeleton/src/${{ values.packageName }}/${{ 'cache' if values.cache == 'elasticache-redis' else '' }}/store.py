@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 
 from ..core.circuit_breaker import CircuitBreaker, CircuitOpenError
 from ..core.metrics import ServiceMetrics
+from ..core.redis import PoolTimeoutError
 
 logger = structlog.get_logger(__name__)
 
@@ -79,7 +80,9 @@ class InProcessCacheStore:
 class RedisCacheStore:
     """Redis behind a circuit breaker: errors and timeouts count as misses (bypasses), and
     after repeated failures Redis is not even tried until the breaker lets a trial through,
-    so a dead or paused Redis costs a request at most its short socket timeout."""
+    so a dead or paused Redis costs a request at most its short socket timeout. A command
+    that waited in vain for a connection of the pool is a miss too, but not a failure: the
+    process is busy, Redis is not failing, so the breaker does not count it."""
 
     def __init__(self, client: Redis, breaker: CircuitBreaker, metrics: ServiceMetrics) -> None:
         self._client = client
@@ -87,8 +90,10 @@ class RedisCacheStore:
         self._breaker = breaker
         self.bypasses = metrics.counter(
             "cache_bypass",
-            "Cache operations skipped or failed because the cache was unavailable.",
-            ("operation",),
+            "Cache operations that failed or did not reach Redis, by reason: Redis failed or "
+            "timed out (error), the circuit breaker skipped it (circuit_open), or no "
+            "connection of the process's pool came free in time (pool_timeout).",
+            ("operation", "reason"),
         )
 
     async def get(self, key: str) -> bytes | None:
@@ -119,12 +124,17 @@ class RedisCacheStore:
         try:
             await self._breaker.before_call()
         except CircuitOpenError:
-            self.bypasses.labels(operation=operation).inc()
+            self.bypasses.labels(operation=operation, reason="circuit_open").inc()
             return None
         try:
             result = await call()
+        except PoolTimeoutError:
+            # Counted, not logged: under load this happens to many requests at once.
+            self.bypasses.labels(operation=operation, reason="pool_timeout").inc()
+            await self._breaker.record_not_reached()
+            return None
         except (RedisError, OSError) as error:
-            self.bypasses.labels(operation=operation).inc()
+            self.bypasses.labels(operation=operation, reason="error").inc()
             await self._breaker.record_failure()
             logger.warning("cache bypassed", operation=operation, error=type(error).__name__)
             return None

@@ -82,6 +82,14 @@ class CircuitBreaker:
             self._failures = 0
             self._trial_in_flight = False
 
+    async def record_not_reached(self) -> None:
+        """The call ended before it reached the dependency (it waited for a connection of
+        this process, say): nothing is learnt, so the state stays, and if it was the trial
+        the next call may be one."""
+        if self._trial_in_flight:
+            async with self._lock:
+                self._trial_in_flight = False
+
     async def record_failure(self) -> None:
         async with self._lock:
             self._failures += 1
