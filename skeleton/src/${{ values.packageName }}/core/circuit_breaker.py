@@ -82,6 +82,7 @@ class CircuitBreaker:
             self._failures = 0
             self._trial_in_flight = False
 
+{% if values.cache == 'elasticache-redis' %}
     async def record_not_reached(self) -> None:
         """The call ended before it reached the dependency (it waited for a connection of
         this process, say): nothing is learnt, so the state stays, and if it was the trial
@@ -90,6 +91,7 @@ class CircuitBreaker:
             async with self._lock:
                 self._trial_in_flight = False
 
+{% endif %}
     async def record_failure(self) -> None:
         async with self._lock:
             self._failures += 1
