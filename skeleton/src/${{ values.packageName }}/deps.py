@@ -89,15 +89,6 @@ async def get_token_verifier(request: Request) -> TokenVerifier:
 
 TokenVerifierDep = Annotated[TokenVerifier, Depends(get_token_verifier)]
 {% endif %}
-{% if values.sqlDatabase %}
-
-
-async def get_database(request: Request) -> Database:
-    return services_of(request.app).database
-
-
-DatabaseDep = Annotated[Database, Depends(get_database)]
-{% endif %}
 {% if values.cache == 'elasticache-redis' %}
 
 
