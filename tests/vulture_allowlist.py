@@ -48,6 +48,7 @@ IGNORED_NAMES = {
     "access_token": "field of the local token response, read by clients",
     "token_type": "field of the local token response, read by clients",
     "HttpClientDep": "the shared HTTP client's dependency: docs/extending.md builds on it",
+    "ServicesDep": "all of the service's parts as one dependency: docs/extending.md uses it",
 }
 
 # The product's fields are copied by name between the domain model, the storage mapping and

@@ -1,5 +1,7 @@
 """The service's parts (built by ``bootstrap.py``) and the dependencies that reach them; a
-test swaps one with ``app.dependency_overrides`` of ``get_services`` or the part's getter."""
+test swaps one with ``app.dependency_overrides`` of the part's getter. Each getter reads its
+part from the request's app itself, not through ``get_services``: FastAPI solves every
+dependency of a dependency on every request, so each level costs CPU on every request."""
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
@@ -73,34 +75,25 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def get_http_client(services: ServicesDep) -> ResilientHttpClient:
-    return services.http_client
+async def get_http_client(request: Request) -> ResilientHttpClient:
+    return services_of(request.app).http_client
 
 
 HttpClientDep = Annotated[ResilientHttpClient, Depends(get_http_client)]
 {% if values.auth == 'jwt' %}
 
 
-async def get_token_verifier(services: ServicesDep) -> TokenVerifier:
-    return services.token_verifier
+async def get_token_verifier(request: Request) -> TokenVerifier:
+    return services_of(request.app).token_verifier
 
 
 TokenVerifierDep = Annotated[TokenVerifier, Depends(get_token_verifier)]
 {% endif %}
-{% if values.sqlDatabase %}
-
-
-async def get_database(services: ServicesDep) -> Database:
-    return services.database
-
-
-DatabaseDep = Annotated[Database, Depends(get_database)]
-{% endif %}
 {% if values.cache == 'elasticache-redis' %}
 
 
-async def get_cache(services: ServicesDep) -> CacheAside:
-    return services.cache
+async def get_cache(request: Request) -> CacheAside:
+    return services_of(request.app).cache
 
 
 CacheDep = Annotated[CacheAside, Depends(get_cache)]
@@ -108,8 +101,8 @@ CacheDep = Annotated[CacheAside, Depends(get_cache)]
 {% if values.taskQueue != 'none' %}
 
 
-async def get_product_events(services: ServicesDep) -> ProductEvents:
-    return services.product_events
+async def get_product_events(request: Request) -> ProductEvents:
+    return services_of(request.app).product_events
 
 
 ProductEventsDep = Annotated[ProductEvents, Depends(get_product_events)]

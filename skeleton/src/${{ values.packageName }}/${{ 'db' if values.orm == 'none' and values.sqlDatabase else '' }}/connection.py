@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ..deps import DatabaseDep
+from ..deps import services_of
 from .outage import unavailable_on_outage
 
 
@@ -33,10 +33,11 @@ class UnitOfWork:
             await self._connection.close()
 
 
-async def get_unit_of_work(request: Request, database: DatabaseDep) -> AsyncIterator[UnitOfWork]:
+async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
     """FastAPI dependency: a unit of work that commits when the handler returns and rolls
     back if it raises; outages become 503. Requests that only read use the reader endpoint
     when one is configured."""
+    database = services_of(request.app).database  # not a dependency: one level fewer to solve
     unit = UnitOfWork(database.engine_for(request.method))
     async with unavailable_on_outage(database):
         try:

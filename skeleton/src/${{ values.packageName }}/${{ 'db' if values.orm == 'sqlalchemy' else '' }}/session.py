@@ -6,11 +6,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..deps import DatabaseDep
+from ..deps import services_of
 from .outage import unavailable_on_outage
 
 
-async def get_session(request: Request, database: DatabaseDep) -> AsyncIterator[AsyncSession]:
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """FastAPI dependency: a session whose transaction commits when the handler returns and
     rolls back if it raises; outages become 503. Requests that only read use the reader
     endpoint when one is configured.
@@ -23,6 +23,7 @@ async def get_session(request: Request, database: DatabaseDep) -> AsyncIterator[
     holds no connection and goes with the request, so one never used costs no pass through
     SQLAlchemy's async bridge at all."""
 {% endif %}
+    database = services_of(request.app).database  # not a dependency: one level fewer to solve
     session = AsyncSession(database.engine_for(request.method), expire_on_commit=False)
     async with unavailable_on_outage(database):
         try:

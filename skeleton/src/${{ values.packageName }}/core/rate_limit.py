@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 {% if values.auth == 'jwt' %}
 from ..auth.access import AuthenticationDep
 {% endif %}
-from ..deps import ServicesDep
+from ..deps import services_of
 from .rate_limit_settings import RateLimitSettings
 
 
@@ -101,15 +101,13 @@ def client_address(request: Request) -> str:
 
 
 {% if values.auth == 'jwt' %}
-async def limit_rate(
-    request: Request, services: ServicesDep, authentication: AuthenticationDep
-) -> None:
+async def limit_rate(request: Request, authentication: AuthenticationDep) -> None:
     """The client is the verified token's subject, else the address; the token is checked
     once per request, shared with the route's authorisation."""
     subject = authentication.subject
     client = f"ip:{client_address(request)}" if subject is None else f"sub:{subject}"
-    await services.rate_limiter.check(client)
+    await services_of(request.app).rate_limiter.check(client)
 {% else %}
-async def limit_rate(request: Request, services: ServicesDep) -> None:
-    await services.rate_limiter.check(f"ip:{client_address(request)}")
+async def limit_rate(request: Request) -> None:
+    await services_of(request.app).rate_limiter.check(f"ip:{client_address(request)}")
 {% endif %}

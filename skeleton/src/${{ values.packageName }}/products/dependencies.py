@@ -3,22 +3,26 @@
 
 from typing import Annotated
 
+{% if values.database == 'none' %}
+from fastapi import Depends, Request
+{% else %}
 from fastapi import Depends
+{% endif %}
 
 {% if values.cache == 'elasticache-redis' and values.taskQueue != 'none' and values.database == 'none' %}
-from ..deps import CacheDep, ProductEventsDep, ServicesDep
+from ..deps import CacheDep, ProductEventsDep, services_of
 {% elif values.cache == 'elasticache-redis' and values.taskQueue != 'none' %}
 from ..deps import CacheDep, ProductEventsDep
 {% elif values.cache == 'elasticache-redis' and values.database == 'none' %}
-from ..deps import CacheDep, ServicesDep
+from ..deps import CacheDep, services_of
 {% elif values.cache == 'elasticache-redis' %}
 from ..deps import CacheDep
 {% elif values.taskQueue != 'none' and values.database == 'none' %}
-from ..deps import ProductEventsDep, ServicesDep
+from ..deps import ProductEventsDep, services_of
 {% elif values.taskQueue != 'none' %}
 from ..deps import ProductEventsDep
 {% elif values.database == 'none' %}
-from ..deps import ServicesDep
+from ..deps import services_of
 {% endif %}
 {% if values.cache == 'elasticache-redis' %}
 from .cached import CachedProductRepository
@@ -34,8 +38,8 @@ from .sql import get_product_repository
 {% if values.database == 'none' %}
 
 
-async def get_product_repository(services: ServicesDep) -> ProductRepository:
-    return services.product_repository
+async def get_product_repository(request: Request) -> ProductRepository:
+    return services_of(request.app).product_repository
 {% endif %}
 {% if values.cache == 'elasticache-redis' %}
 

@@ -120,7 +120,9 @@ async def create_product(
 ) -> ProductRead:
     """Create a product; the ``Location`` header is its URL, ``ETag`` its version."""
     product = await service.create(tenant_id, body)
-    response.headers["Location"] = str(request.url_for("get_product", product_id=product.id))
+    # The collection's URL (this request's, without its query) and the ID: what url_for would
+    # build for get_product, without looking the route up among all routes on every create.
+    response.headers["Location"] = f"{request.url.replace(query='')}/{product.id}"
     response.headers["ETag"] = etag(product)
     return ProductRead.from_domain(product)
 
