@@ -218,7 +218,9 @@ async def test_replicas_admit_at_most_the_limit_together_in_each_window() -> Non
         per_replica = await asyncio.gather(*(attempts(limiter, 60) for limiter in limiters))
         admitted_per_window.append(sum(per_replica))
     redis = Redis.from_url(SHARED_REDIS_URL, socket_timeout=2)
-    leased = {key.decode(): int(redis.get(key) or 0) for key in redis.scan_iter(f"*{namespace}*")}
+    # redis-py 5 (arq's) types a synchronous client's replies as possibly awaitable.
+    values: Any = {key: redis.get(key) for key in redis.scan_iter(f"*{namespace}*")}
+    leased = {key.decode(): int(value or 0) for key, value in values.items()}
     redis.close()
     for _, client in built:
         await client.aclose()
@@ -322,7 +324,8 @@ def test_replicas_of_a_service_share_the_budget_in_redis(
 
 def commands_called(redis: Redis) -> dict[str, int]:
     """Calls per command since the server started, but INFO's own."""
-    stats = redis.info("commandstats")
+    # redis-py 5 (arq's) types a synchronous client's replies as possibly awaitable.
+    stats: Any = redis.info("commandstats")
     return {name: entry["calls"] for name, entry in stats.items() if name != "cmdstat_info"}
 
 
