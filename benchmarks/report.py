@@ -232,9 +232,9 @@ def render_page(results: dict[str, Any]) -> str:
         "Each variant's GET by id (and create) against a bare FastAPI route doing the same work",
         "by hand (raw asyncpg, or one Redis GET), and a floor: a bare route doing only what the",
         "service's requirements make every such request do, through the same parts (the same",
-        "read or insert through SQLAlchemy's ORM or Core; for the cache, the rate-limit counter",
-        "and the GET in Redis). `orm` is the default variant, `core` SQLAlchemy Core, `cache`",
-        "the ORM with the Redis cache.",
+        "read or insert through SQLAlchemy's ORM or Core; for the cache, the GET in Redis and,",
+        "once per 50 requests, a rate-limit lease). `orm` is the default variant, `core`",
+        "SQLAlchemy Core, `cache` the ORM with the Redis cache.",
         "",
         *_loads_table(
             [
