@@ -38,7 +38,7 @@ def private_redis() -> Iterator[PrivateRedis]:
 
 
 def connections_accepted(redis: Redis) -> int:
-    # redis-py 5 (arq's) types a synchronous client's replies as possibly awaitable.
+    # redis-py 5 types a synchronous client's replies as possibly awaitable.
     stats: Any = redis.info("stats")
     accepted: int = stats["total_connections_received"]
     return accepted
@@ -57,7 +57,7 @@ def bypasses(metrics: ServiceMetrics) -> dict[tuple[str, str], float]:
 
 async def hold_connection(client: AsyncRedis) -> AbstractConnection:
     """A connection of ``client``'s pool, taken as a command in flight takes it."""
-    # redis-py 6 and later leave this method untyped; 5 (arq's) types it.
+    # redis-py 6 and later leave this method untyped; 5 types it.
     connection: AbstractConnection = await client.connection_pool.get_connection()  # type: ignore[no-untyped-call,unused-ignore]
     return connection
 

@@ -218,7 +218,7 @@ async def test_replicas_admit_at_most_the_limit_together_in_each_window() -> Non
         per_replica = await asyncio.gather(*(attempts(limiter, 60) for limiter in limiters))
         admitted_per_window.append(sum(per_replica))
     redis = Redis.from_url(SHARED_REDIS_URL, socket_timeout=2)
-    # redis-py 5 (arq's) types a synchronous client's replies as possibly awaitable.
+    # redis-py 5 types a synchronous client's replies as possibly awaitable.
     values: Any = {key: redis.get(key) for key in redis.scan_iter(f"*{namespace}*")}
     leased = {key.decode(): int(value or 0) for key, value in values.items()}
     redis.close()
@@ -324,7 +324,7 @@ def test_replicas_of_a_service_share_the_budget_in_redis(
 
 def commands_called(redis: Redis) -> dict[str, int]:
     """Calls per command since the server started, but INFO's own."""
-    # redis-py 5 (arq's) types a synchronous client's replies as possibly awaitable.
+    # redis-py 5 types a synchronous client's replies as possibly awaitable.
     stats: Any = redis.info("commandstats")
     return {name: entry["calls"] for name, entry in stats.items() if name != "cmdstat_info"}
 
