@@ -39,12 +39,10 @@ Needs: wrk (Debian package `wrk`), psql and uv on PATH, and PostgreSQL's server 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -58,16 +56,14 @@ from harness import (
     Postgres,
     Request,
     Timing,
-    best_of_alternating_rounds,
-    connections_argument,
+    benchmark_main,
     pool_connections,
-    postgres_server,
-    print_loads,
     render_and_install,
     service_pool,
     shipped_service_env,
     start_servers,
     stop_servers,
+    sweep,
     uvicorn,
 )
 
@@ -299,7 +295,6 @@ def _compare(
         timing.processes,
     )
     tenant = {"X-Tenant-ID": TENANT}
-    results: dict[str, dict[str, Load]] = {}
     try:
         product_id = _post_product(servers["service"][0].base)
         service_path = f"/api/v1/products/{product_id}"
@@ -319,18 +314,7 @@ def _compare(
         if not cached:
             targets["create floor"] = ("bare", Request("/floor", "POST", NEW_PRODUCT, tenant))
             targets["create service"] = ("service", Request("/api/v1/products", "POST", NEW_PRODUCT, tenant))
-        for connections in timing.connections:
-            best = best_of_alternating_rounds(
-                {
-                    name: [(server, request) for server in servers[app]]
-                    for name, (app, request) in targets.items()
-                },
-                seconds=timing.seconds,
-                rounds=timing.rounds,
-                connections=connections,
-            )
-            print_loads(f"{label:5} -c{connections:<3}", best)
-            results[str(connections)] = best
+        results = sweep(servers, targets, timing, f"{label:5}")
     finally:
         stop_servers(servers)
     return results
@@ -373,18 +357,7 @@ def run(timing: Timing, postgres: Postgres) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--processes", type=int, default=2, help="server processes per app")
-    parser.add_argument("--connections", type=connections_argument, default="5,32,128")
-    args = parser.parse_args()
-    if shutil.which("wrk") is None or shutil.which("psql") is None:
-        print("needs wrk and psql (apt-get install wrk postgresql-client)", file=sys.stderr)
-        return 2
-    with postgres_server() as postgres:
-        run(Timing(args.seconds, args.rounds, args.processes, args.connections), postgres)
-    return 0
+    return benchmark_main(__doc__.splitlines()[0], run, processes=2)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ uvicorn from that variant's environment, and drive it with wrk over loopback."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -15,7 +16,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -514,3 +515,43 @@ def print_loads(label: str, loads: dict[str, Load]) -> None:
 def connections_argument(text: str) -> tuple[int, ...]:
     """``--connections 5,32,128``: wrk's connections per server process, each measured."""
     return tuple(int(part) for part in text.split(","))
+
+
+def sweep(
+    servers: dict[str, list[Server]],
+    targets: dict[str, tuple[str, Request]],
+    timing: Timing,
+    label: str,
+) -> dict[str, dict[str, Load]]:
+    """Each target (the app serving it and its request) in alternating rounds at each of the
+    timing's numbers of connections; the best loads by connections, printed as they come."""
+    results: dict[str, dict[str, Load]] = {}
+    for connections in timing.connections:
+        best = best_of_alternating_rounds(
+            {
+                name: [(server, request) for server in servers[app]]
+                for name, (app, request) in targets.items()
+            },
+            seconds=timing.seconds,
+            rounds=timing.rounds,
+            connections=connections,
+        )
+        print_loads(f"{label} -c{connections:<3}", best)
+        results[str(connections)] = best
+    return results
+
+
+def benchmark_main(description: str, run: Callable[[Timing, Postgres], object], *, processes: int) -> int:
+    """A benchmark's command line: its timing from the arguments, on one PostgreSQL server."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--processes", type=int, default=processes, help="server processes per app")
+    parser.add_argument("--connections", type=connections_argument, default="5,32,128")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None or shutil.which("psql") is None:
+        print("needs wrk and psql (apt-get install wrk postgresql-client)", file=sys.stderr)
+        return 2
+    with postgres_server() as postgres:
+        run(Timing(args.seconds, args.rounds, args.processes, args.connections), postgres)
+    return 0

@@ -29,13 +29,11 @@ Needs: wrk, psql and uv on PATH, PyPI, and PostgreSQL's server binaries (Debian 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -51,17 +49,15 @@ from harness import (
     Postgres,
     Request,
     Timing,
-    best_of_alternating_rounds,
-    connections_argument,
+    benchmark_main,
     pool_connections,
-    postgres_server,
-    print_loads,
     render_and_install,
     service_pool,
     shipped_defaults,
     shipped_service_env,
     start_servers,
     stop_servers,
+    sweep,
     uvicorn,
 )
 
@@ -266,7 +262,6 @@ def _compare(
         timing.processes,
     )
     tenant = {"X-Tenant-ID": TENANT}
-    results: dict[str, dict[str, Load]] = {}
     try:
         product_id = _send(f"{servers['service'][0].base}/api/v1/products", "POST", NEW_PRODUCT, tenant)["id"]
         _send(f"{servers['peer'][0].base}/api/dummy/", "PUT", NEW_DUMMY, {})
@@ -277,18 +272,7 @@ def _compare(
             "create service": ("service", Request("/api/v1/products", "POST", NEW_PRODUCT, tenant)),
             "create peer": ("peer", Request("/api/dummy/", "PUT", NEW_DUMMY)),
         }
-        for connections in timing.connections:
-            best = best_of_alternating_rounds(
-                {
-                    name: [(server, request) for server in servers[app]]
-                    for name, (app, request) in targets.items()
-                },
-                seconds=timing.seconds,
-                rounds=timing.rounds,
-                connections=connections,
-            )
-            print_loads(f"peers -c{connections:<3}", best)
-            results[str(connections)] = best
+        results = sweep(servers, targets, timing, "peers")
         # A pool that opened more than its size would make the pool the page states untrue.
         opened = postgres.connections_to(database_url.rsplit("/", 1)[1])
         if opened > service_connections:
@@ -347,18 +331,7 @@ def run(timing: Timing, postgres: Postgres) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--processes", type=int, default=2, help="server processes per app")
-    parser.add_argument("--connections", type=connections_argument, default="5,32,128")
-    args = parser.parse_args()
-    if shutil.which("wrk") is None or shutil.which("psql") is None:
-        print("needs wrk and psql (apt-get install wrk postgresql-client)", file=sys.stderr)
-        return 2
-    with postgres_server() as postgres:
-        run(Timing(args.seconds, args.rounds, args.processes, args.connections), postgres)
-    return 0
+    return benchmark_main(__doc__.splitlines()[0], run, processes=2)
 
 
 if __name__ == "__main__":

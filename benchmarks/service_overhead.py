@@ -22,11 +22,9 @@ Needs: wrk (Debian package `wrk`), psql and uv on PATH, and PostgreSQL's server 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import shutil
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -38,9 +36,8 @@ from harness import (
     Postgres,
     Request,
     Timing,
+    benchmark_main,
     best_of_alternating_rounds,
-    connections_argument,
-    postgres_server,
     print_loads,
     render_and_install,
     shipped_service_env,
@@ -157,18 +154,7 @@ def run(timing: Timing, postgres: Postgres) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--processes", type=int, default=3, help="server processes per app")
-    parser.add_argument("--connections", type=connections_argument, default="5,32,128")
-    args = parser.parse_args()
-    if shutil.which("wrk") is None or shutil.which("psql") is None:
-        print("needs wrk and psql (apt-get install wrk postgresql-client)", file=sys.stderr)
-        return 2
-    with postgres_server() as postgres:
-        run(Timing(args.seconds, args.rounds, args.processes, args.connections), postgres)
-    return 0
+    return benchmark_main(__doc__.splitlines()[0], run, processes=3)
 
 
 if __name__ == "__main__":
