@@ -39,13 +39,18 @@ from docs_checks import (
     shell_commands,
     shell_syntax_problem,
 )
-from scaffold.workflow import Template, run_template
+from scaffold.workflow import Template, TemplateInputError, resolve_parameters, run_template
 from template_matrix import TEMPLATE_PATH, all_combinations, combination_id
 
 SHAPING = ("database", "orm", "cache", "taskQueue", "auth", "datadog")
 ROTATED = ("pythonVersion", "lifecycle")
 # Tools a service's docs may call that are not Python dependencies of the service.
 EXTERNAL_TOOLS = {"aws", "curl", "docker", "git", "kubectl", "kustomize", "redis-cli", "cp"}
+# `scaffold update`'s options, as the template promises them to its services, and whether
+# each takes a value.
+UPDATE_OPTIONS = {"--template": True, "--to": True, "--set": True, "--dry-run": False}
+# The release a docs example updates to, as a shell variable the reader sets.
+VERSION_VARIABLE = "$VERSION"
 ROW = re.compile(r"^\| `(?P<variable>[A-Z0-9_]+)` \| (?P<default>[^|]*) \| (?P<meaning>.*) \|$")
 
 
@@ -268,7 +273,72 @@ def _command_problem(words: list[str], root: Path, package: str) -> str | None:
         return None if tool == "python" or f'"{tool}' in pyproject else f"{tool} is not a dependency"
     if words[0] == "uv" and words[1] in ("lock", "sync"):
         return None
+    if words[0] == "uvx":
+        return _update_command_problem(words, root)
     return None if words[0] in EXTERNAL_TOOLS else f"unknown command {words[0]}"
+
+
+def _update_command_problem(words: list[str], root: Path) -> str | None:
+    """A problem with a `uvx --from git+<template>@<ref> scaffold update ...` command: it must
+    run the template the service records, at its version or the reader's $VERSION, with the
+    update's options only, and change only recorded answers to values the form accepts."""
+    answers = json.loads((root / ".template-answers.json").read_text(encoding="utf-8"))
+    refs = {VERSION_VARIABLE, f"v{answers['version']}"}
+    if words[1:2] != ["--from"] or words[2:3] not in ([f"git+{answers['template']}@{ref}"] for ref in refs):
+        return f"uvx must run --from git+{answers['template']}@<one of {sorted(refs)}>"
+    if words[3:5] != ["scaffold", "update"]:
+        return "uvx runs nothing but the template's scaffold update"
+    arguments = words[5:]
+    while arguments:
+        option = arguments.pop(0)
+        if option not in UPDATE_OPTIONS:
+            return f"scaffold update has no option {option}"
+        if not UPDATE_OPTIONS[option]:
+            continue
+        if not arguments:
+            return f"{option} needs a value"
+        value = arguments.pop(0)
+        if option == "--to" and value not in refs:
+            return f"--to {value}: not one of {sorted(refs)}"
+        if option == "--set":
+            name, _, text = value.partition("=")
+            if name not in answers["parameters"]:
+                return f"--set {name}: not a recorded answer"
+            try:
+                resolve_parameters(Template.load(TEMPLATE_PATH), {**answers["parameters"], name: text})
+            except TemplateInputError as error:
+                return f"--set {value}: {error}"
+    return None
+
+
+def test_the_update_command_check_finds_wrong_commands(
+    services: dict[str, tuple[dict[str, Any], Path]],
+) -> None:
+    _, root = next(iter(services.values()))
+    template = json.loads((root / ".template-answers.json").read_text(encoding="utf-8"))["template"]
+    run = ["uvx", "--from", f"git+{template}@$VERSION", "scaffold", "update"]
+    assert _update_command_problem([*run, "--to", "$VERSION", "--dry-run"], root) is None
+    assert _update_command_problem([*run, "--force"], root) == "scaffold update has no option --force"
+    assert "not a recorded answer" in str(_update_command_problem([*run, "--set", "colour=red"], root))
+    assert "breaks the enum rule" in str(_update_command_problem([*run, "--set", "lifecycle=retired"], root))
+    wrong_url = ["uvx", "--from", "git+https://example.com/other.git@$VERSION", "scaffold", "update"]
+    assert str(_update_command_problem(wrong_url, root)).startswith("uvx must run --from")
+
+
+def test_the_readme_s_update_command_is_the_template_s(
+    services: dict[str, tuple[dict[str, Any], Path]],
+) -> None:
+    problems = []
+    for job_id, (_values, root) in services.items():
+        readme = (root / "README.md").read_text(encoding="utf-8")
+        section = readme.split("## Template updates", 1)[1].split("\n## ", 1)[0]
+        (block,) = code_blocks(f"{job_id}/README.md", section)
+        commands = list(shell_commands(block))
+        assert [words[0] for words in commands] == ["uvx"]
+        problems += [
+            f"{block.where}: {problem}" for problem in [_update_command_problem(commands[0], root)] if problem
+        ]
+    assert not problems, "\n".join(problems)
 
 
 def test_code_blocks_are_excerpts_or_runnable(services: dict[str, tuple[dict[str, Any], Path]]) -> None:

@@ -214,6 +214,8 @@ def _template_command_problem(words: list[str], tmp_path: Path) -> str | None:
         return None if (ROOT / words[3] / "package-lock.json").is_file() else "no package-lock.json"
     if words[0] == "bash":
         return None if (ROOT / words[1]).is_file() else f"no script {words[1]}"
+    if words[:2] == ["uv", "lock"] or words[0] == "git":
+        return None
     return f"unknown command {words[0]}"
 
 

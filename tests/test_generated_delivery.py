@@ -33,7 +33,14 @@ KUBERNETES_VERSION = "1.33.0"
 AURORA = ("aurora-postgresql", "aurora-mysql")
 CORE = ("database", "orm", "cache", "taskQueue")
 ROTATED = ("auth", "datadog", "pythonVersion", "lifecycle")
-WORKFLOW = Path(".github/workflows/ci.yml")
+WORKFLOWS = Path(".github/workflows")
+WORKFLOW = WORKFLOWS / "ci.yml"
+# What each generated workflow's jobs may do with the repository's token.
+WORKFLOW_PERMISSIONS = {
+    "ci.yml": {"contents": "read"},
+    # Pushes the update branch and opens its pull request.
+    "template-update.yml": {"contents": "write", "pull-requests": "write"},
+}
 TEMPLATE_MARKERS = ("${{", "{%", "{#")
 # Settings that only some variants have.
 OPTIONAL_SETTINGS = {
@@ -219,7 +226,7 @@ def test_no_template_syntax_is_left_and_structured_files_parse(service: Service)
     for path in _files(service.root):
         relative = path.relative_to(service.root)
         text = path.read_text(encoding="utf-8")
-        if relative != WORKFLOW:
+        if relative.parent != WORKFLOWS:
             problems += [f"{relative}: {marker}" for marker in TEMPLATE_MARKERS if marker in text]
         # What the pre-commit hooks trailing-whitespace and end-of-file-fixer would change.
         if text and (not text.endswith("\n") or text.endswith("\n\n")):
@@ -770,21 +777,34 @@ def test_dependabot_config_is_valid(service: Service) -> None:
     _validate_with_builtin_schema("dependabot", service.yaml(".github/dependabot.yml"))
 
 
-def test_workflow_is_copied_verbatim_with_expressions_intact(services: dict[str, Service]) -> None:
-    source = (SKELETON_PATH / WORKFLOW).read_bytes()
-    assert b"${{ github.workflow }}" in source
+def test_workflows_are_copied_verbatim_with_expressions_intact(services: dict[str, Service]) -> None:
+    sources = {path.name: path.read_bytes() for path in (SKELETON_PATH / WORKFLOWS).iterdir()}
+    assert set(sources) == {*WORKFLOW_PERMISSIONS, "template-update.sh"}
+    for name in WORKFLOW_PERMISSIONS:
+        assert b"${{ github.workflow }}" in sources[name]
     for service in services.values():
-        assert (service.root / WORKFLOW).read_bytes() == source
+        copied = {path.name: path.read_bytes() for path in (service.root / WORKFLOWS).iterdir()}
+        assert copied == sources
 
 
-def test_workflow_is_valid_least_privilege_and_pinned() -> None:
-    path = SKELETON_PATH / WORKFLOW
+def _actions(workflow: dict[str, Any]) -> set[str]:
+    return {step["uses"] for job in workflow["jobs"].values() for step in job["steps"] if "uses" in step}
+
+
+@pytest.mark.parametrize("name", sorted(WORKFLOW_PERMISSIONS))
+def test_workflow_is_valid_least_privilege_and_pinned(name: str) -> None:
+    path = SKELETON_PATH / WORKFLOWS / name
     workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert workflow["permissions"] == {}
     for job in workflow["jobs"].values():
-        assert job["permissions"] == {"contents": "read"}
+        assert job["permissions"] == WORKFLOW_PERMISSIONS[name]
         for step in job["steps"]:
             assert "uses" not in step or SHA_PINNED.match(step["uses"]), step["uses"]
+            if step.get("uses", "").startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False
+    # One version of each action across the workflows, so Dependabot bumps them together.
+    ci_actions = _actions(yaml.safe_load((SKELETON_PATH / WORKFLOW).read_text(encoding="utf-8")))
+    assert _actions(workflow) <= ci_actions
     checked = subprocess.run(
         [_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", path],
         capture_output=True,

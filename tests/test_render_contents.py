@@ -80,6 +80,10 @@ ALLOWED = [
     ),
     Allowed("JWT", "tests/test_logging.py", _terms(r"bearer"), "the tests of that redaction"),
     Allowed("JWT", "docs/security.md", _terms(r"bearer|jwt"), "the docs of that redaction"),
+    # `scaffold update` renders the template again from these answers, so every parameter is
+    # recorded by name, the ones answered "no" too.
+    Allowed("Datadog", ".template-answers.json", _terms(r'^ *"datadog": false,$'), "the recorded answer"),
+    Allowed("ORM", ".template-answers.json", _terms(r'^ *"orm": "none",$'), "the recorded answer"),
 ]
 
 
