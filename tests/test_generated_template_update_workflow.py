@@ -130,9 +130,9 @@ class Sandbox:
             return update, None
         publish = self.run(
             "publish",
-            BRANCH=update.outputs["branch"],
-            TARGET=update.outputs["target"],
-            CONFLICTS=update.outputs["conflicts"],
+            UPDATE_BRANCH=update.outputs["branch"],
+            UPDATE_TARGET=update.outputs["target"],
+            UPDATE_CONFLICTS=update.outputs["conflicts"],
             BASE="main",
             **env,
         )

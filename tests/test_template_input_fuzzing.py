@@ -44,7 +44,8 @@ from template_matrix import AURORA, BASE_VALUES, SKELETON_PATH, TEMPLATE_PATH, c
 TEMPLATE = Template.load(TEMPLATE_PATH)
 PROPERTIES = known_parameters(TEMPLATE)
 FREE_TEXT = ("name", "description", "owner", "system", "repoUrl")
-WORKFLOW = Path(".github/workflows/ci.yml")
+# Copied without templating: the same bytes as in the skeleton, GitHub expressions intact.
+WORKFLOWS = Path(".github/workflows")
 TEMPLATE_MARKERS = ("${{", "{%", "{#")
 # Characters with a meaning in YAML, TOML, JSON, Markdown, HTML, shells or templates, and
 # text that is not ASCII (accents, CJK, right-to-left, emoji with a joiner, combining mark).
@@ -269,8 +270,8 @@ def service_problems(root: Path, submitted: Mapping[str, Any], values: Mapping[s
         if not path.is_file():
             continue
         text = path.read_text(encoding="utf-8")
-        if relative == WORKFLOW:
-            expect(str(WORKFLOW), path.read_bytes(), (SKELETON_PATH / WORKFLOW).read_bytes())
+        if relative.parent == WORKFLOWS:
+            expect(str(relative), path.read_bytes(), (SKELETON_PATH / relative).read_bytes())
         else:
             problems += [f"{relative}: {marker} left" for marker in TEMPLATE_MARKERS if marker in text]
         try:
@@ -287,6 +288,10 @@ def service_problems(root: Path, submitted: Mapping[str, Any], values: Mapping[s
                     constants |= {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)}
         except (yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError, SyntaxError) as error:
             problems.append(f"{relative}: does not parse: {error}")
+
+    # Every submitted parameter, recorded as it was submitted, for `scaffold update`.
+    answers = json.loads((root / ".template-answers.json").read_text(encoding="utf-8"))["parameters"]
+    expect(".template-answers.json parameters", {key: answers.get(key) for key in submitted}, dict(submitted))
 
     pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
     expect("pyproject project.name", pyproject["project"]["name"], name)

@@ -5,8 +5,9 @@
 #            what it changed, conflict markers included. Writes branch, target and conflicts to
 #            $GITHUB_OUTPUT; no branch means there is nothing to propose.
 #   publish: pushes the branch and opens the pull request (a draft when there are conflicts).
-# Inputs come from the environment (REF_INPUT, SET_INPUT; BRANCH, TARGET, CONFLICTS, BASE),
-# never from expressions in the workflow, so no input is ever run as shell code.
+# Inputs come from the environment (REF_INPUT, SET_INPUT; UPDATE_BRANCH, UPDATE_TARGET,
+# UPDATE_CONFLICTS, BASE), never from expressions in the workflow, so no input is ever run
+# as shell code.
 set -euo pipefail
 
 ANSWERS=.template-answers.json
@@ -87,7 +88,7 @@ write_body() {
       echo "this branch, then mark the pull request ready for review:"
       echo
       if [ -n "$conflicts" ]; then
-        sed 's/^/- `/; s/$/`/' <<<"$conflicts"
+        while IFS= read -r file; do echo "- \`$file\`"; done <<<"$conflicts"
       else
         echo "- (none found by git; the output below names them)"
       fi
@@ -105,13 +106,13 @@ write_body() {
 }
 
 publish() {
-  local title="Update to template $TARGET" draft=()
-  if [ "$CONFLICTS" = true ]; then
-    title="Update to template $TARGET (conflicts to resolve)"
+  local title="Update to template $UPDATE_TARGET" draft=()
+  if [ "$UPDATE_CONFLICTS" = true ]; then
+    title="Update to template $UPDATE_TARGET (conflicts to resolve)"
     draft=(--draft)
   fi
-  git push --quiet --force origin "HEAD:refs/heads/$BRANCH"
-  local create=(gh pr create --repo "$GITHUB_REPOSITORY" --base "$BASE" --head "$BRANCH" --title "$title" --body-file "$BODY")
+  git push --quiet --force origin "HEAD:refs/heads/$UPDATE_BRANCH"
+  local create=(gh pr create --repo "$GITHUB_REPOSITORY" --base "$BASE" --head "$UPDATE_BRANCH" --title "$title" --body-file "$BODY")
   # Draft pull requests need a paid plan in private repositories; the title says it too.
   "${create[@]}" "${draft[@]}" || { [ "${#draft[@]}" -gt 0 ] && "${create[@]}"; }
 }
