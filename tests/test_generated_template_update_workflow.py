@@ -192,6 +192,11 @@ def test_the_workflow_runs_the_script_s_two_steps_with_inputs_from_the_environme
     triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
     assert set(triggers) == {"schedule", "workflow_dispatch"}
     assert set(triggers["workflow_dispatch"]["inputs"]) == {"ref", "set"}
+    # What docs/updating.md tells the service's owners.
+    assert triggers["schedule"] == [{"cron": "23 5 * * 1"}]
+    page = (SKELETON_PATH / "docs" / "updating.md").read_text(encoding="utf-8")
+    assert "every Monday at 05:23 UTC" in " ".join(page.split())
+    assert f"**Actions > {workflow['name']} > Run workflow**" in " ".join(page.split())
 
 
 def test_a_scheduled_run_updates_to_the_latest_release_and_opens_a_pull_request(sandbox: Sandbox) -> None:
