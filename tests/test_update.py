@@ -382,6 +382,28 @@ def test_dry_run_prints_the_change_and_writes_nothing(
     assert files(service / ".git") == before
 
 
+def test_new_parameter_set_while_updating(
+    capsys: pytest.CaptureFixture[str], v1_render: Path, tmp_path: Path
+) -> None:
+    service = new_service(v1_render, tmp_path / "service")
+    code, out, _ = scaffold_update(capsys, service, "--set", "contributingGuide=false")
+    assert code == 0
+    assert "  parameter contributingGuide: new, false\n" in out
+    assert not (service / "CONTRIBUTING.md").exists()
+    assert json.loads((service / ANSWERS_FILE).read_text())["parameters"]["contributingGuide"] is False
+
+
+def test_same_version_and_answers_change_nothing(
+    capsys: pytest.CaptureFixture[str], v1_render: Path, tmp_path: Path
+) -> None:
+    service = new_service(v1_render, tmp_path / "service", service_changes)
+    before = files(service)
+    code, out, _ = scaffold_update(capsys, service, "--to", "v1.0.0")
+    assert code == 0
+    assert out.endswith("nothing to change: the service has this template version and these answers\n")
+    assert files(service) == before
+
+
 ANSWER_CHANGES = {
     "cache": ("cache=elasticache-redis", {"cache": "elasticache-redis"}),
     "task-queue": ("taskQueue=celery", {"taskQueue": "celery"}),
@@ -483,7 +505,7 @@ def test_bad_input_is_refused_and_nothing_is_written(
     service = new_service(v1_render, tmp_path / "service")
     if prepare is not None:
         prepare(service)
-    before = files(service)
+    before = files(service), files(service / ".git")
     code, out, err = scaffold_update(capsys, service, *arguments)
     assert (code, out) == (2, "")
     lines = err.splitlines()
@@ -491,7 +513,8 @@ def test_bad_input_is_refused_and_nothing_is_written(
     assert lines[0].startswith("scaffold: error: "), err
     for fragment in fragments:
         assert fragment in lines[0]
-    assert files(service) == before
+    # Neither the working tree nor the repository (index, objects, refs) changed.
+    assert (files(service), files(service / ".git")) == before
 
 
 def test_uvx_runs_update_from_a_release_tag(template_repo: Path, v1_render: Path, tmp_path: Path) -> None:

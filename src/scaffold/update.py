@@ -89,7 +89,45 @@ def update(request: UpdateRequest, out: TextIO) -> int:
 
 
 def _update(request: UpdateRequest, out: TextIO) -> int:
-    service, root = _service(request.project)
+    service, root, answers = _checked_service(request.project)
+    source = request.template or answers.template
+    with tempfile.TemporaryDirectory(prefix="scaffold-update-") as scratch_name:
+        scratch = Path(scratch_name)
+        template = _template_repository(source, scratch / "template.git")
+        target = _render_both(template, source, answers, request, scratch)
+        # The answers file always takes the target's content: the service's copy counts as the base.
+        (scratch / "base" / ANSWERS_FILE).write_bytes((root / ANSWERS_FILE).read_bytes())
+
+        name = answers.parameters.get("name", root.name)
+        print(
+            f"updating {name} from template {answers.version} to {target.label} ({target.version})", file=out
+        )
+        for line in _parameter_changes(answers.parameters, target.parameters):
+            print(f"  parameter {line}", file=out)
+        merger = _scratch_merge(service, scratch / "merge.git", dry_run=request.dry_run)
+        merge = _merge(merger, service, scratch, label=target.label)
+        head = service("rev-parse", "HEAD^{tree}").strip()
+        changes = merger("diff", "--name-status", "-M", head, merge.tree)
+        if not changes:
+            print("nothing to change: the service has this template version and these answers", file=out)
+            return 0
+        print("changes:", file=out)
+        for line in changes.splitlines():
+            print(f"  {line}", file=out)
+        _report_conflicts(merge, out)
+        if request.dry_run:
+            print(merger("diff", "-M", head, merge.tree), end="", file=out)
+            print("dry run: nothing was written", file=out)
+        else:
+            _apply(service, merge)
+            _print_next_steps(merge, out)
+    return EXIT_CONFLICTS if merge.conflicts else 0
+
+
+def _checked_service(project: Path) -> tuple[Git, Path, Answers]:
+    """The service's repository, root and answers, refused unless it is a generated service
+    with everything committed."""
+    service, root = _service(project)
     answers_path = root / ANSWERS_FILE
     if not answers_path.is_file():
         raise UpdateError(f"{root}: not a generated service (no {ANSWERS_FILE} at its root)")
@@ -100,59 +138,45 @@ def _update(request: UpdateRequest, out: TextIO) -> int:
     changed = service("--no-optional-locks", "status", "--porcelain").splitlines()
     if changed:
         raise UpdateError(f"{root}: {len(changed)} uncommitted change(s); commit or stash them first")
-    source = request.template or answers.template
-    with tempfile.TemporaryDirectory(prefix="scaffold-update-") as scratch_name:
-        scratch = Path(scratch_name)
-        template = _template_repository(source, scratch / "template.git")
-        base = template.commit(f"v{answers.version}")
-        if base is None:
-            raise UpdateError(f"unknown version {answers.version}: {source} has no tag v{answers.version}")
-        label, target = _target(template, source, request.to)
+    return service, root, answers
 
-        base_template = _checkout(template, base, scratch / "base-template")
-        try:
-            run_template(base_template, answers.parameters, _folder(scratch / "base"))
-        except TemplateInputError as error:
-            raise UpdateError(
-                f"the recorded answers do not render at version {answers.version}: {error}"
-            ) from error
-        # The answers file always takes the target's content: the service's copy counts as the base.
-        (scratch / "base" / ANSWERS_FILE).write_bytes(answers_path.read_bytes())
 
-        target_template = _checkout(template, target, scratch / "target-template")
-        known = known_parameters(target_template)
-        values = {name: value for name, value in answers.parameters.items() if name in known}
-        values.update(parse_assignments(request.assignments, known))
-        try:
-            parameters = run_template(target_template, values, _folder(scratch / "target")).parameters
-        except TemplateInputError as error:
-            raise UpdateError(f"{label}: {error}") from error
-        target_answers_path = scratch / "target" / ANSWERS_FILE
-        if not target_answers_path.is_file():
-            raise UpdateError(f"{label} writes no {ANSWERS_FILE}, so the service could not be updated again")
-        target_version = Answers.read(target_answers_path).version
+@dataclass(frozen=True)
+class Target:
+    label: str  # the ref, as markers and messages name it
+    version: str  # what its answers file records
+    parameters: dict[str, Any]
 
-        name = answers.parameters.get("name", root.name)
-        print(f"updating {name} from template {answers.version} to {label} ({target_version})", file=out)
-        for line in _parameter_changes(answers.parameters, parameters):
-            print(f"  parameter {line}", file=out)
-        merger = _scratch_merge(service, root, scratch / "merge.git", dry_run=request.dry_run)
-        merge = _merge(merger, service, scratch, label=label)
-        changes = merger("diff", "--name-status", "-M", _head_tree(service), merge.tree)
-        if not changes:
-            print("nothing to change: the service already has this template version and answers", file=out)
-            return 0
-        print("changes:", file=out)
-        for line in changes.splitlines():
-            print(f"  {line}", file=out)
-        _report_conflicts(merge, out)
-        if request.dry_run:
-            print(merger("diff", "-M", _head_tree(service), merge.tree), end="", file=out)
-            print("dry run: nothing was written", file=out)
-        else:
-            _apply(service, merge)
-            _print_next_steps(merge, out)
-    return EXIT_CONFLICTS if merge.conflicts else 0
+
+def _render_both(
+    template: Git, source: str, answers: Answers, request: UpdateRequest, scratch: Path
+) -> Target:
+    """The base render (the recorded version and answers) in scratch/base and the target render
+    (recorded answers the target still asks for, its defaults, --set) in scratch/target."""
+    base = template.commit(f"v{answers.version}")
+    if base is None:
+        raise UpdateError(f"unknown version {answers.version}: {source} has no tag v{answers.version}")
+    label, target = _target(template, source, request.to)
+    base_template = _checkout(template, base, scratch / "base-template")
+    try:
+        run_template(base_template, answers.parameters, _folder(scratch / "base"))
+    except TemplateInputError as error:
+        raise UpdateError(
+            f"the recorded answers do not render at version {answers.version}: {error}"
+        ) from error
+
+    target_template = _checkout(template, target, scratch / "target-template")
+    known = known_parameters(target_template)
+    values = {name: value for name, value in answers.parameters.items() if name in known}
+    values.update(parse_assignments(request.assignments, known))
+    try:
+        parameters = run_template(target_template, values, _folder(scratch / "target")).parameters
+    except TemplateInputError as error:
+        raise UpdateError(f"{label}: {error}") from error
+    target_answers = scratch / "target" / ANSWERS_FILE
+    if not target_answers.is_file():
+        raise UpdateError(f"{label} writes no {ANSWERS_FILE}, so the service could not be updated again")
+    return Target(label, Answers.read(target_answers).version, parameters)
 
 
 def _service(project: Path) -> tuple[Git, Path]:
@@ -174,8 +198,8 @@ def _template_repository(source: str, clone: Path) -> Git:
     """The template's repository: a local one as it is, a URL cloned (bare) into `clone`."""
     local = Path(source).expanduser()
     if local.exists():
-        repository = Git(local.resolve() if local.is_dir() else local.resolve().parent)
-        if repository.run("rev-parse", "--git-dir", ok=(0, 128))[0] != 0:
+        repository = Git(local.resolve())
+        if not local.is_dir() or repository.run("rev-parse", "--git-dir", ok=(0, 128))[0] != 0:
             raise UpdateError(f"template {source}: not a git repository")
         return repository
     try:
@@ -222,16 +246,12 @@ def _parameter_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> l
     return lines
 
 
-def _head_tree(service: Git) -> str:
-    return service("rev-parse", "HEAD^{tree}").strip()
-
-
-def _scratch_merge(service: Git, root: Path, scratch: Path, *, dry_run: bool) -> Git:
+def _scratch_merge(service: Git, scratch: Path, *, dry_run: bool) -> Git:
     """A bare scratch repository that reads the service's objects. A real update writes its
     objects (renders, merge result) into the service's store, where the merged index needs
     them; a dry run keeps them in the scratch store."""
     objects = Path(service("rev-parse", "--path-format=absolute", "--git-path", "objects").strip())
-    Git(root)("init", "--quiet", "--bare", str(scratch))
+    Git(scratch.parent)("init", "--quiet", "--bare", str(scratch))
     environment = {"GIT_DIR": str(scratch), **IDENTITY}
     if dry_run:
         environment["GIT_ALTERNATE_OBJECT_DIRECTORIES"] = str(objects)
@@ -250,15 +270,16 @@ def _tree(merger: Git, folder: Path) -> str:
 def _merge(merger: Git, service: Git, scratch: Path, *, label: str) -> Merge:
     base = merger("commit-tree", _tree(merger, scratch / "base"), "-m", "template base").strip()
     target = merger("commit-tree", _tree(merger, scratch / "target"), "-p", base, "-m", "target").strip()
-    ours = merger("commit-tree", _head_tree(service), "-p", base, "-m", "service").strip()
+    head = service("rev-parse", "HEAD^{tree}").strip()
+    ours = merger("commit-tree", head, "-p", base, "-m", "service").strip()
     theirs_ref = "template-" + re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip(".-")
     merger("update-ref", "refs/heads/service", ours)
     merger("update-ref", f"refs/heads/{theirs_ref}", target)
     _, out = merger.run("merge-tree", "--write-tree", "-z", "service", theirs_ref, ok=(0, 1))
     # -z output: the tree, a NUL-terminated entry per conflicted stage, an empty field, then
     # messages as: number of paths, the paths, a type, the message.
-    head, _, tail = out.partition("\0\0")
-    tree, *stages = head.split("\0")
+    conflicted, _, tail = out.partition("\0\0")
+    tree, *stages = conflicted.split("\0")
     conflicts = list(dict.fromkeys(entry.split("\t", 1)[1] for entry in stages if entry))
     messages, fields = [], tail.split("\0")
     while len(fields) > 1:
