@@ -268,8 +268,10 @@ def status(service: Path) -> str:
     return git(service, "status", "--porcelain")
 
 
-def run_checks(service: Path, *pytest_arguments: str) -> None:
-    """The service's own lint, format, type and test commands, as its CI runs them."""
+def run_checks(service: Path, workspace: Path) -> None:
+    """The service's own lint, format, type and test commands, as its CI runs them, in a copy
+    (its virtual environment and lock file stay out of the service the other tests read)."""
+    service = shutil.copytree(service, workspace / service.name, symlinks=True)
     environment = {
         **os.environ,
         "UV_PYTHON_DOWNLOADS": "never",
@@ -284,7 +286,7 @@ def run_checks(service: Path, *pytest_arguments: str) -> None:
         [uv, "run", "--no-sync", "ruff", "check", "."],
         [uv, "run", "--no-sync", "ruff", "format", "--check", "."],
         [uv, "run", "--no-sync", "mypy"],
-        [uv, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", *pytest_arguments],
+        [uv, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"],
     ):
         result = subprocess.run(
             command, cwd=service, env=environment, capture_output=True, text=True, timeout=900, check=False
@@ -300,18 +302,18 @@ def run_checks(service: Path, *pytest_arguments: str) -> None:
 @pytest.fixture(scope="module")
 def updated(
     template_repo: Path, v1_render: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, int, str]:
+) -> tuple[Path, int]:
     """A v1.0.0 service with its own changes, updated with the defaults: the template in the
     answers file, its highest release."""
     service = new_service(v1_render, tmp_path_factory.mktemp("updated") / "service", service_changes)
     code = main(["update", "--project", str(service)])
-    return service, code, ""
+    return service, code
 
 
 def test_update_applies_the_template_and_keeps_the_service_changes(
-    template_repo: Path, updated: tuple[Path, int, str], tmp_path: Path
+    template_repo: Path, updated: tuple[Path, int], tmp_path: Path
 ) -> None:
-    service, code, _ = updated
+    service, code = updated
     assert code == 0
     expected = render(template_repo, "v1.1.0", VALUES, tmp_path / "fresh")
     service_changes(expected, heap_test="tests/test_gc_freeze.py")
@@ -346,6 +348,7 @@ def test_overlapping_changes_are_left_as_conflicts(
     conflicted = ["README.md", "docs/development.md", ".github/dependabot.yml"]
     listed = out.split("conflicts (3):\n", 1)[1].splitlines()[:3]
     assert sorted(line.strip() for line in listed) == sorted(conflicted)
+    assert "docs/development.md deleted in service and modified in template-v1.1.0" in out
     readme = (service / "README.md").read_text()
     assert "<<<<<<< service\n" in readme
     assert ">>>>>>> template-v1.1.0\n" in readme
@@ -414,21 +417,21 @@ ANSWER_CHANGES = {
 @pytest.fixture(scope="module")
 def changed_answers(
     template_repo: Path, v1_render: Path, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, tuple[Path, int, str]]:
+) -> dict[str, tuple[Path, int]]:
     """Each answer changed with --set on a v1.0.0 service with its own changes, at v1.0.0."""
     results = {}
     for case, (assignment, _) in ANSWER_CHANGES.items():
         service = new_service(v1_render, tmp_path_factory.mktemp(case) / "service", service_changes)
         code = main(["update", "--project", str(service), "--to", "1.0.0", "--set", assignment])
-        results[case] = (service, code, assignment)
+        results[case] = (service, code)
     return results
 
 
 @pytest.mark.parametrize("case", ANSWER_CHANGES)
 def test_changed_answer_equals_a_fresh_render_with_the_service_changes(
-    case: str, changed_answers: dict[str, tuple[Path, int, str]], template_repo: Path, tmp_path: Path
+    case: str, changed_answers: dict[str, tuple[Path, int]], template_repo: Path, tmp_path: Path
 ) -> None:
-    service, code, _ = changed_answers[case]
+    service, code = changed_answers[case]
     assert code == 0
     expected = render(template_repo, "v1.0.0", {**VALUES, **ANSWER_CHANGES[case][1]}, tmp_path / "fresh")
     service_changes(expected)
@@ -436,18 +439,18 @@ def test_changed_answer_equals_a_fresh_render_with_the_service_changes(
     assert json.loads((service / ANSWERS_FILE).read_text())["version"] == "1.0.0"
 
 
-def test_updated_service_passes_its_own_checks(updated: tuple[Path, int, str]) -> None:
-    service, code, _ = updated
+def test_updated_service_passes_its_own_checks(updated: tuple[Path, int], tmp_path: Path) -> None:
+    service, code = updated
     assert code == 0
-    run_checks(service)
+    run_checks(service, tmp_path)
 
 
 def test_added_cache_passes_its_own_tests_on_a_real_redis(
-    changed_answers: dict[str, tuple[Path, int, str]],
+    changed_answers: dict[str, tuple[Path, int]], tmp_path: Path
 ) -> None:
-    service, code, _ = changed_answers["cache"]
+    service, code = changed_answers["cache"]
     assert code == 0
-    run_checks(service)
+    run_checks(service, tmp_path)
 
 
 def _commit(edit: Edit) -> Edit:
@@ -515,6 +518,20 @@ def test_bad_input_is_refused_and_nothing_is_written(
         assert fragment in lines[0]
     # Neither the working tree nor the repository (index, objects, refs) changed.
     assert (files(service), files(service / ".git")) == before
+
+
+def test_old_git_is_refused(
+    capsys: pytest.CaptureFixture[str], v1_render: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = new_service(v1_render, tmp_path / "service")
+    old_git = tmp_path / "bin" / "git"
+    old_git.parent.mkdir()
+    old_git.write_text("#!/bin/sh\necho 'git version 2.37.1'\n", encoding="utf-8")
+    old_git.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{old_git.parent}{os.pathsep}{os.environ['PATH']}")
+    code, out, err = scaffold_update(capsys, service)
+    assert (code, out) == (2, "")
+    assert err == "scaffold: error: scaffold update needs git 2.38 or later, found 'git version 2.37.1'\n"
 
 
 def test_uvx_runs_update_from_a_release_tag(template_repo: Path, v1_render: Path, tmp_path: Path) -> None:

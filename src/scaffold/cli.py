@@ -270,7 +270,9 @@ Exit status: 0 merged (or nothing to change); 1 merged with conflicts: the files
 left with markers and unmerged in the index, and .template-answers.json is updated with the
 merge, so committing the resolution records the new version and answers; 2 bad input
 (not a generated service, uncommitted changes, unknown version or ref, a parameter the
-target refuses, template not reachable), nothing written."""
+target refuses, template not reachable), nothing written. With --dry-run nothing is written
+and the status says whether the merge would leave conflicts (1) or not (0). Needs git 2.38
+or later."""
 
 
 OUTPUT_HELP = (

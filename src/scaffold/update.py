@@ -30,6 +30,8 @@ IDENTITY = {
     for key, value in ((f"GIT_{role}_NAME", "scaffold update"), (f"GIT_{role}_EMAIL", "scaffold@localhost"))
 }
 EXIT_CONFLICTS = 1
+# `git merge-tree --write-tree`, the merge without a checkout, came with git 2.38.
+OLDEST_GIT = (2, 38)
 
 
 class UpdateError(Exception):
@@ -127,6 +129,12 @@ def _update(request: UpdateRequest, out: TextIO) -> int:
 def _checked_service(project: Path) -> tuple[Git, Path, Answers]:
     """The service's repository, root and answers, refused unless it is a generated service
     with everything committed."""
+    version = Git(Path.cwd())("version").strip()
+    found = re.search(r"([0-9]+)\.([0-9]+)", version)
+    if found is None or (int(found[1]), int(found[2])) < OLDEST_GIT:
+        raise UpdateError(
+            f"scaffold update needs git {'.'.join(map(str, OLDEST_GIT))} or later, found {version!r}"
+        )
     service, root = _service(project)
     answers_path = root / ANSWERS_FILE
     if not answers_path.is_file():
