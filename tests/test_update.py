@@ -129,6 +129,14 @@ def _release_1_1(repo: Path) -> None:
         "          auth: ${{ parameters.auth }}\n"
         "          contributingGuide: ${{ parameters.contributingGuide }}\n",
     )
+    template = (repo / "template.yaml").read_text(encoding="utf-8")
+    if "          templateAnswers:\n" in template:  # answers listed one by one: record the new one
+        replace(
+            repo / "template.yaml",
+            "          templateAnswers:\n",
+            "          templateAnswers:\n"
+            "            contributingGuide: ${{ parameters.contributingGuide }}\n",
+        )
 
 
 @pytest.fixture(scope="module")
