@@ -17,12 +17,14 @@ from typing import Any
 import yaml
 
 from scaffold.fetch_template import FetchTemplateError, FetchTemplateOptions, fetch_template
+from scaffold.update import UpdateError, UpdateRequest, update
 from scaffold.workflow import (
     DRY_RUN_EXAMPLE,
     Template,
     TemplateInputError,
     describe_yaml_error,
     known_parameters,
+    parse_assignments,
     run_template,
 )
 
@@ -58,27 +60,6 @@ def _load_mapping(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UsageError(f"{path}: values file must contain a mapping of parameter names to values")
     return data
-
-
-def _parse_set(assignments: Sequence[str], schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for assignment in assignments:
-        name, separator, text = assignment.partition("=")
-        if not separator or not name:
-            raise UsageError(f"--set {assignment!r}: expected key=value")
-        kind = schemas.get(name, {}).get("type")
-        if kind == "boolean":
-            if text not in ("true", "false"):
-                raise UsageError(f"--set {name}: expected true or false, got {text!r}")
-            values[name] = text == "true"
-        elif kind in ("number", "integer"):
-            try:
-                values[name] = int(text) if kind == "integer" else float(text)
-            except ValueError as error:
-                raise UsageError(f"--set {name}: expected a {kind}, got {text!r}") from error
-        else:
-            values[name] = text
-    return values
 
 
 def _make_staging_folder(parent: Path, name: str) -> Path:
@@ -206,7 +187,7 @@ def _staged_output(output: Path, *, force: bool, source: Path) -> Iterator[Path]
 def _cmd_render(args: argparse.Namespace) -> int:
     template = Template.load(args.template)
     values = _load_mapping(args.values) if args.values else {}
-    values.update(_parse_set(args.set, known_parameters(template)))
+    values.update(parse_assignments(args.set, known_parameters(template)))
     with _staged_output(args.output, force=args.force, source=template.path.parent) as staging:
         result = run_template(template, values, staging)
         # Only now are the skeletons known; --force into one would overwrite its templates.
@@ -266,6 +247,34 @@ def _cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_update(args: argparse.Namespace) -> int:
+    request = UpdateRequest(
+        project=args.project,
+        template=args.template_source,
+        to=args.to,
+        assignments=args.set,
+        dry_run=args.dry_run,
+    )
+    return update(request, sys.stdout)
+
+
+UPDATE_DESCRIPTION = """\
+Merge a newer template version, or changed answers, into a generated service. Run it in the
+service's git repository with a clean working tree. The template is rendered at the version
+recorded in .template-answers.json and at the target, with the recorded answers (new
+parameters get their defaults, --set values apply), and the difference is merged three ways:
+template changes are applied, the service's own changes kept, overlapping changes left as
+conflict markers. The result is staged, not committed.
+
+Exit status: 0 merged (or nothing to change); 1 merged with conflicts: the files are listed,
+left with markers and unmerged in the index, and .template-answers.json is updated with the
+merge, so committing the resolution records the new version and answers; 2 bad input
+(not a generated service, uncommitted changes, unknown version or ref, a parameter the
+target refuses, template not reachable), nothing written. With --dry-run nothing is written
+and the status says whether the merge would leave conflicts (1) or not (0). Needs git 2.38
+or later."""
+
+
 OUTPUT_HELP = (
     "folder to create; refused if it is or contains the current folder, the template folder, "
     "the home folder or /, or if it overlaps the skeleton"
@@ -304,6 +313,28 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--force", action="store_true", help=FORCE_HELP)
     fetch.set_defaults(handler=_cmd_fetch_template)
 
+    updater = commands.add_parser(
+        "update",
+        help="merge a newer template version or changed answers into a generated service",
+        description=UPDATE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    updater.add_argument(
+        "--template",
+        dest="template_source",
+        metavar="URL_OR_PATH",
+        help="the template's git repository (default: the one in .template-answers.json)",
+    )
+    updater.add_argument(
+        "--to", metavar="REF", help="tag, branch, commit or version (default: the highest vX.Y.Z tag)"
+    )
+    updater.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="change or add one answer"
+    )
+    updater.add_argument("--dry-run", action="store_true", help="print the change, write nothing")
+    updater.add_argument("--project", type=Path, default=Path(), help="the service's repository (default: .)")
+    updater.set_defaults(handler=_cmd_update)
+
     params = commands.add_parser("params", help="list the parameters, defaults and allowed values")
     params.add_argument("--template", type=Path, default=None)
     params.set_defaults(handler=_cmd_params)
@@ -321,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `scaffold params | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
-    except (UsageError, TemplateInputError, FetchTemplateError) as error:
+    except (UsageError, TemplateInputError, FetchTemplateError, UpdateError) as error:
         print(f"scaffold: error: {error}", file=sys.stderr)
         return EXIT_INPUT_ERROR
     except OSError as error:  # what the checks before writing could not foresee (a full disk, a race)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,6 +192,28 @@ def resolve_parameters(template: Template, submitted: Mapping[str, Any]) -> dict
         errors = list(ParameterValidator(page).iter_errors(values))
         if errors:
             raise TemplateInputError(_describe_error(_most_specific(errors), page, known))
+    return values
+
+
+def parse_assignments(assignments: Sequence[str], schemas: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """`--set key=value` options, each value typed by its parameter's schema (text if unknown)."""
+    values: dict[str, Any] = {}
+    for assignment in assignments:
+        name, separator, text = assignment.partition("=")
+        if not separator or not name:
+            raise TemplateInputError(f"--set {assignment!r}: expected key=value")
+        kind = schemas.get(name, {}).get("type")
+        if kind == "boolean":
+            if text not in ("true", "false"):
+                raise TemplateInputError(f"--set {name}: expected true or false, got {text!r}")
+            values[name] = text == "true"
+        elif kind in ("number", "integer"):
+            try:
+                values[name] = int(text) if kind == "integer" else float(text)
+            except ValueError as error:
+                raise TemplateInputError(f"--set {name}: expected a {kind}, got {text!r}") from error
+        else:
+            values[name] = text
     return values
 
 
