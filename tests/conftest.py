@@ -20,7 +20,8 @@ def umask_022() -> Iterator[None]:
 
 # Modules whose tests are independent of each other and share no costly fixture: pytest-xdist
 # spreads their tests over its workers one by one. Every other module runs whole on one
-# worker (its module- and session-scoped fixtures, renders and images, are built once).
+# worker (its module- and session-scoped fixtures, renders and images, are built once), except
+# tests that name a group of their own.
 SPREAD_MODULES = frozenset({"test_generated_services"})
 
 
@@ -28,7 +29,7 @@ SPREAD_MODULES = frozenset({"test_generated_services"})
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.path.stem not in SPREAD_MODULES:
+        if item.path.stem not in SPREAD_MODULES and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(item.path.stem))
 
 

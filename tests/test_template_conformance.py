@@ -57,11 +57,22 @@ def _compare_with_fetch_template(
     return problems
 
 
-def test_every_combination_renders_like_backstage(tmp_path: Path) -> None:
+# Two halves in groups of their own, so the two xdist workers render them side by side.
+COMBINATION_SHARDS = 2
+
+
+@pytest.mark.parametrize(
+    "shard",
+    [
+        pytest.param(shard, marks=pytest.mark.xdist_group(f"every_combination_{shard}"))
+        for shard in range(COMBINATION_SHARDS)
+    ],
+)
+def test_every_combination_renders_like_backstage(shard: int, tmp_path: Path) -> None:
     template = Template.load(TEMPLATE_PATH)
     submissions = list(all_combinations(template))
     assert len(submissions) >= 400  # 6 database/orm pairs x the other choices
-    problems = _compare_with_fetch_template(template, submissions, tmp_path)
+    problems = _compare_with_fetch_template(template, submissions[shard::COMBINATION_SHARDS], tmp_path)
     assert not problems, "\n".join(problems[:20])
 
 
