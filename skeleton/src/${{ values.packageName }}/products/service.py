@@ -11,6 +11,7 @@ from ..core.errors import ConflictError, NotFoundError, PreconditionFailedError
 from .models import Product
 {% if values.taskQueue != 'none' %}
 from .notifications.events import ProductEvents
+from .notifications.notice import ProductCreatedNotice
 {% endif %}
 from .pagination import Page, PageRequest
 from .repository import ProductRepository, StaleProductError
@@ -53,7 +54,7 @@ class ProductService:
 {% if values.taskQueue != 'none' %}
         # Only once the product is stored; a failure to enqueue does not undo it.
         if self._events is not None:
-            await self._events.product_created(product)
+            await self._events.product_created(ProductCreatedNotice.of(product))
 {% endif %}
         return product
 
