@@ -55,7 +55,7 @@ async def main(gate: Path, after_effect: bool) -> None:
             event_type: gated(handler, gate, after_effect)
             for event_type, handler in parts.handlers.items()
         }
-        gated_parts = ConsumerParts(parts.stream, handlers, parts.projection)
+        gated_parts = ConsumerParts(parts.stream, handlers)
         name = f"gated-{os.getpid()}"
         await run_until_signalled(group_consumer(settings, gated_parts, metrics, name))
 

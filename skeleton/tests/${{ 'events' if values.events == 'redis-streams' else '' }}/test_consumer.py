@@ -21,20 +21,24 @@ from typing import Any
 
 import pytest
 import redis
+{% if values.datadog %}
+from ddtrace.trace import tracer
+{% endif %}
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from ${{ values.packageName }}.core.metrics import ServiceMetrics
 from ${{ values.packageName }}.events.consumer import ConsumerOptions, EventConsumer, Outcome
 from ${{ values.packageName }}.events.envelope import EventEnvelope
+from ${{ values.packageName }}.events.handlers import EventHandler
 from ${{ values.packageName }}.events.metrics import EventMetrics
 from ${{ values.packageName }}.events.stream import RedisEventStream
-from ${{ values.packageName }}.products.event_handlers import ProductProjection, TenantProjection
 from ${{ values.packageName }}.products.event_payloads import (
     PRODUCT_CREATED,
     PRODUCT_EVENTS,
     ProductCreatedV2,
 )
+from ${{ values.packageName }}.products.event_projection import RedisProductProjection, TenantProjection
 from ${{ values.packageName }}.products.models import ProductStatus
 
 SetEnv = Callable[[str, str], None]
@@ -102,7 +106,7 @@ def projection(stream: str) -> TenantProjection:
     async def read() -> TenantProjection:
         connection = Redis.from_url(REDIS_URL, decode_responses=True)
         try:
-            return await ProductProjection(connection, stream).read(TENANT_ID)
+            return await RedisProductProjection(connection, stream).read(TENANT_ID)
         finally:
             await connection.aclose()
 
@@ -274,20 +278,36 @@ class Recorder:
         return True
 
 
-@pytest.mark.redis
-@pytest.mark.anyio
-async def test_a_v1_event_reaches_the_handler_upcast_to_v2(stream: str) -> None:
+async def process_one(
+    stream: str, envelope: EventEnvelope, handler: EventHandler, metrics: ServiceMetrics
+) -> Outcome:
+    """``envelope`` appended, read through the group and processed by an in-process consumer
+    whose only handler, for its type, is ``handler``; nothing may stay pending."""
     connection = Redis.from_url(REDIS_URL, decode_responses=True)
-    metrics = ServiceMetrics()
     event_metrics = EventMetrics.of(metrics)
     events = RedisEventStream(
         connection, stream, max_length=1000, timeout_seconds=2, metrics=event_metrics
     )
-    recorder = Recorder()
-    options = ConsumerOptions(group=GROUP, name="one", claim_idle_seconds=1, max_deliveries=3)
-    consumer = EventConsumer(
-        events, PRODUCT_EVENTS, {PRODUCT_CREATED: recorder}, event_metrics, options
+    options = ConsumerOptions(
+        group=GROUP, name="one", claim_idle_seconds=1, max_deliveries=3, probe_files=False
     )
+    consumer = EventConsumer(
+        events, PRODUCT_EVENTS, {envelope.type: handler}, event_metrics, options
+    )
+    try:
+        await events.ensure_group(GROUP)
+        await events.append(envelope)
+        (entry,) = await events.read_new(GROUP, "one", 10, 1)
+        outcome = await consumer.process(entry)
+        assert await events.pending(GROUP) == 0
+    finally:
+        await connection.aclose()
+    return outcome
+
+
+@pytest.mark.redis
+@pytest.mark.anyio
+async def test_a_v1_event_reaches_the_handler_upcast_to_v2(stream: str) -> None:
     product_id = uuid.uuid4()
     v1 = EventEnvelope(
         id=uuid.uuid4(),
@@ -304,14 +324,9 @@ async def test_a_v1_event_reaches_the_handler_upcast_to_v2(stream: str) -> None:
             "created_at": "2026-01-01T00:00:00Z",
         },
     )
-    try:
-        await events.ensure_group(GROUP)
-        await events.append(v1)
-        (entry,) = await events.read_new(GROUP, "one", 10, 1)
-        assert await consumer.process(entry) is Outcome.APPLIED
-        assert await events.pending(GROUP) == 0
-    finally:
-        await connection.aclose()
+    recorder = Recorder()
+    metrics = ServiceMetrics()
+    assert await process_one(stream, v1, recorder, metrics) is Outcome.APPLIED
     (event,) = recorder.events
     assert isinstance(event, ProductCreatedV2)
     assert (event.product_id, event.price_cents) == (product_id, 1999)
@@ -319,6 +334,32 @@ async def test_a_v1_event_reaches_the_handler_upcast_to_v2(stream: str) -> None:
         "events_consumed_total", {"type": PRODUCT_CREATED, "outcome": "applied"}
     )
     assert consumed == 1
+{% if values.datadog %}
+
+
+@pytest.mark.redis
+@pytest.mark.anyio
+async def test_the_handler_runs_in_a_span_of_the_publishing_request_s_trace(
+    stream: str,
+) -> None:
+    published = PRODUCT_EVENTS.envelope(created(), TENANT_ID)
+    trace_context = {
+        "x-datadog-trace-id": "1234567890123",
+        "x-datadog-parent-id": "987654321",
+        "x-datadog-sampling-priority": "1",
+    }
+    envelope = published.model_copy(update={"trace_context": trace_context})
+    spans: list[tuple[int, int | None, str, str]] = []
+
+    async def handler(_envelope: EventEnvelope, _event: BaseModel) -> bool:
+        span = tracer.current_span()
+        assert span is not None
+        spans.append((span.trace_id, span.parent_id, span.name, span.resource))
+        return True
+
+    assert await process_one(stream, envelope, handler, ServiceMetrics()) is Outcome.APPLIED
+    assert spans == [(1234567890123, 987654321, "event.consume", PRODUCT_CREATED)]
+{% endif %}
 
 
 @pytest.mark.redis

@@ -69,6 +69,8 @@ class ConsumerOptions:
     max_deliveries: int
     batch_size: int = BATCH_SIZE
     block_seconds: float = READ_BLOCK_SECONDS
+    # The files of the consumer process's probes (events.probes); not in the API's process.
+    probe_files: bool = True
 
 
 @contextmanager
@@ -110,6 +112,9 @@ class EventConsumer:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Until ``stopping`` is set; the event in hand is finished first."""
+        if not self._options.probe_files:
+            await self._consume(stopping)
+            return
         heartbeat = asyncio.create_task(_keep_alive())
         try:
             await self._consume(stopping)
@@ -140,13 +145,15 @@ class EventConsumer:
                             options.group, options.name, options.batch_size, options.block_seconds
                         )
                     )
-                probes.touch("ready")
+                if self._options.probe_files:
+                    probes.touch("ready")
                 for entry in entries:
                     if stopping.is_set():
                         break
                     await self.process(entry)
             except (RedisError, OSError, TimeoutError) as error:
-                probes.remove("ready")
+                if self._options.probe_files:
+                    probes.remove("ready")
                 logger.warning("event stream unavailable, retrying", error=repr(error))
                 await _sleep_unless(stopping, STREAM_RETRY_SECONDS)
 

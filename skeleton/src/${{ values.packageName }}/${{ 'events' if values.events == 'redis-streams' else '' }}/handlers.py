@@ -11,7 +11,7 @@ from .envelope import EventEnvelope
 
 
 class EventHandler(Protocol):
-    async def __call__(self, envelope: EventEnvelope, event: BaseModel) -> bool:
+    async def __call__(self, envelope: EventEnvelope, event: BaseModel, /) -> bool:
         """``event`` is the payload upcast to its type's latest version. True when the event
         had its effect now, False when it had it before (a redelivery or a replay)."""
         ...

@@ -17,8 +17,9 @@ from ..core.config import Settings
 from ..core.health import HealthRegistry
 from ..core.metrics import ServiceMetrics
 from ..core.redis import connection_options
-from ..products.event_handlers import ProductEventHandlers, ProductProjection
+from ..products.event_handlers import ProductEventHandlers
 from ..products.event_payloads import PRODUCT_EVENTS
+from ..products.event_projection import InMemoryProductProjection, RedisProductProjection
 {% if values.taskQueue != 'none' %}
 from ..worker.publisher import product_events_lifespan
 {% endif %}
@@ -40,7 +41,6 @@ REPLAY_PAGE = 100
 class ConsumerParts:
     stream: EventStream
     handlers: EventHandlers
-    projection: ProductProjection
 
 
 @asynccontextmanager
@@ -62,7 +62,7 @@ async def consumer_parts(
             **connection_options(timeout, timeout),
         )
         stack.push_async_callback(redis.aclose)
-        projection = ProductProjection(redis, settings.events_stream)
+        projection = RedisProductProjection(redis, settings.events_stream)
 {% if values.taskQueue != 'none' %}
         notifications = await stack.enter_async_context(
             product_events_lifespan(settings, health, metrics)
@@ -71,11 +71,16 @@ async def consumer_parts(
 {% else %}
         handlers = ProductEventHandlers(projection).by_type()
 {% endif %}
-        yield ConsumerParts(stream, handlers, projection)
+        yield ConsumerParts(stream, handlers)
 
 
 def group_consumer(
-    settings: Settings, parts: ConsumerParts, metrics: ServiceMetrics, name: str
+    settings: Settings,
+    parts: ConsumerParts,
+    metrics: ServiceMetrics,
+    name: str,
+    *,
+    probe_files: bool = True,
 ) -> EventConsumer:
     return EventConsumer(
         parts.stream,
@@ -87,8 +92,39 @@ def group_consumer(
             name=name,
             claim_idle_seconds=settings.events_claim_idle_seconds,
             max_deliveries=settings.events_max_deliveries,
+            probe_files=probe_files,
         ),
     )
+
+
+@asynccontextmanager
+async def in_process_consumer(
+    settings: Settings, stream: EventStream, health: HealthRegistry, metrics: ServiceMetrics
+) -> AsyncIterator[None]:
+    """Local work without Redis: the consumer runs in the API's event loop on its in-process
+    stream, with the projection in memory{% if values.taskQueue != 'none' %} and the notification task queued as the API
+    would queue it{% endif %}. It stops with the API, after the event in hand."""
+    async with AsyncExitStack() as stack:
+{% if values.taskQueue != 'none' %}
+        notifications = await stack.enter_async_context(
+            product_events_lifespan(settings, health, metrics)
+        )
+        handlers = ProductEventHandlers(InMemoryProductProjection(), notifications).by_type()
+{% else %}
+        handlers = ProductEventHandlers(InMemoryProductProjection()).by_type()
+{% endif %}
+        consumer = group_consumer(
+            settings, ConsumerParts(stream, handlers), metrics, "in-process", probe_files=False
+        )
+        stopping = asyncio.Event()
+        running = asyncio.create_task(consumer.run(stopping))
+
+        async def stop() -> None:
+            stopping.set()
+            await running
+
+        stack.push_async_callback(stop)
+        yield
 
 
 async def run_until_signalled(consumer: EventConsumer) -> None:
