@@ -176,7 +176,7 @@ def ready() -> bool:
 @pytest.mark.redis
 @pytest.mark.parametrize("gate", ["before", "after"], ids=["before-effect", "after-effect"])
 def test_an_event_held_by_a_killed_consumer_is_claimed_and_applied_once(
-    gate: str, stream: str, client: Any, tmp_path: Path
+    gate: str, stream: str, client: Any, base_env: SetEnv, tmp_path: Path
 ) -> None:
     gate_folder = tmp_path / "gate"
     gate_folder.mkdir()
@@ -186,6 +186,7 @@ def test_an_event_held_by_a_killed_consumer_is_claimed_and_applied_once(
         killed.send_signal(signal.SIGKILL)
         killed.wait()
     assert pending(client, stream) == 1
+    base_env("LOG_LEVEL", "DEBUG")  # a line per event handled
     log = tmp_path / "other.log"
     with consumer(log):
         wait_for(lambda: pending(client, stream) == 0, 30, "another consumer to claim it")
@@ -298,7 +299,7 @@ async def process_one(
         await events.ensure_group(GROUP)
         await events.append(envelope)
         (entry,) = await events.read_new(GROUP, "one", 10, 1)
-        outcome = await consumer.process(entry)
+        (outcome,) = await consumer.process([entry])
         assert await events.pending(GROUP) == 0
     finally:
         await connection.aclose()

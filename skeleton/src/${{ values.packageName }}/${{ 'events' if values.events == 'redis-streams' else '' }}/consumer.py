@@ -7,7 +7,7 @@ goes to the dead-letter stream with the reason, and is acknowledged."""
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -28,8 +28,9 @@ from .stream import EventStream, StreamEntry
 
 logger = structlog.get_logger(__name__)
 
-# Events read at once; on SIGTERM the one in hand finishes and the rest of the batch stays
-# pending, to be claimed by another consumer after the idle timeout.
+# Events read at once, and acknowledged at once after their handlers. On SIGTERM the one in
+# hand finishes, the handled ones are acknowledged and the rest of the batch stays pending,
+# to be claimed by another consumer after the idle timeout.
 BATCH_SIZE = 10
 # How long one read waits for new events: also how soon a stop request is noticed.
 READ_BLOCK_SECONDS = 1.0
@@ -147,10 +148,7 @@ class EventConsumer:
                     )
                 if self._options.probe_files:
                     probes.touch("ready")
-                for entry in entries:
-                    if stopping.is_set():
-                        break
-                    await self.process(entry)
+                await self.process(entries, stopping)
             except (RedisError, OSError, TimeoutError) as error:
                 if self._options.probe_files:
                     probes.remove("ready")
@@ -170,9 +168,32 @@ class EventConsumer:
         self._metrics.consumer_lag.set(await self._stream.lag(options.group))
         return claimed
 
-    async def process(self, entry: StreamEntry) -> Outcome:
-        """Handle one entry of the group; it is acknowledged unless the handler failed and
-        may be retried."""
+    async def process(
+        self, entries: Sequence[StreamEntry], stopping: asyncio.Event | None = None
+    ) -> list[Outcome]:
+        """Handle entries of the group in order, until ``stopping`` is set; then acknowledge,
+        in one call, each one handled or dead-lettered (not those whose handler failed: they
+        are retried). A consumer that dies before the acknowledgement has them delivered
+        again, which idempotent handlers make harmless."""
+        outcomes: list[Outcome] = []
+        done: list[tuple[StreamEntry, str, Outcome]] = []
+        for entry in entries:
+            if stopping is not None and stopping.is_set():
+                break
+            type_label, outcome = await self._process(entry)
+            outcomes.append(outcome)
+            if outcome is Outcome.FAILED:
+                self._metrics.consumed.labels(type=type_label, outcome=outcome).inc()
+            else:
+                done.append((entry, type_label, outcome))
+        if done:
+            await self._stream.ack(self._options.group, *(entry.id for entry, _, _ in done))
+            for _, type_label, outcome in done:
+                self._metrics.consumed.labels(type=type_label, outcome=outcome).inc()
+        return outcomes
+
+    async def _process(self, entry: StreamEntry) -> tuple[str, Outcome]:
+        """The entry's type label and outcome."""
         try:
             envelope = EventEnvelope.from_fields(entry.fields)
         except MalformedEventError as error:
@@ -183,7 +204,7 @@ class EventConsumer:
         with event_context(envelope):
             return await self._handle(entry, envelope)
 
-    async def _handle(self, entry: StreamEntry, envelope: EventEnvelope) -> Outcome:
+    async def _handle(self, entry: StreamEntry, envelope: EventEnvelope) -> tuple[str, Outcome]:
         try:
             event = self._registry.decode(envelope)
         except UnknownEventError as error:
@@ -204,7 +225,7 @@ class EventConsumer:
             )
         handler = self._handlers.get(envelope.type)
         if handler is None:
-            return await self._acknowledge(entry, type_label, Outcome.IGNORED)
+            return type_label, Outcome.IGNORED
         try:
             async with asyncio.timeout(HANDLER_TIMEOUT_SECONDS):
                 applied = await handler(envelope, event)
@@ -222,25 +243,21 @@ class EventConsumer:
                 max_deliveries=max_deliveries,
                 error=message,
             )
-            self._metrics.consumed.labels(type=type_label, outcome=Outcome.FAILED).inc()
-            return Outcome.FAILED
+            return type_label, Outcome.FAILED
         outcome = Outcome.APPLIED if applied else Outcome.DUPLICATE
-        logger.info("event handled", outcome=outcome.value, delivery=entry.deliveries)
-        return await self._acknowledge(entry, type_label, outcome)
-
-    async def _acknowledge(self, entry: StreamEntry, type_label: str, outcome: Outcome) -> Outcome:
-        await self._stream.ack(self._options.group, entry.id)
-        self._metrics.consumed.labels(type=type_label, outcome=outcome).inc()
-        return outcome
+        # DEBUG: a line per event would cost about as much as the event itself; the
+        # consumed counter has them by outcome, and every failure is logged.
+        logger.debug("event handled", outcome=outcome.value, delivery=entry.deliveries)
+        return type_label, outcome
 
     async def _dead_letter(
         self, entry: StreamEntry, type_label: str, reason: DeadLetterReason, detail: str
-    ) -> Outcome:
+    ) -> tuple[str, Outcome]:
         """Written before the acknowledgement: a crash in between dead-letters it twice
         rather than never. The stream counts it (``dead_lettered``, by reason)."""
         await self._stream.dead_letter(entry, f"{reason.value}: {detail}")
         logger.error("event dead-lettered", entry_id=entry.id, reason=reason.value, detail=detail)
-        return await self._acknowledge(entry, type_label, Outcome.DEAD_LETTERED)
+        return type_label, Outcome.DEAD_LETTERED
 
 
 async def _keep_alive() -> None:
