@@ -22,6 +22,9 @@ from .core.rate_limit import InProcessWindowCounter, RateLimiter${{ ', WindowCou
 from .db.lifespan import database_lifespan
 {% endif %}
 from .deps import Services
+{% if values.events == 'redis-streams' %}
+from .events.lifespan import events_lifespan
+{% endif %}
 {% if values.database == 'dynamodb' %}
 from .dynamodb.client import dynamodb_lifespan
 {% endif %}
@@ -60,6 +63,9 @@ async def bootstrap(
             else InProcessWindowCounter()
         )
 {% endif %}
+{% if values.events == 'redis-streams' %}
+        event_stream = await stack.enter_async_context(events_lifespan(settings, health, metrics))
+{% endif %}
 {% if values.taskQueue != 'none' %}
         product_events = await stack.enter_async_context(
             product_events_lifespan(settings, health, metrics)
@@ -91,5 +97,8 @@ async def bootstrap(
 {% endif %}
 {% if values.taskQueue != 'none' %}
             product_events=product_events,
+{% endif %}
+{% if values.events == 'redis-streams' %}
+            event_stream=event_stream,
 {% endif %}
         )

@@ -22,6 +22,9 @@ from .core.metrics import ServiceMetrics
 {% if values.sqlDatabase %}
 from .db.database import Database
 {% endif %}
+{% if values.events == 'redis-streams' %}
+from .events.stream import EventStream
+{% endif %}
 {% if values.database == 'none' %}
 from .products.memory import InMemoryProductRepository
 {% endif %}
@@ -60,6 +63,9 @@ class Services:
 {% endif %}
 {% if values.taskQueue != 'none' %}
     product_events: ProductEvents
+{% endif %}
+{% if values.events == 'redis-streams' %}
+    event_stream: EventStream
 {% endif %}
 
 
@@ -106,4 +112,13 @@ async def get_product_events(request: Request) -> ProductEvents:
 
 
 ProductEventsDep = Annotated[ProductEvents, Depends(get_product_events)]
+{% endif %}
+{% if values.events == 'redis-streams' %}
+
+
+async def get_event_stream(request: Request) -> EventStream:
+    return services_of(request.app).event_stream
+
+
+EventStreamDep = Annotated[EventStream, Depends(get_event_stream)]
 {% endif %}
