@@ -24,6 +24,8 @@ from .db.lifespan import database_lifespan
 from .deps import Services
 {% if values.events == 'redis-streams' %}
 from .events.lifespan import events_lifespan
+from .events.local import InProcessEventStream
+from .events.runner import in_process_consumer
 {% endif %}
 {% if values.database == 'dynamodb' %}
 from .dynamodb.client import dynamodb_lifespan
@@ -31,7 +33,7 @@ from .dynamodb.client import dynamodb_lifespan
 {% if values.database == 'none' %}
 from .products.memory import InMemoryProductRepository, check_single_process
 {% endif %}
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
 from .worker.publisher import product_events_lifespan
 {% endif %}
 
@@ -65,8 +67,14 @@ async def bootstrap(
 {% endif %}
 {% if values.events == 'redis-streams' %}
         event_stream = await stack.enter_async_context(events_lifespan(settings, health, metrics))
+        if isinstance(event_stream, InProcessEventStream):
+            # Local work without Redis: nothing outside this process sees its events, so
+            # the consumer runs here.
+            await stack.enter_async_context(
+                in_process_consumer(settings, event_stream, health, metrics)
+            )
 {% endif %}
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
         product_events = await stack.enter_async_context(
             product_events_lifespan(settings, health, metrics)
         )
@@ -95,7 +103,7 @@ async def bootstrap(
 {% if values.cache == 'elasticache-redis' %}
             cache=cache,
 {% endif %}
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
             product_events=product_events,
 {% endif %}
 {% if values.events == 'redis-streams' %}

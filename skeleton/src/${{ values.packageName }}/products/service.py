@@ -9,7 +9,7 @@ import structlog
 
 from ..core.errors import ConflictError, NotFoundError, PreconditionFailedError
 from .models import Product
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
 from .notifications.events import ProductEvents
 from .notifications.notice import ProductCreatedNotice
 {% endif %}
@@ -25,7 +25,7 @@ def utc_now() -> datetime:
 
 
 class ProductService:
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
     def __init__(
         self,
         repository: ProductRepository,
@@ -51,7 +51,7 @@ class ProductService:
         )
         await self._repository.add(product)
         logger.info("product created", product_id=str(product.id), tenant_id=tenant_id)
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
         # Only once the product is stored; a failure to enqueue does not undo it.
         if self._events is not None:
             await self._events.product_created(ProductCreatedNotice.of(product))
