@@ -27,6 +27,9 @@ from .events.lifespan import events_lifespan
 from .events.local import InProcessEventStream
 from .events.runner import in_process_consumer
 {% endif %}
+{% if values.events == 'redis-streams' and values.database == 'dynamodb' %}
+from .events.outbox_dynamodb import DynamoDbOutbox
+{% endif %}
 {% if values.database == 'dynamodb' %}
 from .dynamodb.client import dynamodb_lifespan
 {% endif %}
@@ -50,6 +53,10 @@ async def bootstrap(
         database = await stack.enter_async_context(database_lifespan(settings, health))
 {% elif values.database == 'dynamodb' %}
         dynamodb_table = await stack.enter_async_context(dynamodb_lifespan(settings, health))
+{% if values.events == 'redis-streams' %}
+        # The repositories write events into it; the relay sends them on.
+        event_outbox = DynamoDbOutbox(dynamodb_table, settings.events_relay_batch_size)
+{% endif %}
 {% else %}
         check_single_process()
 {% endif %}
@@ -97,8 +104,11 @@ async def bootstrap(
             database=database,
 {% elif values.database == 'dynamodb' %}
             dynamodb_table=dynamodb_table,
+{% if values.events == 'redis-streams' %}
+            event_outbox=event_outbox,
+{% endif %}
 {% else %}
-            product_repository=InMemoryProductRepository(),
+            product_repository=InMemoryProductRepository(${{ 'event_stream' if values.events == 'redis-streams' else '' }}),
 {% endif %}
 {% if values.cache == 'elasticache-redis' %}
             cache=cache,

@@ -22,6 +22,9 @@ from .core.metrics import ServiceMetrics
 {% if values.sqlDatabase %}
 from .db.database import Database
 {% endif %}
+{% if values.events == 'redis-streams' and values.database == 'dynamodb' %}
+from .events.outbox_dynamodb import DynamoDbOutbox
+{% endif %}
 {% if values.events == 'redis-streams' %}
 from .events.stream import EventStream
 {% endif %}
@@ -55,6 +58,9 @@ class Services:
     database: Database
 {% elif values.database == 'dynamodb' %}
     dynamodb_table: "Table"
+{% if values.events == 'redis-streams' %}
+    event_outbox: DynamoDbOutbox
+{% endif %}
 {% else %}
     product_repository: InMemoryProductRepository
 {% endif %}
