@@ -27,6 +27,8 @@ from .dynamodb.client import dynamodb_lifespan
 {% endif %}
 {% if values.events == 'redis-streams' %}
 from .events.lifespan import events_lifespan
+from .events.local import InProcessEventStream
+from .events.runner import in_process_consumer
 {% endif %}
 {% if values.events == 'redis-streams' and values.database == 'dynamodb' %}
 from .events.outbox_dynamodb import DynamoDbOutbox
@@ -34,7 +36,7 @@ from .events.outbox_dynamodb import DynamoDbOutbox
 {% if values.database == 'none' %}
 from .products.memory import InMemoryProductRepository, check_single_process
 {% endif %}
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
 from .worker.publisher import product_events_lifespan
 {% endif %}
 
@@ -72,8 +74,14 @@ async def bootstrap(
 {% endif %}
 {% if values.events == 'redis-streams' %}
         event_stream = await stack.enter_async_context(events_lifespan(settings, health, metrics))
+        if isinstance(event_stream, InProcessEventStream):
+            # Local work without Redis: nothing outside this process sees its events, so
+            # the consumer runs here.
+            await stack.enter_async_context(
+                in_process_consumer(settings, event_stream, health, metrics)
+            )
 {% endif %}
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
         product_events = await stack.enter_async_context(
             product_events_lifespan(settings, health, metrics)
         )
@@ -105,7 +113,7 @@ async def bootstrap(
 {% if values.cache == 'elasticache-redis' %}
             cache=cache,
 {% endif %}
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
             product_events=product_events,
 {% endif %}
 {% if values.events == 'redis-streams' %}

@@ -31,7 +31,7 @@ from .events.stream import EventStream
 {% if values.database == 'none' %}
 from .products.memory import InMemoryProductRepository
 {% endif %}
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
 from .products.notifications.events import ProductEvents
 {% endif %}
 
@@ -67,7 +67,7 @@ class Services:
 {% if values.cache == 'elasticache-redis' %}
     cache: CacheAside
 {% endif %}
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
     product_events: ProductEvents
 {% endif %}
 {% if values.events == 'redis-streams' %}
@@ -110,7 +110,7 @@ async def get_cache(request: Request) -> CacheAside:
 
 CacheDep = Annotated[CacheAside, Depends(get_cache)]
 {% endif %}
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
 
 
 async def get_product_events(request: Request) -> ProductEvents:

@@ -14,8 +14,9 @@ from ..core.errors import ConflictError, NotFoundError, PreconditionFailedError
 from .event_payloads import PRODUCT_EVENTS, ProductCreatedV2, ProductDeletedV1, ProductUpdatedV1
 {% endif %}
 from .models import Product
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
 from .notifications.events import ProductEvents
+from .notifications.notice import ProductCreatedNotice
 {% endif %}
 from .pagination import Page, PageRequest
 from .repository import ProductRepository, StaleProductError
@@ -29,7 +30,7 @@ def utc_now() -> datetime:
 
 
 class ProductService:
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
     def __init__(
         self,
         repository: ProductRepository,
@@ -60,10 +61,10 @@ class ProductService:
         await self._repository.add(product)
 {% endif %}
         logger.info("product created", product_id=str(product.id), tenant_id=tenant_id)
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
         # Only once the product is stored; a failure to enqueue does not undo it.
         if self._events is not None:
-            await self._events.product_created(product)
+            await self._events.product_created(ProductCreatedNotice.of(product))
 {% endif %}
         return product
 
