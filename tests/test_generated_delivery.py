@@ -390,7 +390,7 @@ def test_makefile_targets(service: Service) -> None:
     makefile = service.text("Makefile")
     targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, re.MULTILINE))
     expected = BASE_TARGETS | _when(service.aurora, "migrate") | _when(service.queue, "worker")
-    expected |= _when(service.events, "consume", "dead-letters")
+    expected |= _when(service.events, "asyncapi", "consume", "dead-letters")
     expected |= _when(service.redis or service.values["database"] != "none", "deps")
     # Unit tests apart from the tests that need a server, where the service has such tests.
     expected |= _when(service.aurora or service.redis, "test-unit")

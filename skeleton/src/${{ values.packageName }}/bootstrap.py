@@ -22,6 +22,9 @@ from .core.rate_limit import InProcessWindowCounter, RateLimiter${{ ', WindowCou
 from .db.lifespan import database_lifespan
 {% endif %}
 from .deps import Services
+{% if values.database == 'dynamodb' %}
+from .dynamodb.client import dynamodb_lifespan
+{% endif %}
 {% if values.events == 'redis-streams' %}
 from .events.lifespan import events_lifespan
 from .events.local import InProcessEventStream
@@ -29,9 +32,6 @@ from .events.runner import in_process_consumer
 {% endif %}
 {% if values.events == 'redis-streams' and values.database == 'dynamodb' %}
 from .events.outbox_dynamodb import DynamoDbOutbox
-{% endif %}
-{% if values.database == 'dynamodb' %}
-from .dynamodb.client import dynamodb_lifespan
 {% endif %}
 {% if values.database == 'none' %}
 from .products.memory import InMemoryProductRepository, check_single_process
