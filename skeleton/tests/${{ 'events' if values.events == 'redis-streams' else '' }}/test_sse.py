@@ -5,6 +5,7 @@ and streams ending when the server is told to stop."""
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -26,8 +27,10 @@ from redis import Redis
 from ${{ values.packageName }}.core.config import Settings
 from ${{ values.packageName }}.deps import Services, services_of
 from ${{ values.packageName }}.events.envelope import EventEnvelope
+from ${{ values.packageName }}.events.sse import InvalidLastEventIdError, resume_position
 from ${{ values.packageName }}.main import create_app
 from ${{ values.packageName }}.products.event_payloads import PRODUCT_CREATED, ProductCreatedV1
+from ${{ values.packageName }}.products.event_stream_route import EVENT_STREAM_PARAMETERS
 from ${{ values.packageName }}.products.models import ProductStatus
 
 SetEnv = Callable[[str, str], None]
@@ -299,6 +302,43 @@ def test_events_are_sent_at_the_latest_version_of_their_type(
         **{key: value for key, value in old.payload.items() if key != "price"},
         "price_cents": 1999,
     }
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0-0",
+        "1767225600000-12",
+        f"{'9' * 19}-{'9' * 19}",
+        "",
+        "1",
+        "1-",
+        "-1",
+        "1-2-3",
+        "a-1",
+        " 1-1",
+        "1-1\n",
+        f"{'1' * 20}-0",
+        "\u0661-\u0661",  # Arabic-Indic digits
+    ],
+)
+def test_the_last_event_id_schema_is_the_rule_the_service_applies(value: str) -> None:
+    (parameter,) = [
+        parameter
+        for parameter in EVENT_STREAM_PARAMETERS["parameters"]
+        if parameter["name"] == "Last-Event-ID"
+    ]
+    schema = parameter["schema"]
+    # As JSON Schema reads it: an ECMAScript pattern, which `$` ends only at the very end.
+    fits = (
+        len(value) <= schema["maxLength"]
+        and re.search(schema["pattern"].removesuffix("$") + r"\Z", value) is not None
+    )
+    try:
+        accepted = resume_position([value]) == value
+    except InvalidLastEventIdError:
+        accepted = False
+    assert fits == accepted
 
 
 @pytest.mark.parametrize("value", ["abc", "1-2-3", "-1", "12", "1-", "1" * 20 + "-0"])
