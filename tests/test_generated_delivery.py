@@ -390,7 +390,7 @@ def test_makefile_targets(service: Service) -> None:
     makefile = service.text("Makefile")
     targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, re.MULTILINE))
     expected = BASE_TARGETS | _when(service.aurora, "migrate") | _when(service.queue, "worker")
-    expected |= _when(service.events, "consume", "dead-letters")
+    expected |= _when(service.events, "asyncapi", "consume", "dead-letters")
     expected |= _when(service.redis or service.values["database"] != "none", "deps")
     # Unit tests apart from the tests that need a server, where the service has such tests.
     expected |= _when(service.aurora or service.redis, "test-unit")
@@ -767,7 +767,9 @@ def test_kubernetes_events_consumer(service: Service) -> None:
         r"^HANDLER_TIMEOUT_SECONDS = ([\d.]+)$", (events / "consumer.py").read_text(), re.MULTILINE
     )
     assert pod["terminationGracePeriodSeconds"] > float(handler_seconds)
-    (metrics_port,) = re.findall(r"^METRICS_PORT = (\d+)$", (events / "__main__.py").read_text(), re.MULTILINE)
+    (metrics_port,) = re.findall(
+        r"^METRICS_PORT = (\d+)$", (events / "__main__.py").read_text(), re.MULTILINE
+    )
     annotations = deployment["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/port"] == metrics_port
     assert [port["containerPort"] for port in container["ports"]] == [int(metrics_port)]
