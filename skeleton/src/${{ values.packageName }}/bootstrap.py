@@ -29,6 +29,7 @@ from .dynamodb.client import dynamodb_lifespan
 from .events.lifespan import events_lifespan
 from .events.local import InProcessEventStream
 from .events.runner import in_process_consumer
+from .events.sse import open_event_streams_lifespan
 {% endif %}
 {% if values.events == 'redis-streams' and values.database == 'dynamodb' %}
 from .events.outbox_dynamodb import DynamoDbOutbox
@@ -74,6 +75,8 @@ async def bootstrap(
 {% endif %}
 {% if values.events == 'redis-streams' %}
         event_stream = await stack.enter_async_context(events_lifespan(settings, health, metrics))
+        # Entered after the stream, so on shutdown the open event streams end before it closes.
+        open_event_streams = await stack.enter_async_context(open_event_streams_lifespan(settings))
         if isinstance(event_stream, InProcessEventStream):
             # Local work without Redis: nothing outside this process sees its events, so
             # the consumer runs here.
@@ -118,5 +121,6 @@ async def bootstrap(
 {% endif %}
 {% if values.events == 'redis-streams' %}
             event_stream=event_stream,
+            open_event_streams=open_event_streams,
 {% endif %}
         )
