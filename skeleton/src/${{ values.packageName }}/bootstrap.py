@@ -28,10 +28,19 @@ from .dynamodb.client import dynamodb_lifespan
 {% if values.events == 'redis-streams' %}
 from .events.lifespan import events_lifespan
 from .events.local import InProcessEventStream
-from .events.runner import in_process_consumer
 {% endif %}
 {% if values.events == 'redis-streams' and values.database == 'dynamodb' %}
 from .events.outbox_dynamodb import DynamoDbOutbox
+{% endif %}
+{% if values.events == 'redis-streams' and values.sqlDatabase %}
+from .events.outbox_sql import SqlOutbox
+{% endif %}
+{% if values.events == 'redis-streams' and values.database != 'none' %}
+from .events.relay import relay_lifespan
+{% endif %}
+{% if values.events == 'redis-streams' %}
+from .events.runner import in_process_consumer
+from .events.sse import open_event_streams_lifespan
 {% endif %}
 {% if values.database == 'none' %}
 from .products.memory import InMemoryProductRepository, check_single_process
@@ -74,12 +83,24 @@ async def bootstrap(
 {% endif %}
 {% if values.events == 'redis-streams' %}
         event_stream = await stack.enter_async_context(events_lifespan(settings, health, metrics))
+        # Entered after the stream, so on shutdown the open event streams end before it closes.
+        open_event_streams = await stack.enter_async_context(open_event_streams_lifespan(settings))
         if isinstance(event_stream, InProcessEventStream):
             # Local work without Redis: nothing outside this process sees its events, so
             # the consumer runs here.
             await stack.enter_async_context(
                 in_process_consumer(settings, event_stream, health, metrics)
             )
+{% endif %}
+{% if values.events == 'redis-streams' and values.sqlDatabase %}
+        # Every replica relays committed events from the outbox to the stream.
+        outbox = SqlOutbox(database.writer, settings.events_relay_batch_size)
+        await stack.enter_async_context(relay_lifespan(outbox, event_stream, settings, metrics))
+{% elif values.events == 'redis-streams' and values.database == 'dynamodb' %}
+        # Every replica relays committed events from the outbox to the stream.
+        await stack.enter_async_context(
+            relay_lifespan(event_outbox, event_stream, settings, metrics)
+        )
 {% endif %}
 {% if values.apiQueuesNotifications %}
         product_events = await stack.enter_async_context(
@@ -118,5 +139,6 @@ async def bootstrap(
 {% endif %}
 {% if values.events == 'redis-streams' %}
             event_stream=event_stream,
+            open_event_streams=open_event_streams,
 {% endif %}
         )
