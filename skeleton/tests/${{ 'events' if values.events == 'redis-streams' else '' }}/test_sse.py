@@ -121,16 +121,18 @@ class LiveServer:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._server.should_exit = True
+        # As SIGTERM would (a server outside the main thread installs no signal handlers).
+        self._server.handle_exit(signal.SIGTERM, None)
         self._thread.join(READ_TIMEOUT_SECONDS)
         self._socket.close()
         assert not self._thread.is_alive(), "the server did not stop"
 
-    def call[T](self, work: Callable[[Services], Coroutine[Any, Any, T]]) -> T:
+    def call(self, work: Callable[[Services], Coroutine[Any, Any, object]]) -> None:
         """Run ``work`` on the server's event loop, with the app's services."""
         loop = self._server.servers[0].get_loop()
-        future = asyncio.run_coroutine_threadsafe(work(services_of(self.app)), loop)
-        return future.result(READ_TIMEOUT_SECONDS)
+        asyncio.run_coroutine_threadsafe(work(services_of(self.app)), loop).result(
+            READ_TIMEOUT_SECONDS
+        )
 
 
 @pytest.fixture(params=["in-process", pytest.param("redis", marks=pytest.mark.redis)])
