@@ -50,7 +50,17 @@ def all_combinations(template: Template | None = None) -> Iterator[dict[str, Any
 
 
 def combination_id(values: dict[str, Any]) -> str:
-    keys = ("database", "orm", "cache", "taskQueue", "auth", "datadog", "pythonVersion", "lifecycle")
+    keys = (
+        "database",
+        "orm",
+        "cache",
+        "taskQueue",
+        "events",
+        "auth",
+        "datadog",
+        "pythonVersion",
+        "lifecycle",
+    )
     return "-".join(str(values[key]) for key in keys if key in values)
 
 

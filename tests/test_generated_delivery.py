@@ -32,7 +32,7 @@ from template_matrix import SKELETON_PATH, TEMPLATE_PATH, all_combinations, comb
 KUBERNETES_VERSION = "1.33.0"
 AURORA = ("aurora-postgresql", "aurora-mysql")
 CORE = ("database", "orm", "cache", "taskQueue")
-ROTATED = ("auth", "datadog", "pythonVersion", "lifecycle")
+ROTATED = ("auth", "datadog", "pythonVersion", "lifecycle", "events")
 WORKFLOWS = Path(".github/workflows")
 WORKFLOW = WORKFLOWS / "ci.yml"
 # What each generated workflow's jobs may do with the repository's token.
@@ -47,6 +47,7 @@ OPTIONAL_SETTINGS = {
     "DATABASE_URL",
     "REDIS_URL",
     "TASK_BROKER_URL",
+    "EVENTS_REDIS_URL",
     "JWT_ISSUER",
     "JWT_AUDIENCE",
     "JWT_JWKS_URL",
@@ -98,8 +99,12 @@ class Service:
         return str(self.values["taskQueue"]) != "none"
 
     @property
+    def events(self) -> bool:
+        return str(self.values["events"]) != "none"
+
+    @property
     def redis(self) -> bool:
-        return self.queue or str(self.values["cache"]) != "none"
+        return self.queue or self.events or str(self.values["cache"]) != "none"
 
     @property
     def secret_settings(self) -> set[str]:
@@ -107,6 +112,7 @@ class Service:
             _when(self.aurora, "DATABASE_URL")
             | _when(self.values["cache"] != "none", "REDIS_URL")
             | _when(self.queue, "TASK_BROKER_URL")
+            | _when(self.events, "EVENTS_REDIS_URL")
         )
 
     @property
@@ -316,11 +322,24 @@ def _worker_command(service: Service) -> list[str]:
     return ["arq", f"{package}.worker.settings.WorkerSettings"]
 
 
+def _consumer_command(service: Service) -> list[str]:
+    package = service.values["packageName"]
+    assert (service.root / "src" / package / "events" / "__main__.py").is_file()
+    return ["python", "-m", f"{package}.events", "consume"]
+
+
+def _consumer_probe(service: Service, kind: str) -> list[str]:
+    package = service.values["packageName"]
+    assert (service.root / "src" / package / "events" / "probes.py").is_file()
+    return ["python", "-m", f"{package}.events.probes", kind]
+
+
 def test_compose_has_exactly_the_services_of_the_variant(service: Service) -> None:
     compose = service.yaml("docker-compose.yml")
     _validate_with_builtin_schema("compose-spec", compose)
     database = {"aurora-postgresql": "postgres", "aurora-mysql": "mysql", "dynamodb": "dynamodb"}
     expected = {"app"} | _when(service.aurora, "migrate") | _when(service.queue, "worker")
+    expected |= _when(service.events, "events-consumer")
     expected |= _when(service.redis, "redis")
     expected |= {database[name] for name in [service.values["database"]] if name in database}
     expected |= _when(service.values["database"] == "dynamodb", "dynamodb-init")
@@ -334,13 +353,17 @@ def test_compose_has_exactly_the_services_of_the_variant(service: Service) -> No
             assert condition == {"condition": wanted}, (name, dependency)
             assert one_shot or not services[dependency]["healthcheck"].get("disable"), dependency
     # The app waits for the one-shot set-up containers, which wait for the database.
-    backing = expected - {"app", "worker", "postgres", "mysql", "dynamodb"}
+    backing = expected - {"app", "worker", "events-consumer", "postgres", "mysql", "dynamodb"}
     assert set(services["app"].get("depends_on", {})) == backing
-    for name in {"app", "migrate", "worker"} & expected:
+    for name in {"app", "migrate", "worker", "events-consumer"} & expected:
         assert services[name]["read_only"] is True, name
         assert services[name]["cap_drop"] == ["ALL"], name
     if service.queue:
         assert services["worker"]["command"] == _worker_command(service)
+    if service.events:
+        assert services["events-consumer"]["command"] == _consumer_command(service)
+        # Its health check is the liveness probe's command (it serves no HTTP).
+        assert services["events-consumer"]["healthcheck"]["test"][1:] == _consumer_probe(service, "live")
     if service.aurora:
         assert services["migrate"]["command"] == ["alembic", "upgrade", "head"]
     prefix = service.values["envPrefix"]
@@ -374,6 +397,7 @@ def test_makefile_targets(service: Service) -> None:
     makefile = service.text("Makefile")
     targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, re.MULTILINE))
     expected = BASE_TARGETS | _when(service.aurora, "migrate") | _when(service.queue, "worker")
+    expected |= _when(service.events, "asyncapi", "consume", "dead-letters")
     expected |= _when(service.redis or service.values["database"] != "none", "deps")
     # Unit tests apart from the tests that need a server, where the service has such tests.
     expected |= _when(service.aurora or service.redis, "test-unit")
@@ -390,6 +414,8 @@ def test_makefile_targets(service: Service) -> None:
     assert "alembic upgrade head" in makefile if service.aurora else "alembic" not in makefile
     if service.queue:
         assert " ".join(_worker_command(service)) in makefile
+    if service.events:
+        assert "uv run " + " ".join(_consumer_command(service)) in makefile
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
@@ -521,6 +547,7 @@ def test_kubernetes_manifests_are_valid(service: Service) -> None:
     expected = {"serviceaccount.yaml", "configmap.yaml", "deployment.yaml", "service.yaml"}
     expected |= _when(not service.in_memory, "hpa.yaml", "pdb.yaml")
     expected |= _when(service.queue, "worker-deployment.yaml")
+    expected |= _when(service.events, "events-consumer-deployment.yaml")
     assert set(kustomization["resources"]) == expected
     assert set(manifests) == expected
     subfolders = {path.name for path in (service.root / "k8s").iterdir() if path.is_dir()}
@@ -725,6 +752,35 @@ def test_kubernetes_worker_and_migrations(service: Service) -> None:
         assert _pod_checks(job, service)["command"] == ["alembic", "upgrade", "head"]
         assert job["restartPolicy"] == "Never"
         assert (service.root / "alembic.ini").is_file()
+
+
+def test_kubernetes_events_consumer(service: Service) -> None:
+    """Probes are the consumer's file probes; SIGTERM lets the event in hand finish (its
+    handler's time limit) before the pod is killed; its metrics port is the one scraped."""
+    manifests = _manifests(service)
+    if not service.events:
+        assert "events-consumer-deployment.yaml" not in manifests
+        return
+    deployment = manifests["events-consumer-deployment.yaml"]["spec"]
+    pod = deployment["template"]["spec"]
+    container = _pod_checks(pod, service)
+    assert container["command"] == _consumer_command(service)
+    assert container["startupProbe"]["exec"]["command"] == _consumer_probe(service, "ready")
+    assert container["readinessProbe"]["exec"]["command"] == _consumer_probe(service, "ready")
+    assert container["livenessProbe"]["exec"]["command"] == _consumer_probe(service, "live")
+    assert "initialDelaySeconds" not in container["livenessProbe"], "the startupProbe gates it"
+    events = service.root / "src" / service.values["packageName"] / "events"
+    (handler_seconds,) = re.findall(
+        r"^HANDLER_TIMEOUT_SECONDS = ([\d.]+)$", (events / "consumer.py").read_text(), re.MULTILINE
+    )
+    assert pod["terminationGracePeriodSeconds"] > float(handler_seconds)
+    main = (events / "__main__.py").read_text()
+    (metrics_port,) = re.findall(r"^METRICS_PORT = (\d+)$", main, re.MULTILINE)
+    annotations = deployment["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == metrics_port
+    assert [port["containerPort"] for port in container["ports"]] == [int(metrics_port)]
+    assert deployment["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    assert deployment["minReadySeconds"] > 0
 
 
 # --- Catalog and docs ---------------------------------------------------------------------

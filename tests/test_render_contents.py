@@ -46,11 +46,22 @@ RULES = [
     Rule(
         "task queue",
         lambda v: v["taskQueue"] == "none",
-        _terms(r"task queues?|task worker|\bnotif|enqueue|\bbroker|worker deployment"),
+        # "notify" alone is a general verb (the outbox relay is notified of commits).
+        _terms(r"task queues?|task worker|\bnotific|notify_product|enqueue|\bbroker|worker deployment"),
     ),
     Rule("Datadog", lambda v: not v["datadog"], _terms(r"datadog|ddtrace|dogstatsd|\bdd[._]")),
     Rule("JWT", lambda v: v["auth"] != "jwt", _terms(r"jwt|jwks|bearer")),
-    Rule("Redis", lambda v: v["cache"] == "none" and v["taskQueue"] == "none", _terms(r"redis|elasticache")),
+    Rule(
+        "Redis",
+        lambda v: v["cache"] == "none" and v["taskQueue"] == "none" and v.get("events", "none") == "none",
+        _terms(r"redis|elasticache"),
+    ),
+    Rule(
+        "events",
+        lambda v: v.get("events", "none") == "none",
+        # Outboxes and dead letters also belong to the task queue; these belong to events alone.
+        _terms(r"asyncapi|redis streams?|event stream|server-sent|consumer group|upcast|product\.created\b"),
+    ),
     # "cache" alone also names Docker's and uv's build caches, functools.cache and
     # Cache-Control: these phrases name the service's product cache.
     Rule(
@@ -117,7 +128,7 @@ SUBMISSIONS = pairwise_submissions()
 
 
 def test_the_submissions_hold_every_value_of_every_choice() -> None:
-    for name in ("database", "orm", "cache", "taskQueue", "auth", "datadog"):
+    for name in ("database", "orm", "cache", "taskQueue", "events", "auth", "datadog"):
         seen = {values.get(name) for values in SUBMISSIONS}
         assert len(seen - {None}) >= 2, name
 

@@ -17,6 +17,9 @@ from ${{ values.packageName }}.db.iam import attach_iam_auth
 from ${{ values.packageName }}.db.metadata import metadata
 
 # Modules that define tables, imported so that their tables register in ``metadata``.
+{% if values.events == 'redis-streams' %}
+from ${{ values.packageName }}.events import outbox_sql  # noqa: F401
+{% endif %}
 {% if values.orm == 'sqlalchemy' %}
 from ${{ values.packageName }}.products import orm  # noqa: F401
 {% else %}

@@ -377,8 +377,18 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture
 def empty_database(database_url: str) -> str:
+{% if values.events == 'redis-streams' %}
+    """The session's database without products or unsent events: every test starts from
+    empty tables."""
+    asyncio.run(
+        execute_autocommit(
+            make_url(database_url), "DELETE FROM products", "DELETE FROM event_outbox"
+        )
+    )
+{% else %}
     """The session's database without products: every test starts from an empty table."""
     asyncio.run(execute_autocommit(make_url(database_url), "DELETE FROM products"))
+{% endif %}
     return database_url
 
 

@@ -34,6 +34,9 @@ DEPENDENCY_URLS = [
 {% if values.taskQueue != 'none' %}
     "task_broker_url",
 {% endif %}
+{% if values.events == 'redis-streams' %}
+    "events_redis_url",
+{% endif %}
 ]
 {% else %}
 DEPENDENCY_URLS: list[str] = []

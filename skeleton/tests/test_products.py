@@ -406,7 +406,7 @@ class StaleStore:
             updated_at=now,
         )
 
-    async def add(self, product: Product) -> None:
+    async def add(self, product: Product${{ ', event: object = None' if values.events == 'redis-streams' else '' }}) -> None:
         raise AssertionError("not used")
 
     async def get(self, tenant_id: str, product_id: UUID) -> Product | None:
@@ -415,10 +415,16 @@ class StaleStore:
     async def list_page(self, tenant_id: str, request: PageRequest) -> Page:
         raise AssertionError("not used")
 
-    async def replace(self, product: Product) -> bool:
+    async def replace(self, product: Product${{ ', event: object = None' if values.events == 'redis-streams' else '' }}) -> bool:
         raise StaleProductError(product.id)
 
+{% if values.events == 'redis-streams' %}
+    async def delete(
+        self, tenant_id: str, product_id: UUID, version: int | None = None, event: object = None
+    ) -> bool:
+{% else %}
     async def delete(self, tenant_id: str, product_id: UUID, version: int | None = None) -> bool:
+{% endif %}
         if version is not None:
             raise StaleProductError(product_id)
         return True

@@ -25,10 +25,27 @@ from .deps import Services
 {% if values.database == 'dynamodb' %}
 from .dynamodb.client import dynamodb_lifespan
 {% endif %}
+{% if values.events == 'redis-streams' %}
+from .events.lifespan import events_lifespan
+from .events.local import InProcessEventStream
+{% endif %}
+{% if values.events == 'redis-streams' and values.database == 'dynamodb' %}
+from .events.outbox_dynamodb import DynamoDbOutbox
+{% endif %}
+{% if values.events == 'redis-streams' and values.sqlDatabase %}
+from .events.outbox_sql import SqlOutbox
+{% endif %}
+{% if values.events == 'redis-streams' and values.database != 'none' %}
+from .events.relay import relay_lifespan
+{% endif %}
+{% if values.events == 'redis-streams' %}
+from .events.runner import in_process_consumer
+from .events.sse import open_event_streams_lifespan
+{% endif %}
 {% if values.database == 'none' %}
 from .products.memory import InMemoryProductRepository, check_single_process
 {% endif %}
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
 from .worker.publisher import product_events_lifespan
 {% endif %}
 
@@ -45,6 +62,10 @@ async def bootstrap(
         database = await stack.enter_async_context(database_lifespan(settings, health))
 {% elif values.database == 'dynamodb' %}
         dynamodb_table = await stack.enter_async_context(dynamodb_lifespan(settings, health))
+{% if values.events == 'redis-streams' %}
+        # The repositories write events into it; the relay sends them on.
+        event_outbox = DynamoDbOutbox(dynamodb_table, settings.events_relay_batch_size)
+{% endif %}
 {% else %}
         check_single_process()
 {% endif %}
@@ -60,7 +81,28 @@ async def bootstrap(
             else InProcessWindowCounter()
         )
 {% endif %}
-{% if values.taskQueue != 'none' %}
+{% if values.events == 'redis-streams' %}
+        event_stream = await stack.enter_async_context(events_lifespan(settings, health, metrics))
+        # Entered after the stream, so on shutdown the open event streams end before it closes.
+        open_event_streams = await stack.enter_async_context(open_event_streams_lifespan(settings))
+        if isinstance(event_stream, InProcessEventStream):
+            # Local work without Redis: nothing outside this process sees its events, so
+            # the consumer runs here.
+            await stack.enter_async_context(
+                in_process_consumer(settings, event_stream, health, metrics)
+            )
+{% endif %}
+{% if values.events == 'redis-streams' and values.sqlDatabase %}
+        # Every replica relays committed events from the outbox to the stream.
+        outbox = SqlOutbox(database.writer, settings.events_relay_batch_size)
+        await stack.enter_async_context(relay_lifespan(outbox, event_stream, settings, metrics))
+{% elif values.events == 'redis-streams' and values.database == 'dynamodb' %}
+        # Every replica relays committed events from the outbox to the stream.
+        await stack.enter_async_context(
+            relay_lifespan(event_outbox, event_stream, settings, metrics)
+        )
+{% endif %}
+{% if values.apiQueuesNotifications %}
         product_events = await stack.enter_async_context(
             product_events_lifespan(settings, health, metrics)
         )
@@ -83,13 +125,20 @@ async def bootstrap(
             database=database,
 {% elif values.database == 'dynamodb' %}
             dynamodb_table=dynamodb_table,
+{% if values.events == 'redis-streams' %}
+            event_outbox=event_outbox,
+{% endif %}
 {% else %}
-            product_repository=InMemoryProductRepository(),
+            product_repository=InMemoryProductRepository(${{ 'event_stream' if values.events == 'redis-streams' else '' }}),
 {% endif %}
 {% if values.cache == 'elasticache-redis' %}
             cache=cache,
 {% endif %}
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
             product_events=product_events,
+{% endif %}
+{% if values.events == 'redis-streams' %}
+            event_stream=event_stream,
+            open_event_streams=open_event_streams,
 {% endif %}
         )

@@ -22,10 +22,17 @@ from .core.metrics import ServiceMetrics
 {% if values.sqlDatabase %}
 from .db.database import Database
 {% endif %}
+{% if values.events == 'redis-streams' and values.database == 'dynamodb' %}
+from .events.outbox_dynamodb import DynamoDbOutbox
+{% endif %}
+{% if values.events == 'redis-streams' %}
+from .events.sse import OpenEventStreams
+from .events.stream import EventStream
+{% endif %}
 {% if values.database == 'none' %}
 from .products.memory import InMemoryProductRepository
 {% endif %}
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
 from .products.notifications.events import ProductEvents
 {% endif %}
 
@@ -52,14 +59,21 @@ class Services:
     database: Database
 {% elif values.database == 'dynamodb' %}
     dynamodb_table: "Table"
+{% if values.events == 'redis-streams' %}
+    event_outbox: DynamoDbOutbox
+{% endif %}
 {% else %}
     product_repository: InMemoryProductRepository
 {% endif %}
 {% if values.cache == 'elasticache-redis' %}
     cache: CacheAside
 {% endif %}
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
     product_events: ProductEvents
+{% endif %}
+{% if values.events == 'redis-streams' %}
+    event_stream: EventStream
+    open_event_streams: OpenEventStreams
 {% endif %}
 
 
@@ -98,7 +112,7 @@ async def get_cache(request: Request) -> CacheAside:
 
 CacheDep = Annotated[CacheAside, Depends(get_cache)]
 {% endif %}
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
 
 
 async def get_product_events(request: Request) -> ProductEvents:
@@ -106,4 +120,20 @@ async def get_product_events(request: Request) -> ProductEvents:
 
 
 ProductEventsDep = Annotated[ProductEvents, Depends(get_product_events)]
+{% endif %}
+{% if values.events == 'redis-streams' %}
+
+
+async def get_event_stream(request: Request) -> EventStream:
+    return services_of(request.app).event_stream
+
+
+EventStreamDep = Annotated[EventStream, Depends(get_event_stream)]
+
+
+async def get_open_event_streams(request: Request) -> OpenEventStreams:
+    return services_of(request.app).open_event_streams
+
+
+OpenEventStreamsDep = Annotated[OpenEventStreams, Depends(get_open_event_streams)]
 {% endif %}

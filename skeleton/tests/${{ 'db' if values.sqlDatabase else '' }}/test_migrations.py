@@ -13,6 +13,9 @@ from sqlalchemy.pool import NullPool
 
 from ${{ values.packageName }}.db.metadata import metadata
 from ${{ values.packageName }}.db.migrations import alembic_config, upgrade_to_head
+{% if values.events == 'redis-streams' %}
+from ${{ values.packageName }}.events import outbox_sql  # noqa: F401 (registers the table)
+{% endif %}
 {% if values.orm == 'sqlalchemy' %}
 from ${{ values.packageName }}.products import orm  # noqa: F401 (registers the table)
 {% else %}
@@ -52,6 +55,10 @@ def test_downgrade_and_upgrade(empty_database: str) -> None:
 
     assert "products" not in down
     assert {"ix_products_tenant_created", "ix_products_tenant_status_created"} <= up["products"]
+{% if values.events == 'redis-streams' %}
+    assert "event_outbox" not in down
+    assert "event_outbox" in up
+{% endif %}
 
 
 def test_schema_matches_the_code(empty_database: str) -> None:

@@ -12,6 +12,9 @@ import pytest
 from types_aiobotocore_dynamodb.service_resource import Table
 
 from ${{ values.packageName }}.dynamodb.cursor import decode_cursor, encode_cursor
+{% if values.events == 'redis-streams' %}
+from ${{ values.packageName }}.events.outbox_dynamodb import DynamoDbOutbox
+{% endif %}
 from ${{ values.packageName }}.products.dynamodb import DynamoDbProductRepository
 from ${{ values.packageName }}.products.models import Product, ProductStatus
 from ${{ values.packageName }}.products.pagination import Page, PageRequest
@@ -31,7 +34,7 @@ async def table(dynamodb_endpoint: str, dynamodb_table: str) -> AsyncIterator[Ta
 
 @pytest.fixture
 def repository(table: Table) -> DynamoDbProductRepository:
-    return DynamoDbProductRepository(table)
+    return DynamoDbProductRepository(table${{ ', DynamoDbOutbox(table, batch_size=100)' if values.events == 'redis-streams' else '' }})
 
 
 def product(**changes: Any) -> Product:

@@ -1,4 +1,4 @@
-"""``ProductEvents`` over arq: how the API enqueues the notification task.
+"""``ProductEvents`` over arq: how the notification task is enqueued.
 
 The job ID is derived from the product ID, so a retried request queues one job."""
 
@@ -22,7 +22,6 @@ from ..core.redis import BROKER_TIMEOUT_SECONDS, connection_options
 {% if values.datadog %}
 from ..core.tracing import current_trace_headers
 {% endif %}
-from ..products.models import Product
 from ..products.notifications.enqueue import enqueue, enqueue_failures
 from ..products.notifications.events import ProductEvents
 from ..products.notifications.notice import TASK_NAME, ProductCreatedNotice
@@ -35,9 +34,9 @@ logger = structlog.get_logger(__name__)
 IN_PROCESS_DRAIN_SECONDS = 5.0
 
 
-def _task_arguments(product: Product) -> dict[str, Any]:
+def _task_arguments(notice: ProductCreatedNotice) -> dict[str, Any]:
     return {
-        "notice": ProductCreatedNotice.of(product).to_payload(),
+        "notice": notice.to_payload(),
         "correlation_id": get_correlation_id(),
 {% if values.datadog %}
         "trace_headers": current_trace_headers(),
@@ -50,12 +49,11 @@ class ArqProductEvents:
         self._pool = pool
         self._failures = failures
 
-    async def product_created(self, product: Product) -> None:
-        notice = ProductCreatedNotice.of(product)
+    async def product_created(self, notice: ProductCreatedNotice) -> None:
         await enqueue(
             notice,
             lambda: self._pool.enqueue_job(
-                TASK_NAME, _job_id=notice.idempotency_key, **_task_arguments(product)
+                TASK_NAME, _job_id=notice.idempotency_key, **_task_arguments(notice)
             ),
             self._failures,
         )
@@ -75,14 +73,14 @@ class InProcessProductEvents:
         }
         self._running: set[asyncio.Task[None]] = set()
 
-    async def product_created(self, product: Product) -> None:
-        task = asyncio.create_task(self._run(product))
+    async def product_created(self, notice: ProductCreatedNotice) -> None:
+        task = asyncio.create_task(self._run(notice))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
-    async def _run(self, product: Product) -> None:
+    async def _run(self, notice: ProductCreatedNotice) -> None:
         try:
-            await notify_product_created(self._context, **_task_arguments(product))
+            await notify_product_created(self._context, **_task_arguments(notice))
         except Exception:
             return  # the task logged it
 

@@ -1,4 +1,4 @@
-"""``ProductEvents`` over Celery: how the API enqueues the notification task."""
+"""``ProductEvents`` over Celery: how the notification task is enqueued."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -13,7 +13,6 @@ from ..core.correlation_id import get_correlation_id
 from ..core.health import HealthRegistry
 from ..core.metrics import ServiceMetrics
 from ..core.redis import BROKER_TIMEOUT_SECONDS, create_redis
-from ..products.models import Product
 from ..products.notifications.enqueue import enqueue, enqueue_failures
 from ..products.notifications.events import ProductEvents
 from ..products.notifications.notice import ProductCreatedNotice
@@ -28,8 +27,7 @@ class CeleryProductEvents:
         self._app = app
         self._failures = failures
 
-    async def product_created(self, product: Product) -> None:
-        notice = ProductCreatedNotice.of(product)
+    async def product_created(self, notice: ProductCreatedNotice) -> None:
         # The task bound to this app (a shared task is bound to every app).
         task = self._app.tasks[notify_product_created.name]
         # Publishing blocks (and runs the task, in eager mode): off the event loop.

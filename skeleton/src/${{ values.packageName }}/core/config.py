@@ -19,6 +19,9 @@ from ..db.settings import DatabaseSettings
 {% elif values.database == 'dynamodb' %}
 from ..dynamodb.settings import DynamoDbSettings
 {% endif %}
+{% if values.events == 'redis-streams' %}
+from ..events.settings import EventSettings
+{% endif %}
 {% if values.taskQueue != 'none' %}
 from ..products.notifications.settings import NotificationSettings
 from ..worker.queue_settings import TaskQueueSettings
@@ -54,6 +57,9 @@ class Settings(
 {% endif %}
 {% if values.auth == 'jwt' %}
     JwtSettings,
+{% endif %}
+{% if values.events == 'redis-streams' %}
+    EventSettings,
 {% endif %}
 {% if values.taskQueue != 'none' %}
     NotificationSettings,
@@ -96,6 +102,10 @@ class Settings(
 {% if values.taskQueue != 'none' %}
         if self.task_broker_url is None:
             missing.append("task_broker_url")
+{% endif %}
+{% if values.events == 'redis-streams' %}
+        if self.events_redis_url is None:
+            missing.append("events_redis_url")
 {% endif %}
         return missing
 

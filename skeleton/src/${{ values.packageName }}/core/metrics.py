@@ -5,7 +5,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, ${{ 'Gauge, ' if values.events == 'redis-streams' else '' }}Histogram
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
@@ -60,6 +60,9 @@ class ServiceMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self._counters: dict[str, Counter] = {}
+{% if values.events == 'redis-streams' %}
+        self._gauges: dict[str, Gauge] = {}
+{% endif %}
         self._series: dict[tuple[str, str, int], _RequestSeries] = {}
         self.registry.register(_RequestCollector(self._series))
 
@@ -69,6 +72,14 @@ class ServiceMetrics:
         if name not in self._counters:
             self._counters[name] = Counter(name, documentation, labels, registry=self.registry)
         return self._counters[name]
+{% if values.events == 'redis-streams' %}
+
+    def gauge(self, name: str, documentation: str) -> Gauge:
+        """The app's gauge of this name, created on first use (as ``counter()``)."""
+        if name not in self._gauges:
+            self._gauges[name] = Gauge(name, documentation, registry=self.registry)
+        return self._gauges[name]
+{% endif %}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)

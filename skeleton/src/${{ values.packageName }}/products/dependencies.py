@@ -9,17 +9,17 @@ from fastapi import Depends, Request
 from fastapi import Depends
 {% endif %}
 
-{% if values.cache == 'elasticache-redis' and values.taskQueue != 'none' and values.database == 'none' %}
+{% if values.cache == 'elasticache-redis' and values.apiQueuesNotifications and values.database == 'none' %}
 from ..deps import CacheDep, ProductEventsDep, services_of
-{% elif values.cache == 'elasticache-redis' and values.taskQueue != 'none' %}
+{% elif values.cache == 'elasticache-redis' and values.apiQueuesNotifications %}
 from ..deps import CacheDep, ProductEventsDep
 {% elif values.cache == 'elasticache-redis' and values.database == 'none' %}
 from ..deps import CacheDep, services_of
 {% elif values.cache == 'elasticache-redis' %}
 from ..deps import CacheDep
-{% elif values.taskQueue != 'none' and values.database == 'none' %}
+{% elif values.apiQueuesNotifications and values.database == 'none' %}
 from ..deps import ProductEventsDep, services_of
-{% elif values.taskQueue != 'none' %}
+{% elif values.apiQueuesNotifications %}
 from ..deps import ProductEventsDep
 {% elif values.database == 'none' %}
 from ..deps import services_of
@@ -60,7 +60,7 @@ ProductRepositoryDep = Annotated[ProductRepository, Depends(get_product_reposito
 {% endif %}
 
 
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
 async def get_product_service(
     repository: ProductRepositoryDep, events: ProductEventsDep
 ) -> ProductService:

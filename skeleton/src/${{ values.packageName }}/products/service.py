@@ -1,4 +1,6 @@
-"""Business rules of products; storage is behind ``ProductRepository``."""
+"""Business rules of products; storage is behind ``ProductRepository``.{% if values.events == 'redis-streams' %} Each change is
+announced by an event (``products.event_payloads``), built and checked against its schema
+before the write, and handed to the repository with it.{% endif %}"""
 
 import dataclasses
 from collections.abc import Callable
@@ -8,9 +10,13 @@ from uuid import UUID, uuid4
 import structlog
 
 from ..core.errors import ConflictError, NotFoundError, PreconditionFailedError
+{% if values.events == 'redis-streams' %}
+from .event_payloads import PRODUCT_EVENTS, ProductCreatedV2, ProductDeletedV1, ProductUpdatedV1
+{% endif %}
 from .models import Product
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
 from .notifications.events import ProductEvents
+from .notifications.notice import ProductCreatedNotice
 {% endif %}
 from .pagination import Page, PageRequest
 from .repository import ProductRepository, StaleProductError
@@ -24,7 +30,7 @@ def utc_now() -> datetime:
 
 
 class ProductService:
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
     def __init__(
         self,
         repository: ProductRepository,
@@ -48,12 +54,17 @@ class ProductService:
         product = Product(
             tenant_id=tenant_id, id=uuid4(), created_at=now, updated_at=now, **data.model_dump()
         )
+{% if values.events == 'redis-streams' %}
+        event = PRODUCT_EVENTS.envelope(ProductCreatedV2.of(product), tenant_id)
+        await self._repository.add(product, event)
+{% else %}
         await self._repository.add(product)
+{% endif %}
         logger.info("product created", product_id=str(product.id), tenant_id=tenant_id)
-{% if values.taskQueue != 'none' %}
+{% if values.apiQueuesNotifications %}
         # Only once the product is stored; a failure to enqueue does not undo it.
         if self._events is not None:
-            await self._events.product_created(product)
+            await self._events.product_created(ProductCreatedNotice.of(product))
 {% endif %}
         return product
 
@@ -83,9 +94,12 @@ class ProductService:
         updated = dataclasses.replace(
             product, **fields, updated_at=self._clock(), version=product.version + 1
         )
+{% if values.events == 'redis-streams' %}
+        event = PRODUCT_EVENTS.envelope(ProductUpdatedV1.of(updated, list(fields)), tenant_id)
+{% endif %}
         try:
             # Written only over the version read (and checked) above.
-            stored = await self._repository.replace(updated)
+            stored = await self._repository.replace(updated${{ ', event' if values.events == 'redis-streams' else '' }})
         except StaleProductError:
             if expected_versions is not None:
                 raise _precondition_failed(product_id) from None
@@ -106,9 +120,14 @@ class ProductService:
             product = await self.get(tenant_id, product_id)
             _check_precondition(product, expected_versions)
             version = product.version
+{% if values.events == 'redis-streams' %}
+        event = PRODUCT_EVENTS.envelope(
+            ProductDeletedV1(product_id=product_id, deleted_at=self._clock()), tenant_id
+        )
+{% endif %}
         try:
             # With a version, deleted only if that version is still stored.
-            deleted = await self._repository.delete(tenant_id, product_id, version)
+            deleted = await self._repository.delete(tenant_id, product_id, version${{ ', event' if values.events == 'redis-streams' else '' }})
         except StaleProductError:
             raise _precondition_failed(product_id) from None
         if not deleted:

@@ -1,6 +1,12 @@
+{% if values.events == 'redis-streams' %}
+"""The event consumer enqueues the task when it handles product.created: when the broker
+cannot take it, the handler fails (logged and counted) and the event stays in the stream,
+to be handled again, so the notification waits for the broker instead of being lost."""
+{% else %}
 """Enqueueing never fails the request: when the broker cannot take the task, the product is
 still created and the notification is lost (logged and counted). Making it reliable would
 take an outbox written in the product's transaction."""
+{% endif %}
 
 import asyncio
 from collections.abc import Awaitable, Callable
@@ -34,3 +40,6 @@ async def enqueue(
             product_id=notice.product_id,
             error=type(error).__name__,
         )
+{% if values.events == 'redis-streams' %}
+        raise
+{% endif %}

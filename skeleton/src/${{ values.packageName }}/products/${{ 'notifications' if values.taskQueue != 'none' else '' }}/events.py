@@ -1,9 +1,10 @@
-"""The port through which the product service tells the rest of the system what happened."""
+"""The port through which the rest of the system asks for the "product created"
+notification."""
 
 from typing import Protocol
 
-from ..models import Product
+from .notice import ProductCreatedNotice
 
 
 class ProductEvents(Protocol):
-    async def product_created(self, product: Product) -> None: ...
+    async def product_created(self, notice: ProductCreatedNotice) -> None: ...
