@@ -30,6 +30,9 @@ import redis
 {% if values.datadog %}
 from ddtrace.trace import tracer
 {% endif %}
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
@@ -48,6 +51,7 @@ from ${{ values.packageName }}.products.event_projection import RedisProductProj
 from ${{ values.packageName }}.products.models import ProductStatus
 
 SetEnv = Callable[[str, str], None]
+TenantHeaders = Callable[[str], dict[str, str]]
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 TENANT_ID = "tenant-events"
 GROUP = "consumers"
@@ -398,6 +402,25 @@ def test_replay_changes_nothing_already_applied_and_is_bounded(
     status, result = run_command("replay", "--type", PRODUCT_CREATED, "--since", since)
     assert (result[0]["applied"], result[0]["unchanged"]) == (1, 0)
     assert projection(stream) == before
+
+
+def consumed_applied(api: TestClient) -> float:
+    """``events_consumed_total`` of product.created events applied, from ``/metrics``."""
+    for family in text_string_to_metric_families(api.get("/metrics").text):
+        for sample in family.samples:
+            labels = {"type": PRODUCT_CREATED, "outcome": "applied"}
+            if sample.name == "events_consumed_total" and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
+
+
+def test_without_the_stream_s_redis_the_api_runs_the_consumer_itself(
+    app: FastAPI, tenant_headers: TenantHeaders
+) -> None:
+    with TestClient(app, headers=tenant_headers(TENANT_ID)) as api:
+        response = api.post("/api/v1/products", json={"name": "Widget", "price": "19.90"})
+        assert response.status_code == 201, response.text
+        wait_for(lambda: consumed_applied(api) == 1, 10, "the in-process consumer")
 
 
 def test_the_commands_refuse_to_run_without_the_stream_s_redis(base_env: SetEnv) -> None:
