@@ -767,9 +767,8 @@ def test_kubernetes_events_consumer(service: Service) -> None:
         r"^HANDLER_TIMEOUT_SECONDS = ([\d.]+)$", (events / "consumer.py").read_text(), re.MULTILINE
     )
     assert pod["terminationGracePeriodSeconds"] > float(handler_seconds)
-    (metrics_port,) = re.findall(
-        r"^METRICS_PORT = (\d+)$", (events / "__main__.py").read_text(), re.MULTILINE
-    )
+    main = (events / "__main__.py").read_text()
+    (metrics_port,) = re.findall(r"^METRICS_PORT = (\d+)$", main, re.MULTILINE)
     annotations = deployment["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/port"] == metrics_port
     assert [port["containerPort"] for port in container["ports"]] == [int(metrics_port)]

@@ -28,11 +28,19 @@ from .dynamodb.client import dynamodb_lifespan
 {% if values.events == 'redis-streams' %}
 from .events.lifespan import events_lifespan
 from .events.local import InProcessEventStream
-from .events.runner import in_process_consumer
-from .events.sse import open_event_streams_lifespan
 {% endif %}
 {% if values.events == 'redis-streams' and values.database == 'dynamodb' %}
 from .events.outbox_dynamodb import DynamoDbOutbox
+{% endif %}
+{% if values.events == 'redis-streams' and values.sqlDatabase %}
+from .events.outbox_sql import SqlOutbox
+{% endif %}
+{% if values.events == 'redis-streams' and values.database != 'none' %}
+from .events.relay import relay_lifespan
+{% endif %}
+{% if values.events == 'redis-streams' %}
+from .events.runner import in_process_consumer
+from .events.sse import open_event_streams_lifespan
 {% endif %}
 {% if values.database == 'none' %}
 from .products.memory import InMemoryProductRepository, check_single_process
@@ -83,6 +91,16 @@ async def bootstrap(
             await stack.enter_async_context(
                 in_process_consumer(settings, event_stream, health, metrics)
             )
+{% endif %}
+{% if values.events == 'redis-streams' and values.sqlDatabase %}
+        # Every replica relays committed events from the outbox to the stream.
+        outbox = SqlOutbox(database.writer, settings.events_relay_batch_size)
+        await stack.enter_async_context(relay_lifespan(outbox, event_stream, settings, metrics))
+{% elif values.events == 'redis-streams' and values.database == 'dynamodb' %}
+        # Every replica relays committed events from the outbox to the stream.
+        await stack.enter_async_context(
+            relay_lifespan(event_outbox, event_stream, settings, metrics)
+        )
 {% endif %}
 {% if values.apiQueuesNotifications %}
         product_events = await stack.enter_async_context(

@@ -2,6 +2,9 @@
 what the handler did when it returns, and when the handler or the commit fails, rolls back and
 gives the connection back to the pool."""
 
+{% if values.events == 'redis-streams' %}
+import asyncio
+{% endif %}
 {% if values.orm == 'sqlalchemy' %}
 import dataclasses
 {% endif %}
@@ -94,7 +97,18 @@ def checkouts(app: FastAPI, client: TestClient) -> list[object]:
     """Every connection the app takes from its pool from now on (reads share the pool)."""
     taken: list[object] = []
     database = services_of(app).database
+{% if values.events == 'redis-streams' %}
+
+    def take(connection: object, *_: object) -> None:
+        # The outbox relay polls the outbox on connections of its own, in its own task.
+        task = asyncio.current_task()
+        if task is None or task.get_name() != "outbox-relay":
+            taken.append(connection)
+
+    event.listen(database.writer.sync_engine, "checkout", take)
+{% else %}
     event.listen(database.writer.sync_engine, "checkout", lambda *args: taken.append(args[0]))
+{% endif %}
     return taken
 
 

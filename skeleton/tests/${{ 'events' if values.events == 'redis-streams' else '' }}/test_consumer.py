@@ -8,7 +8,13 @@ deleted afterwards. Events are appended to the stream directly, as a publisher d
 import asyncio
 import json
 import os
+{% if values.taskQueue != 'none' %}
+import shutil
+{% endif %}
 import signal
+{% if values.taskQueue != 'none' %}
+import socket
+{% endif %}
 import subprocess
 import sys
 import time
@@ -406,3 +412,51 @@ def test_the_commands_refuse_to_run_without_the_stream_s_redis(base_env: SetEnv)
     assert result.returncode == 2
     (line,) = result.stderr.splitlines()
     assert "EVENTS_REDIS_URL is not set" in line
+{% if values.taskQueue != 'none' %}
+
+
+@pytest.mark.redis
+def test_the_notification_task_waits_in_the_stream_while_the_broker_is_down(
+    stream: str, client: Any, base_env: SetEnv, tmp_path: Path
+) -> None:
+    """product.created's handler queues the notification task: while the broker is down the
+    handler fails and the event stays pending, handled again until the broker takes it."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        pytest.skip("redis-server is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    broker_url = f"redis://127.0.0.1:{port}/0"
+    queue = f"{stream}-tasks"
+    base_env("TASK_BROKER_URL", broker_url)
+    base_env("TASK_QUEUE_NAME", queue)
+    base_env("EVENTS_MAX_DELIVERIES", "100")
+    log = tmp_path / "consumer.log"
+    with consumer(log):
+        envelope = publish(client, stream, created())
+        wait_for(
+            lambda: "event handler failed, will retry" in log.read_text(), 30, "a failed attempt"
+        )
+        assert pending(client, stream) == 1
+        server = subprocess.Popen(
+            [executable, "--port", str(port), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            wait_for(lambda: pending(client, stream) == 0, 30, "the event handled again")
+            broker: Any = redis.Redis.from_url(broker_url, decode_responses=True)
+{% if values.taskQueue == 'arq' %}
+            queued = list(broker.zrange(queue, 0, -1))
+{% else %}
+            messages = broker.lrange(queue, 0, -1)
+            queued = [json.loads(message)["headers"]["id"] for message in messages]
+{% endif %}
+            broker.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    product_id = envelope.payload["product_id"]
+    assert queued == [f"product-created-{product_id}"]
+    assert projection(stream).products == 1
+{% endif %}

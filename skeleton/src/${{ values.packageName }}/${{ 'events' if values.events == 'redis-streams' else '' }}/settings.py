@@ -1,5 +1,5 @@
-"""Settings of the events: the stream, its retention, the consumer group,{% if values.database != 'none' %} the outbox relay{% endif %}
-and the live event route."""
+"""Settings of the events: the stream and its retention, the consumer group, the live
+event route{% if values.database != 'none' %} and the outbox relay{% endif %}."""
 
 from pydantic import BaseModel, Field, SecretStr
 
