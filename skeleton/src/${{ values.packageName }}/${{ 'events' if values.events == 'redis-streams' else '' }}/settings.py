@@ -22,9 +22,11 @@ class EventSettings(BaseModel):
     events_claim_idle_seconds: float = Field(default=60.0, gt=0)
     # An event that failed this many deliveries goes to the dead-letter stream.
     events_max_deliveries: int = Field(default=5, ge=1)
+{% if values.database != 'none' %}
     events_relay_batch_size: int = Field(default=100, ge=1)
     # How often the relay looks for outbox rows it was not woken for (another replica's).
     events_relay_interval_seconds: float = Field(default=1.0, gt=0)
+{% endif %}
     # Open event streams (Server-Sent Events) per replica; past it a client gets 503.
     events_sse_max_streams: int = Field(default=100, ge=1)
     # A comment line this often keeps proxies from closing an idle event stream.
