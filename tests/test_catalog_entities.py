@@ -6,8 +6,8 @@ processors (``$text`` placeholders, kind validation, relations), entity policies
 catalog rules, with GitHub served from the rendered folder. Every distinct
 ``catalog-info.yaml`` of every combination of choices (with and without a system) is
 registered in one Node process, and what the catalog makes of it is compared with what the
-choices call for: the entities, the relations, the API's definition read from
-``openapi.json``.
+choices call for: the entities, the relations, the APIs' definitions read from
+``openapi.json`` and, with events, ``asyncapi.json``.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ from scaffold.workflow import Template, run_template
 from template_matrix import AURORA, BASE_VALUES, SKELETON_PATH, TEMPLATE_PATH, all_combinations
 
 ROOT = TEMPLATE_PATH.parent
-# The files the catalog reads: the entities and, through their $text placeholder, the API.
-CATALOG_FILES = ("catalog-info.yaml", "openapi.json")
+# The files the catalog reads: the entities and, through their $text placeholders, the APIs
+# (asyncapi.json only with events). Their skeleton entries are found by what they render to.
+CATALOG_FILES = ("catalog-info.yaml", "openapi.json", "asyncapi.json")
+ALWAYS_RENDERED = ("catalog-info.yaml", "openapi.json")
 SYSTEMS = (None, "payments")
 
 
@@ -83,7 +85,10 @@ def _catalog_only(template: Template) -> Template:
     """``template`` with its skeleton cut down to the files the catalog reads."""
     skeleton = Skeleton.load(SKELETON_PATH)
     template.skeletons[skeleton.root] = dataclasses.replace(
-        skeleton, entries=tuple(entry for entry in skeleton.entries if entry.location in CATALOG_FILES)
+        skeleton,
+        entries=tuple(
+            entry for entry in skeleton.entries if any(name in entry.location for name in CATALOG_FILES)
+        ),
     )
     return template
 
@@ -122,16 +127,29 @@ def _resources(values: Mapping[str, Any]) -> dict[str, str]:
         resources[f"{name}-cache"] = "cache"
     if values["taskQueue"] != "none":
         resources[f"{name}-broker"] = "message-broker"
+    if values["events"] != "none":
+        resources[f"{name}-events"] = "event-stream"
     return resources
+
+
+def _apis(values: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """API name -> (spec.type, the committed document that defines it)."""
+    name = values["name"]
+    apis = {name: ("openapi", "openapi.json")}
+    if values["events"] != "none":
+        apis[f"{name}-events"] = ("asyncapi", "asyncapi.json")
+    return apis
 
 
 def _expected_relations(values: Mapping[str, Any]) -> set[Relation]:
     name, owner = values["name"], values["owner"]
-    component, api = f"component:default/{name}", f"api:default/{name}"
-    owned = [component, api, *(f"resource:default/{resource}" for resource in _resources(values))]
-    pairs = [(component, "providesApi", "apiProvidedBy", api)]
+    component = f"component:default/{name}"
+    apis = [f"api:default/{api}" for api in _apis(values)]
+    resources = [f"resource:default/{resource}" for resource in _resources(values)]
+    owned = [component, *apis, *resources]
+    pairs = [(component, "providesApi", "apiProvidedBy", api) for api in apis]
     pairs += [(entity, "ownedBy", "ownerOf", owner) for entity in owned]
-    pairs += [(component, "dependsOn", "dependencyOf", entity) for entity in owned[2:]]
+    pairs += [(component, "dependsOn", "dependencyOf", entity) for entity in resources]
     if values.get("system"):
         pairs += [(entity, "partOf", "hasPart", f"system:default/{values['system']}") for entity in owned]
     return {
@@ -151,9 +169,11 @@ def _entities(result: RegisterResult) -> dict[str, dict[str, Any]]:
 
 
 def test_every_combination_is_covered(distinct_renders: list[Render]) -> None:
-    # database (with orm) x cache x task queue x auth x Datadog x lifecycle x system
-    assert len(distinct_renders) == 6 * 2 * 3 * 2 * 2 * 2 * 2
-    assert all((render.root / name).is_file() for render in distinct_renders for name in CATALOG_FILES)
+    # database (with orm) x cache x task queue x events x auth x Datadog x lifecycle x system
+    assert len(distinct_renders) == 6 * 2 * 3 * 2 * 2 * 2 * 2 * 2
+    assert all((render.root / name).is_file() for render in distinct_renders for name in ALWAYS_RENDERED)
+    for render in distinct_renders:
+        assert (render.root / "asyncapi.json").is_file() == (render.values["events"] != "none")
 
 
 def test_the_catalog_accepts_every_variant(registered: list[tuple[Render, RegisterResult]]) -> None:
@@ -182,23 +202,25 @@ def test_the_entities_are_the_component_its_api_and_its_resources(
             if ref.startswith("resource:")
         }
         assert resources == _resources(values)
-        assert set(entities) == {f"component:default/{name}", f"api:default/{name}"} | {
-            f"resource:default/{resource}" for resource in resources
-        }
+        assert set(entities) == {f"component:default/{name}"} | {
+            f"api:default/{api}" for api in _apis(values)
+        } | {f"resource:default/{resource}" for resource in resources}
         system = f"system:default/{values['system']}" if "system" in values else None
         for entity in entities.values():
             assert entity["spec"]["owner"] == values["owner"]
             assert entity["spec"].get("system") == system
-        api = entities[f"api:default/{name}"]["spec"]
-        assert (api["type"], api["lifecycle"]) == ("openapi", values["lifecycle"])
+        for api, (kind, _) in _apis(values).items():
+            spec = entities[f"api:default/{api}"]["spec"]
+            assert (spec["type"], spec["lifecycle"]) == (kind, values["lifecycle"])
 
 
-def test_the_api_definition_is_the_committed_openapi_document(
+def test_the_api_definitions_are_the_committed_documents(
     registered: list[tuple[Render, RegisterResult]],
 ) -> None:
     for render, result in registered:
-        api = _entities(result)[f"api:default/{render.values['name']}"]
-        assert api["spec"]["definition"] == (render.root / "openapi.json").read_text(encoding="utf-8")
+        for api, (_, document) in _apis(render.values).items():
+            definition = _entities(result)[f"api:default/{api}"]["spec"]["definition"]
+            assert definition == (render.root / document).read_text(encoding="utf-8")
 
 
 def test_the_relations_are_the_expected_ones(registered: list[tuple[Render, RegisterResult]]) -> None:
@@ -212,6 +234,7 @@ def test_two_services_share_no_entity_and_long_names_fit(tmp_path: Path) -> None
         "database": "dynamodb",
         "cache": "elasticache-redis",
         "taskQueue": "celery",
+        "events": "redis-streams",
         "system": "payments",
     }
     longest = "a" * 53 + "-b"  # 55 characters, the form's maximum
@@ -222,7 +245,7 @@ def test_two_services_share_no_entity_and_long_names_fit(tmp_path: Path) -> None
     results = register_in_catalog([render.job(render.values["name"]) for render in renders])
     assert all(result.ok for result in results), [result.error for result in results]
     refs = [set(_entities(result)) for result in results]
-    assert all(len(entity_refs) == 5 for entity_refs in refs)
+    assert all(len(entity_refs) == 7 for entity_refs in refs)
     assert not refs[0] & refs[1]
     assert not refs[0] & refs[2]
     assert not refs[1] & refs[2]
@@ -239,12 +262,17 @@ def test_backstage_default_rules_refuse_the_file_so_the_docs_allow_its_kinds(
     assert _app_config(ROOT / "README.md")["catalog"]["rules"] == APP_CONFIG["catalog"]["rules"]
 
 
-def test_a_missing_openapi_document_fails_registration(
-    distinct_renders: list[Render], tmp_path: Path
+@pytest.mark.parametrize(
+    ("events", "missing"), [("none", "openapi.json"), ("redis-streams", "asyncapi.json")]
+)
+def test_a_missing_api_document_fails_registration(
+    distinct_renders: list[Render], tmp_path: Path, events: str, missing: str
 ) -> None:
-    rendered = distinct_renders[0]
-    (tmp_path / "catalog-info.yaml").write_bytes((rendered.root / "catalog-info.yaml").read_bytes())
+    rendered = next(render for render in distinct_renders if render.values["events"] == events)
+    for name in CATALOG_FILES:
+        if name != missing and (rendered.root / name).is_file():
+            (tmp_path / name).write_bytes((rendered.root / name).read_bytes())
     render = dataclasses.replace(rendered, root=tmp_path)
-    (failed,) = register_in_catalog([render.job("no-openapi")])
+    (failed,) = register_in_catalog([render.job(f"no-{missing}")])
     assert not failed.ok
-    assert "Placeholder $text could not read location ./openapi.json" in str(failed.error)
+    assert f"Placeholder $text could not read location ./{missing}" in str(failed.error)

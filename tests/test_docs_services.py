@@ -43,7 +43,7 @@ from scaffold.workflow import Template, run_template
 from template_matrix import TEMPLATE_PATH, all_combinations, combination_id
 
 SHAPING = ("database", "orm", "cache", "taskQueue", "auth", "datadog")
-ROTATED = ("pythonVersion", "lifecycle")
+ROTATED = ("pythonVersion", "lifecycle", "events")
 # Tools a service's docs may call that are not Python dependencies of the service.
 EXTERNAL_TOOLS = {"aws", "curl", "docker", "git", "kubectl", "kustomize", "redis-cli", "cp"}
 ROW = re.compile(r"^\| `(?P<variable>[A-Z0-9_]+)` \| (?P<default>[^|]*) \| (?P<meaning>.*) \|$")

@@ -120,6 +120,14 @@ def test_parameters_page_lists_the_files_of_each_choice(file_report: FileReport)
     assert "alembic.ini" in added["database"]['"aurora-mysql"']
     assert "alembic.ini" not in added["database"]['"dynamodb"']
     assert ".python-version" in file_report.changed["pythonVersion"]
+    # A file two choices add together is listed under each, with the other's values.
+    with_events = dict(file_report.added_with["events"]['"redis-streams"'])
+    assert (
+        with_events["src/<package>/events/outbox_sql.py"] == "database `aurora-postgresql` or `aurora-mysql`"
+    )
+    assert "src/<package>/events/outbox_sql.py" not in added["events"]['"redis-streams"']
+    with_dynamodb = dict(file_report.added_with["database"]['"dynamodb"'])
+    assert with_dynamodb["src/<package>/events/outbox_dynamodb.py"] == "events `redis-streams`"
 
 
 # --- Code blocks ---------------------------------------------------------------------------

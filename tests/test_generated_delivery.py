@@ -390,7 +390,7 @@ def test_makefile_targets(service: Service) -> None:
     makefile = service.text("Makefile")
     targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, re.MULTILINE))
     expected = BASE_TARGETS | _when(service.aurora, "migrate") | _when(service.queue, "worker")
-    expected |= _when(service.events, "consume", "dead-letters")
+    expected |= _when(service.events, "asyncapi", "consume", "dead-letters")
     expected |= _when(service.redis or service.values["database"] != "none", "deps")
     # Unit tests apart from the tests that need a server, where the service has such tests.
     expected |= _when(service.aurora or service.redis, "test-unit")
@@ -767,7 +767,8 @@ def test_kubernetes_events_consumer(service: Service) -> None:
         r"^HANDLER_TIMEOUT_SECONDS = ([\d.]+)$", (events / "consumer.py").read_text(), re.MULTILINE
     )
     assert pod["terminationGracePeriodSeconds"] > float(handler_seconds)
-    (metrics_port,) = re.findall(r"^METRICS_PORT = (\d+)$", (events / "__main__.py").read_text(), re.MULTILINE)
+    main = (events / "__main__.py").read_text()
+    (metrics_port,) = re.findall(r"^METRICS_PORT = (\d+)$", main, re.MULTILINE)
     annotations = deployment["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/port"] == metrics_port
     assert [port["containerPort"] for port in container["ports"]] == [int(metrics_port)]
@@ -802,11 +803,15 @@ def test_catalog_info_and_docs(service: Service) -> None:
         "DYNAMODB_TABLE": service.values["database"] == "dynamodb",
         "REDIS_URL": service.values["cache"] != "none",
         "TASK_BROKER_URL": service.queue,
+        "EVENTS_REDIS_URL": service.events,
         "JWT_ISSUER": service.values["auth"] == "jwt",
         "Datadog": bool(service.values["datadog"]),
     }
-    # The tests' own server variables (TEST_REDIS_URL, TEST_DATABASE_URL) are not settings.
-    said = {word: re.search(f"(?<!TEST_){re.escape(word)}", docs) is not None for word in mentions}
+    # The tests' own server variables (TEST_REDIS_URL, TEST_DATABASE_URL) are not settings, and
+    # REDIS_URL is not EVENTS_REDIS_URL.
+    said = {
+        word: re.search(f"(?<!TEST_)(?<!EVENTS_){re.escape(word)}", docs) is not None for word in mentions
+    }
     assert said == mentions
     links = [
         (page, target)

@@ -18,7 +18,11 @@ Generation is derandomized: every run sends the same requests, so a failure repr
 
 import itertools
 from collections import Counter
+{% if values.events == 'redis-streams' %}
+from collections.abc import Callable, Iterator
+{% else %}
 from collections.abc import Iterator
+{% endif %}
 from typing import Any
 
 import hypothesis
@@ -31,6 +35,9 @@ from schemathesis.python.asgi import shutdown_lifespans
 from schemathesis.schemas import BaseSchema
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+{% if values.events == 'redis-streams' %}
+from ${{ values.packageName }}.core.config import Settings
+{% endif %}
 from ${{ values.packageName }}.core.rate_limit import limit_rate
 {% if values.auth == 'jwt' %}
 from ${{ values.packageName }}.core.tenancy import TENANT_ID_HEADER
@@ -88,6 +95,15 @@ def undocumented(answered: Answered, api_schema: BaseSchema) -> list[str]:
     )
 
 
+{% if values.events == 'redis-streams' %}
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    """Event streams end after a moment: the in-process transport reads a response whole,
+    so an open stream would never let a call return."""
+    return make_settings(events_sse_max_stream_seconds=0.05)
+
+
+{% endif %}
 @pytest.fixture
 def fuzzed_app(app: FastAPI) -> Iterator[FastAPI]:
     """The test app without the rate limit (thousands of requests come from one client);

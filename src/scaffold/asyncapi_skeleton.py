@@ -22,7 +22,9 @@ from typing import Any
 from scaffold.workflow import Template, run_template
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-SKELETON_DOCUMENT = REPOSITORY / "skeleton" / "${{ 'asyncapi.json' if values.events == 'redis-streams' else '' }}"
+SKELETON_DOCUMENT = (
+    REPOSITORY / "skeleton" / "${{ 'asyncapi.json' if values.events == 'redis-streams' else '' }}"
+)
 NAME = "orders-api"
 SAMPLE_VALUES = {
     "name": NAME,
@@ -42,7 +44,9 @@ NAMED = (
 def variant_document(template: Template, values: dict[str, Any], target: Path) -> str:
     run_template(template, values, target)
     package = str(values["name"]).replace("-", "_")
-    subprocess.run(["uv", "run", "--quiet", "python", "-m", f"{package}.events.asyncapi"], cwd=target, check=True)
+    subprocess.run(
+        ["uv", "run", "--quiet", "python", "-m", f"{package}.events.asyncapi"], cwd=target, check=True
+    )
     return (target / "asyncapi.json").read_text(encoding="utf-8")
 
 

@@ -13,6 +13,7 @@ the committed template against every combination of the form's choices.
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import subprocess
 import sys
@@ -33,6 +34,7 @@ SAMPLE_VALUES = {
 }
 DATABASES = ("aurora-postgresql", "aurora-mysql", "dynamodb", "none")
 AUTHS = ("jwt", "none")
+EVENTS = ("redis-streams", "none")
 TITLE_LINE = f'    "title": {json.dumps(NAME)},'
 TITLE_TEMPLATE = '    "title": ${{ values.name | dump }},'
 
@@ -40,7 +42,7 @@ Lines = list[str]
 
 
 def variant_document(template: Template, values: dict[str, Any], work: Path) -> str:
-    target = work / f"{values['database']}-{values['auth']}"
+    target = work / f"{values['database']}-{values['auth']}-{values['events']}"
     target.mkdir()
     run_template(template, values, target)
     subprocess.run(
@@ -51,7 +53,9 @@ def variant_document(template: Template, values: dict[str, Any], work: Path) -> 
     return (target / "openapi.json").read_text(encoding="utf-8")
 
 
-Variant = tuple[str, str]  # (database, auth): no other choice changes the document
+# (database, auth, events): no other choice changes the document.
+Variant = tuple[str, str, str]
+Pair = tuple[str, str]  # (database, auth)
 
 
 def aligned(documents: dict[Variant, Lines]) -> list[tuple[str, frozenset[Variant]]]:
@@ -89,7 +93,35 @@ def _database_condition(databases: frozenset[str]) -> str | None:
 
 
 def condition(owners: frozenset[Variant]) -> str:
-    """The skeleton's test for these variants: per auth, the databases that have the line."""
+    """The skeleton's test for these variants: per events choice, the (database, auth)
+    pairs that have the line."""
+    by_events = {events: frozenset((d, a) for d, a, e in owners if e == events) for events in EVENTS}
+    if by_events["redis-streams"] == by_events["none"]:
+        return _pair_condition(by_events["none"])
+    tests = {
+        "redis-streams": "values.events == 'redis-streams'",
+        "none": "values.events != 'redis-streams'",
+    }
+    everyone = frozenset((d, a) for d in DATABASES for a in AUTHS)
+    terms: list[str] = []
+    for events, pairs in by_events.items():
+        if not pairs:
+            continue
+        other = by_events["none" if events == "redis-streams" else "redis-streams"]
+        if pairs == everyone:
+            terms.insert(0, tests[events])
+            continue
+        inner = _pair_condition(pairs)
+        if other == everyone:  # "or" needs no events test on this side
+            terms.append(inner)
+        else:
+            grouped = f"({inner})" if " or " in inner else inner
+            terms.append(f"{tests[events]} and {grouped}")
+    return " or ".join(terms)
+
+
+def _pair_condition(owners: frozenset[Pair]) -> str:
+    """Per auth, the databases that have the line."""
     by_auth = {auth: frozenset(d for d, a in owners if a == auth) for auth in AUTHS}
     tests = {"jwt": "values.auth == 'jwt'", "none": "values.auth != 'jwt'"}
     if by_auth["jwt"] == by_auth["none"]:
@@ -143,13 +175,15 @@ def merged_template(documents: dict[Variant, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def variant_values(variant: Variant) -> dict[str, Any]:
+    database, auth, events = variant
+    return {**SAMPLE_VALUES, "database": database, "auth": auth, "events": events}
+
+
 def collect_documents(template: Template, work: Path) -> dict[Variant, str]:
     return {
-        (database, auth): variant_document(
-            template, {**SAMPLE_VALUES, "database": database, "auth": auth}, work
-        )
-        for database in DATABASES
-        for auth in AUTHS
+        variant: variant_document(template, variant_values(variant), work)
+        for variant in itertools.product(DATABASES, AUTHS, EVENTS)
     }
 
 
@@ -161,10 +195,10 @@ def main() -> None:
         SKELETON_DOCUMENT.write_text(merged_template(documents), encoding="utf-8")
         # The skeleton is read again: the check renders the template just written.
         template = Template.load(REPOSITORY / "template.yaml")
-        for (database, auth), document in documents.items():
-            check = work / f"check-{database}-{auth}"
+        for variant, document in documents.items():
+            check = work / f"check-{'-'.join(variant)}"
             check.mkdir()
-            run_template(template, {**SAMPLE_VALUES, "database": database, "auth": auth}, check)
+            run_template(template, variant_values(variant), check)
             if (check / "openapi.json").read_text(encoding="utf-8") != document:
                 sys.exit(f"the merged template does not give back {check.name}'s document")
 

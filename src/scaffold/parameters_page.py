@@ -13,6 +13,7 @@ comparing the results, so the page cannot drift from the skeleton either::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import hashlib
 import itertools
@@ -125,6 +126,9 @@ class FileReport:
 
     added: dict[str, dict[str, list[str]]]  # parameter -> json(value) -> paths
     changed: dict[str, list[str]]  # parameter -> paths
+    # Files a value adds only together with other choices: parameter -> json(value) ->
+    # (path, the other choices, e.g. "`database` `dynamodb`").
+    added_with: dict[str, dict[str, list[tuple[str, str]]]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def build(cls, template: Template) -> FileReport:
@@ -151,10 +155,39 @@ class FileReport:
                 accounted |= present
                 added[parameter.name][json.dumps(value)] = _collapse(present, every_file)
             changed[parameter.name] = _changed_by(parameter, parameters, rendered)
-        unexplained = every_file - always - accounted
-        if unexplained:
-            raise ValueError(f"files present for no single choice: {sorted(unexplained)}")
-        return cls(added, changed)
+        added_with = _added_with_others(parameters, rendered, every_file - always - accounted)
+        return cls(added, changed, added_with)
+
+
+def _added_with_others(
+    parameters: Sequence[ChoiceParameter], rendered: list[tuple[Combination, Files]], paths: set[str]
+) -> dict[str, dict[str, list[tuple[str, str]]]]:
+    """For each path no single choice adds: the values it needs (each render that has it has
+    that value), each with the other parameters' values it needs as well."""
+    found: dict[str, dict[str, list[tuple[str, str]]]] = {}
+    for path in sorted(paths):
+        having = [values for values, files in rendered if path in files]
+        needed = {
+            parameter.name: values[parameter.name]
+            for parameter in parameters
+            if all(parameter.name in values for values in having)
+            and len({json.dumps(values[parameter.name]) for values in having}) == 1
+            for values in having[:1]
+        }
+        if not needed:
+            raise ValueError(f"present for no choice: {path}")
+        for name, value in needed.items():
+            others = []
+            for parameter in parameters:
+                if parameter.name == name:
+                    continue
+                present = [
+                    v for v in parameter.values if any(values.get(parameter.name) == v for values in having)
+                ]
+                if present and len(present) < len(parameter.values):  # none: not asked
+                    others.append(f"{parameter.name} " + " or ".join(_code(v) for v in present))
+            found.setdefault(name, {}).setdefault(json.dumps(value), []).append((path, ", ".join(others)))
+    return found
 
 
 def _changed_by(
@@ -300,8 +333,12 @@ def _parameter(
     if choice is not None:
         lines += ["| Value | Shown in the form as | Adds |", "| --- | --- | --- |"]
         for value in choice.values:
-            added = report.added[name][json.dumps(value)]
-            lines.append(f"| {_code(value)} | {_cell(_label(schema, value))} | {_cell(_paths(added))} |")
+            added = _paths(report.added[name][json.dumps(value)])
+            with_others = report.added_with.get(name, {}).get(json.dumps(value), [])
+            if with_others:
+                together = "; ".join(f"`{path}` (with {others})" for path, others in with_others)
+                added = together if added == "nothing" else f"{added}; {together}"
+            lines.append(f"| {_code(value)} | {_cell(_label(schema, value))} | {_cell(added)} |")
         lines += ["", f"Changes: {_paths(report.changed[name])}.", ""]
     return lines
 

@@ -40,6 +40,7 @@ from .events.relay import relay_lifespan
 {% endif %}
 {% if values.events == 'redis-streams' %}
 from .events.runner import in_process_consumer
+from .events.sse import open_event_streams_lifespan
 {% endif %}
 {% if values.database == 'none' %}
 from .products.memory import InMemoryProductRepository, check_single_process
@@ -82,6 +83,8 @@ async def bootstrap(
 {% endif %}
 {% if values.events == 'redis-streams' %}
         event_stream = await stack.enter_async_context(events_lifespan(settings, health, metrics))
+        # Entered after the stream, so on shutdown the open event streams end before it closes.
+        open_event_streams = await stack.enter_async_context(open_event_streams_lifespan(settings))
         if isinstance(event_stream, InProcessEventStream):
             # Local work without Redis: nothing outside this process sees its events, so
             # the consumer runs here.
@@ -136,5 +139,6 @@ async def bootstrap(
 {% endif %}
 {% if values.events == 'redis-streams' %}
             event_stream=event_stream,
+            open_event_streams=open_event_streams,
 {% endif %}
         )

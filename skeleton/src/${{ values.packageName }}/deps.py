@@ -26,6 +26,7 @@ from .db.database import Database
 from .events.outbox_dynamodb import DynamoDbOutbox
 {% endif %}
 {% if values.events == 'redis-streams' %}
+from .events.sse import OpenEventStreams
 from .events.stream import EventStream
 {% endif %}
 {% if values.database == 'none' %}
@@ -72,6 +73,7 @@ class Services:
 {% endif %}
 {% if values.events == 'redis-streams' %}
     event_stream: EventStream
+    open_event_streams: OpenEventStreams
 {% endif %}
 
 
@@ -127,4 +129,11 @@ async def get_event_stream(request: Request) -> EventStream:
 
 
 EventStreamDep = Annotated[EventStream, Depends(get_event_stream)]
+
+
+async def get_open_event_streams(request: Request) -> OpenEventStreams:
+    return services_of(request.app).open_event_streams
+
+
+OpenEventStreamsDep = Annotated[OpenEventStreams, Depends(get_open_event_streams)]
 {% endif %}

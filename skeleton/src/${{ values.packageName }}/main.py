@@ -26,6 +26,9 @@ from .core.routing import include_flat
 {% if values.datadog %}
 from .core.tracing import configure_tracing, disable_tracing_without_local_agent
 {% endif %}
+{% if values.events == 'redis-streams' %}
+from .products.event_stream_route import router as product_events_router
+{% endif %}
 from .products.router import router as products_router
 
 logger = structlog.get_logger(__name__)
@@ -105,6 +108,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_middleware(app, settings, metrics, AccessLog(log_probes=settings.log_probes))
     include_flat(app, health_router(health))
     include_flat(app, metrics_router(metrics))
+{% if values.events == 'redis-streams' %}
+    # Before the products routes, whose /products/{product_id} would take /products/events.
+    include_flat(app, product_events_router, prefix="/api/v1")
+{% endif %}
     include_flat(app, products_router, prefix="/api/v1")
 {% if values.auth == 'jwt' %}
     if settings.jwt_signs_locally:

@@ -60,6 +60,9 @@ def test_envelope_carries_the_latest_version_and_the_request_context() -> None:
     assert (envelope.type, envelope.version) == ("product.created", 2)
     assert envelope.tenant_id == "tenant-a"
     assert envelope.correlation_id == "corr-1"
+{% if not values.datadog %}
+    assert envelope.trace_context == {}  # no tracing, nothing to propagate
+{% endif %}
     assert envelope.payload["product_id"] == str(product.id)
     assert envelope.payload["price_cents"] == 1999
     assert envelope.time.tzinfo is UTC

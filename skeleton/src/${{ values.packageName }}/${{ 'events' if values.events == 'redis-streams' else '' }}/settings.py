@@ -1,5 +1,5 @@
-"""Settings of the events: the stream, its retention, the consumer group, the outbox relay
-and the live event route."""
+"""Settings of the events: the stream and its retention, the consumer group, the live
+event route{% if values.database != 'none' %} and the outbox relay{% endif %}."""
 
 from pydantic import BaseModel, Field, SecretStr
 
@@ -31,3 +31,6 @@ class EventSettings(BaseModel):
     events_sse_max_streams: int = Field(default=100, ge=1)
     # A comment line this often keeps proxies from closing an idle event stream.
     events_sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+    # An event stream ends after this long, and its client resumes where it ended: clients
+    # spread over the replicas there are now, and a stream outlives its token by this at most.
+    events_sse_max_stream_seconds: float = Field(default=300.0, gt=0)

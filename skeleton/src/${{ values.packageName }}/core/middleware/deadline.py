@@ -5,6 +5,10 @@ at most 100 ms) share one, so a request times out up to one slot late."""
 import asyncio
 import math
 from typing import Any
+{% if values.events == 'redis-streams' %}
+
+from starlette.types import Scope
+{% endif %}
 
 Slot = tuple[asyncio.AbstractEventLoop, int]
 Task = asyncio.Task[Any]
@@ -47,7 +51,29 @@ class Deadlines:
             return True
         return False
 
+{% if values.events == 'redis-streams' %}
+    def lift(self, task: Task, slot: Slot) -> None:
+        """Stop watching ``task`` while it goes on: its deadline no longer applies. Too late
+        once the deadline has passed (the cancellation is under way)."""
+        tasks = self._slots.get(slot)
+        if tasks is not None:
+            tasks.discard(task)
+
+{% endif %}
     def _expire(self, slot: Slot) -> None:
         for task in self._slots.pop(slot, ()):
             self._expired.add(task)
             task.cancel()
+{% if values.events == 'redis-streams' %}
+
+
+# Where the pipeline leaves a request's deadline in its scope, for ``lift_deadline``.
+DEADLINE_SCOPE_KEY = "request_deadline"
+
+
+def lift_deadline(scope: Scope) -> None:
+    """End the deadline of the request of ``scope``: for a response meant to stay open (an
+    event stream), once it is ready to start."""
+    deadlines, task, slot = scope[DEADLINE_SCOPE_KEY]
+    deadlines.lift(task, slot)
+{% endif %}

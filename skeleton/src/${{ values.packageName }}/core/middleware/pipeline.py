@@ -15,7 +15,11 @@ from ._scope import read_request_head, route_template
 from .access_log import AccessLog
 from .body_limit import PayloadTooLarge, declared_too_large, has_body, limit_body
 from .correlation_header import bind_correlation_id, correlation_header, reset_correlation_id
+{% if values.events == 'redis-streams' %}
+from .deadline import DEADLINE_SCOPE_KEY, Deadlines, current_task
+{% else %}
 from .deadline import Deadlines, current_task
+{% endif %}
 from .header_limit import headers_too_large
 from .security_headers import security_headers, with_headers
 
@@ -111,6 +115,9 @@ class RequestPipelineMiddleware:
                 receive = limit_body(receive, self.max_body_bytes)
             task = current_task()
             slot = self.deadlines.start(task)
+{% if values.events == 'redis-streams' %}
+            scope[DEADLINE_SCOPE_KEY] = (self.deadlines, task, slot)
+{% endif %}
             try:
                 await self.app(scope, receive, response.send)
             finally:
