@@ -66,7 +66,9 @@ def _tool(name: str) -> str:
 
 
 @pytest.fixture(scope="module", params=VARIANTS, ids=_id)
-def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+def rendered(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict[str, Any], Path]:
     values: dict[str, Any] = request.param
     root = tmp_path_factory.mktemp("monitoring")
     run_template(Template.load(TEMPLATE_PATH), values, root)
@@ -86,7 +88,9 @@ def _expected_alerts(values: dict[str, Any]) -> set[str]:
     return alerts
 
 
-def test_rules_pass_promtool_and_their_unit_tests(rendered: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
+def test_rules_pass_promtool_and_their_unit_tests(
+    rendered: tuple[dict[str, Any], Path], tmp_path: Path
+) -> None:
     values, root = rendered
     monitoring = root / "k8s" / "monitoring"
     rule = yaml.safe_load((monitoring / "prometheus-rule.yaml").read_text(encoding="utf-8"))
@@ -97,7 +101,12 @@ def test_rules_pass_promtool_and_their_unit_tests(rendered: tuple[dict[str, Any]
 
     for command in (["check", "rules", "rules.yaml"], ["test", "rules", "rules.test.yaml"]):
         run = subprocess.run(
-            [_tool("promtool"), *command], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+            [_tool("promtool"), *command],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         assert run.returncode == 0, run.stdout + run.stderr
 
@@ -110,7 +119,10 @@ def test_rules_pass_promtool_and_their_unit_tests(rendered: tuple[dict[str, Any]
         for entry in group["rules"]:
             if "alert" in entry:
                 url = entry["annotations"]["runbook_url"]
-                assert url == f"https://github.com/acme/{values['name']}/blob/main/docs/runbook.md#{entry['alert'].lower()}"
+                assert (
+                    url
+                    == f"https://github.com/acme/{values['name']}/blob/main/docs/runbook.md#{entry['alert'].lower()}"
+                )
                 assert f"\n## {entry['alert']}\n" in runbook
 
 
@@ -124,7 +136,9 @@ def test_monitoring_tree_builds_with_kustomize(rendered: tuple[dict[str, Any], P
         check=False,
     )
     assert built.returncode == 0, built.stderr
-    objects = {(item["kind"], item["metadata"]["name"]): item for item in yaml.safe_load_all(built.stdout) if item}
+    objects = {
+        (item["kind"], item["metadata"]["name"]): item for item in yaml.safe_load_all(built.stdout) if item
+    }
     name = values["name"]
     expected = {("ServiceMonitor", name), ("PrometheusRule", name), ("ConfigMap", f"{name}-dashboard")}
     if values["events"] != "none":
@@ -145,7 +159,9 @@ def test_monitoring_tree_builds_with_kustomize(rendered: tuple[dict[str, Any], P
     service = yaml.safe_load((root / "k8s" / "service.yaml").read_text(encoding="utf-8"))
     monitor = objects[("ServiceMonitor", name)]["spec"]
     assert monitor["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
-    assert [endpoint["port"] for endpoint in monitor["endpoints"]] == [port["name"] for port in service["spec"]["ports"]]
+    assert [endpoint["port"] for endpoint in monitor["endpoints"]] == [
+        port["name"] for port in service["spec"]["ports"]
+    ]
 
 
 def test_catalog_points_grafana_at_the_dashboard_and_alerts(rendered: tuple[dict[str, Any], Path]) -> None:

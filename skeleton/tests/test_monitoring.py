@@ -74,7 +74,8 @@ def test_every_metric_named_is_exported(client: TestClient) -> None:
     client.get("/api/v1/products/00000000-0000-0000-0000-000000000000")
     client.get("/health/live")
     exported = _exported(client.get("/metrics").text)
-    recorded = set(re.findall(r"- record: (\S+)", (MONITORING / "prometheus-rule.yaml").read_text()))
+    rules = (MONITORING / "prometheus-rule.yaml").read_text(encoding="utf-8")
+    recorded = set(re.findall(r"- record: (\S+)", rules))
     named = _named()
 
     missing = {
