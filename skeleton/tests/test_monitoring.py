@@ -2,19 +2,23 @@
 ``GET /metrics``, and every alert links to a section of the runbook."""
 
 import re
+{% if values.cache == 'elasticache-redis' or values.taskQueue != 'none' %}
 from collections.abc import Callable
+{% endif %}
 from pathlib import Path
 
+{% if values.cache == 'elasticache-redis' or values.taskQueue != 'none' %}
 import pytest
 from fastapi import FastAPI
+{% endif %}
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 {% if values.cache == 'elasticache-redis' or values.taskQueue != 'none' %}
 from pydantic import SecretStr
-{% endif %}
 
 from ${{ values.packageName }}.core.config import Settings
 from ${{ values.packageName }}.main import create_app
+{% endif %}
 
 ROOT = Path(__file__).resolve().parents[1]
 MONITORING = ROOT / "k8s" / "monitoring"
@@ -53,9 +57,10 @@ def _named() -> dict[str, set[str]]:
     return named
 
 
+{% if values.cache == 'elasticache-redis' or values.taskQueue != 'none' %}
 @pytest.fixture
 def app(make_settings: Callable[..., Settings]) -> FastAPI:
-    """The app as shipped{% if values.cache == 'elasticache-redis' or values.taskQueue != 'none' %}, its {% if values.cache == 'elasticache-redis' %}cache{% endif %}{% if values.cache == 'elasticache-redis' and values.taskQueue != 'none' %} and {% endif %}{% if values.taskQueue != 'none' %}task broker{% endif %} unreachable{% endif %}."""
+    """The app as shipped, its {% if values.cache == 'elasticache-redis' %}cache{% endif %}{% if values.cache == 'elasticache-redis' and values.taskQueue != 'none' %} and {% endif %}{% if values.taskQueue != 'none' %}task broker{% endif %} unreachable."""
     return create_app(
         make_settings(
 {% if values.cache == 'elasticache-redis' %}
@@ -68,6 +73,7 @@ def app(make_settings: Callable[..., Settings]) -> FastAPI:
     )
 
 
+{% endif %}
 def test_every_metric_named_is_exported(client: TestClient) -> None:
     created = client.post("/api/v1/products", json={"name": "Lamp", "price": "9.99"})
     client.get(f"/api/v1/products/{created.json().get('id')}")
