@@ -27,7 +27,7 @@ SELECTOR = re.compile(r"\b([a-zA-Z_][a-zA-Z0-9_]*(?::[a-zA-Z0-9_]+)*)\{")
 # A metric the docs name in code without a selector.
 NAMED_IN_CODE = re.compile(r"`([a-z][a-z0-9_]*_(?:total|seconds|bucket|count|sum|lag|pending))\b")
 {% if values.cache == 'elasticache-redis' or values.taskQueue != 'none' %}
-# Nothing listens on port 1: the cache and the broker fail at once, and count it.
+# Nothing listens on port 1: every command sent there fails at once, and is counted.
 CLOSED = SecretStr("redis://127.0.0.1:1/0")
 {% endif %}
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
