@@ -803,11 +803,15 @@ def test_catalog_info_and_docs(service: Service) -> None:
         "DYNAMODB_TABLE": service.values["database"] == "dynamodb",
         "REDIS_URL": service.values["cache"] != "none",
         "TASK_BROKER_URL": service.queue,
+        "EVENTS_REDIS_URL": service.events,
         "JWT_ISSUER": service.values["auth"] == "jwt",
         "Datadog": bool(service.values["datadog"]),
     }
-    # The tests' own server variables (TEST_REDIS_URL, TEST_DATABASE_URL) are not settings.
-    said = {word: re.search(f"(?<!TEST_){re.escape(word)}", docs) is not None for word in mentions}
+    # The tests' own server variables (TEST_REDIS_URL, TEST_DATABASE_URL) are not settings, and
+    # REDIS_URL is not EVENTS_REDIS_URL.
+    said = {
+        word: re.search(f"(?<!TEST_)(?<!EVENTS_){re.escape(word)}", docs) is not None for word in mentions
+    }
     assert said == mentions
     links = [
         (page, target)

@@ -46,7 +46,8 @@ RULES = [
     Rule(
         "task queue",
         lambda v: v["taskQueue"] == "none",
-        _terms(r"task queues?|task worker|\bnotif|enqueue|\bbroker|worker deployment"),
+        # "notify" alone is a general verb (the outbox relay is notified of commits).
+        _terms(r"task queues?|task worker|\bnotific|notify_product|enqueue|\bbroker|worker deployment"),
     ),
     Rule("Datadog", lambda v: not v["datadog"], _terms(r"datadog|ddtrace|dogstatsd|\bdd[._]")),
     Rule("JWT", lambda v: v["auth"] != "jwt", _terms(r"jwt|jwks|bearer")),

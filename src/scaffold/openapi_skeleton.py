@@ -95,9 +95,7 @@ def _database_condition(databases: frozenset[str]) -> str | None:
 def condition(owners: frozenset[Variant]) -> str:
     """The skeleton's test for these variants: per events choice, the (database, auth)
     pairs that have the line."""
-    by_events = {
-        events: frozenset((d, a) for d, a, e in owners if e == events) for events in EVENTS
-    }
+    by_events = {events: frozenset((d, a) for d, a, e in owners if e == events) for events in EVENTS}
     if by_events["redis-streams"] == by_events["none"]:
         return _pair_condition(by_events["none"])
     tests = {
@@ -117,7 +115,8 @@ def condition(owners: frozenset[Variant]) -> str:
         if other == everyone:  # "or" needs no events test on this side
             terms.append(inner)
         else:
-            terms.append(f"{tests[events]} and ({inner})" if " or " in inner else f"{tests[events]} and {inner}")
+            grouped = f"({inner})" if " or " in inner else inner
+            terms.append(f"{tests[events]} and {grouped}")
     return " or ".join(terms)
 
 

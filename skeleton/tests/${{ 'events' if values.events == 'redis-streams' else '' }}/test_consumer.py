@@ -30,6 +30,9 @@ import redis
 {% if values.datadog %}
 from ddtrace.trace import tracer
 {% endif %}
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
@@ -48,6 +51,7 @@ from ${{ values.packageName }}.products.event_projection import RedisProductProj
 from ${{ values.packageName }}.products.models import ProductStatus
 
 SetEnv = Callable[[str, str], None]
+TenantHeaders = Callable[[str], dict[str, str]]
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 TENANT_ID = "tenant-events"
 GROUP = "consumers"
@@ -117,6 +121,13 @@ def projection(stream: str) -> TenantProjection:
             await connection.aclose()
 
     return asyncio.run(read())
+
+
+def applied_events(stream: str) -> tuple[int, list[str]]:
+    """The product count and the IDs in the audit trail (in any order: the events of a batch
+    are handled concurrently)."""
+    result = projection(stream)
+    return result.products, sorted(entry["event_id"] for entry in result.audit_trail)
 
 
 def pending(client: Any, stream: str) -> int:
@@ -379,14 +390,14 @@ def test_replay_changes_nothing_already_applied_and_is_bounded(
         time.sleep(0.01)  # a millisecond time of its own for each
     with consumer(tmp_path / "consumer.log"):
         wait_for(lambda: projection(stream).products == 3, 20, "three events applied")
-    before = projection(stream)
+    before = applied_events(stream)
 
     status, result = run_command("replay", "--type", PRODUCT_CREATED)
     assert (status, result) == (
         0,
         [{"type": PRODUCT_CREATED, "applied": 0, "unchanged": 3, "failed": 0}],
     )
-    assert projection(stream) == before
+    assert applied_events(stream) == before
 
     # A new projection (its keys deleted), rebuilt by replays.
     client.delete(*client.scan_iter(f"{stream}:projection:*"))
@@ -397,7 +408,26 @@ def test_replay_changes_nothing_already_applied_and_is_bounded(
     since = datetime.fromtimestamp(int(third_id.split("-")[0]) / 1000, UTC).isoformat()
     status, result = run_command("replay", "--type", PRODUCT_CREATED, "--since", since)
     assert (result[0]["applied"], result[0]["unchanged"]) == (1, 0)
-    assert projection(stream) == before
+    assert applied_events(stream) == before
+
+
+def consumed_applied(api: TestClient) -> float:
+    """``events_consumed_total`` of product.created events applied, from ``/metrics``."""
+    for family in text_string_to_metric_families(api.get("/metrics").text):
+        for sample in family.samples:
+            labels = {"type": PRODUCT_CREATED, "outcome": "applied"}
+            if sample.name == "events_consumed_total" and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
+
+
+def test_without_the_stream_s_redis_the_api_runs_the_consumer_itself(
+    app: FastAPI, tenant_headers: TenantHeaders
+) -> None:
+    with TestClient(app, headers=tenant_headers(TENANT_ID)) as api:
+        response = api.post("/api/v1/products", json={"name": "Widget", "price": "19.90"})
+        assert response.status_code == 201, response.text
+        wait_for(lambda: consumed_applied(api) == 1, 10, "the in-process consumer")
 
 
 def test_the_commands_refuse_to_run_without_the_stream_s_redis(base_env: SetEnv) -> None:

@@ -6,6 +6,7 @@ and streams ending when the server is told to stop."""
 import asyncio
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +24,7 @@ import pytest
 import uvicorn
 from pydantic import SecretStr
 from redis import Redis
+from redis.exceptions import RedisError
 
 from ${{ values.packageName }}.core.config import Settings
 from ${{ values.packageName }}.deps import Services, services_of
@@ -119,16 +121,18 @@ class LiveServer:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._server.should_exit = True
+        # As SIGTERM would (a server outside the main thread installs no signal handlers).
+        self._server.handle_exit(signal.SIGTERM, None)
         self._thread.join(READ_TIMEOUT_SECONDS)
         self._socket.close()
         assert not self._thread.is_alive(), "the server did not stop"
 
-    def call[T](self, work: Callable[[Services], Coroutine[Any, Any, T]]) -> T:
+    def call(self, work: Callable[[Services], Coroutine[Any, Any, object]]) -> None:
         """Run ``work`` on the server's event loop, with the app's services."""
         loop = self._server.servers[0].get_loop()
-        future = asyncio.run_coroutine_threadsafe(work(services_of(self.app)), loop)
-        return future.result(READ_TIMEOUT_SECONDS)
+        asyncio.run_coroutine_threadsafe(work(services_of(self.app)), loop).result(
+            READ_TIMEOUT_SECONDS
+        )
 
 
 @pytest.fixture(params=["in-process", pytest.param("redis", marks=pytest.mark.redis)])
@@ -350,6 +354,35 @@ def test_a_malformed_last_event_id_is_refused(
     assert response.json()["error"] == "INVALID_LAST_EVENT_ID"
 
 
+def test_the_route_is_rate_limited_as_the_other_product_routes(
+    stream_settings: Callable[..., Settings], tenant_headers: TenantHeaders
+) -> None:
+    with (
+        LiveServer(stream_settings(rate_limit_requests=1)) as live,
+        httpx2.Client(base_url=live.url, timeout=READ_TIMEOUT_SECONDS) as http,
+    ):
+        headers = {**tenant_headers("tenant-a"), "Last-Event-ID": "not an ID"}
+        first, second = (http.get(EVENTS, headers=headers) for _ in range(2))
+    assert first.status_code == 400
+    assert second.status_code == 429
+{% if values.auth == 'jwt' %}
+
+
+def test_the_route_needs_a_token_with_a_role_that_reads(
+    http: httpx2.Client, token_signer: Any
+) -> None:
+    def bearer(*roles: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token_signer.token(roles=roles)}"}
+
+    without_token = http.get(EVENTS)
+    without_role = http.get(EVENTS, headers=bearer())
+    with http.stream("GET", EVENTS, headers=bearer("reader")) as reader:
+        opened(reader)
+    assert without_token.status_code == 401
+    assert without_role.status_code == 403
+{% endif %}
+
+
 def test_keep_alive_comments_keep_a_stream_open_past_the_request_deadline(
     stream_settings: Callable[..., Settings],
     tenant_headers: TenantHeaders,
@@ -369,8 +402,8 @@ def test_keep_alive_comments_keep_a_stream_open_past_the_request_deadline(
             created = alice.create("still listening")
             (frame,) = reader.events(1)
             logged_while_open = [line for line in read_logs() if line.get("route") == EVENTS]
-        # The server learns that the client went away, and ends the request.
-        time.sleep(0.5)
+        # Counted once the server has learnt that the client went away and ended the request.
+        seconds = stream_seconds(http)
     assert comments == ["keep-alive"] * 8
     assert open_for > 0.6
     assert frame.envelope.payload["product_id"] == created
@@ -378,6 +411,20 @@ def test_keep_alive_comments_keep_a_stream_open_past_the_request_deadline(
     access = [line for line in read_logs() if line.get("route") == EVENTS]
     assert [(line["method"], line["status"]) for line in access] == [("GET", 200)]
     assert access[0]["duration_ms"] > 600
+    assert seconds > 0.6
+
+
+def stream_seconds(http: httpx2.Client) -> float:
+    """The time the route's ended requests took in all, from ``/metrics``."""
+    series = re.compile(
+        rf'^http_request_duration_seconds_sum{{method="GET",route="{EVENTS}",status="200"}} (\S+)$',
+        re.MULTILINE,
+    )
+    deadline = time.monotonic() + READ_TIMEOUT_SECONDS
+    while (found := series.search(http.get("/metrics").text)) is None:
+        assert time.monotonic() < deadline, "the stream's request was never counted"
+        time.sleep(0.05)
+    return float(found.group(1))
 
 
 def test_streams_past_the_bound_get_503_until_one_ends(
@@ -422,6 +469,85 @@ def test_a_stream_ends_after_its_lifetime_and_resumes_where_it_ended(
             (resumed,) = opened(response).events(1)
     assert all(line.startswith(":") or line == "" for line in rest)
     assert (resumed.event, resumed.envelope.payload["product_id"]) == ("product.updated", created)
+
+
+class PrivateRedis:
+    """A ``redis-server`` of this test alone, so it can be stopped and started again."""
+
+    def __init__(self, executable: str) -> None:
+        self.executable = executable
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port: int = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [self.executable, "--port", str(self.port), "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + READ_TIMEOUT_SECONDS
+        with Redis.from_url(self.url, socket_timeout=0.5) as client:
+            while not self._answers(client):
+                assert time.monotonic() < deadline, f"no redis-server on port {self.port}"
+                time.sleep(0.05)
+
+    @staticmethod
+    def _answers(client: Redis) -> bool:
+        try:
+            return bool(client.ping())
+        except RedisError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(READ_TIMEOUT_SECONDS)
+            self.process = None
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    executable = shutil.which("redis-server")
+    if executable is None:
+        pytest.skip("redis-server is not installed")
+    server = PrivateRedis(executable)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.redis
+def test_a_redis_outage_ends_streams_refuses_new_ones_and_they_resume_after_it(
+    make_settings: Callable[..., Settings],
+    private_redis: PrivateRedis,
+    tenant_headers: TenantHeaders,
+) -> None:
+    settings = make_settings(events_redis_url=SecretStr(private_redis.url))
+    with (
+        LiveServer(settings) as live,
+        httpx2.Client(base_url=live.url, timeout=READ_TIMEOUT_SECONDS) as http,
+    ):
+        alice = tenant(http, tenant_headers, "tenant-a")
+        with alice.listen() as response:
+            reader = opened(response)
+            live.call(lambda services: services.event_stream.append(v1_created("tenant-a")))
+            (before,) = reader.events(1)
+            private_redis.stop()
+            rest = list(reader.lines)  # to the end of the response, without an error
+        refused = http.get(EVENTS, headers=alice.headers)
+        private_redis.start()  # empty: the stream starts again
+        with alice.listen(last_event_id="0-0") as response:
+            reader = opened(response)
+            after = v1_created("tenant-a")
+            live.call(lambda services: services.event_stream.append(after))
+            (resumed,) = reader.events(1)
+    assert before.event == "product.created"
+    assert all(line.startswith(":") or line == "" for line in rest)
+    assert refused.status_code == 503
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert resumed.envelope.id == after.id
 
 
 def test_shutdown_ends_open_streams_and_the_server_stops_at_once(

@@ -28,9 +28,8 @@ from .stream import EventStream, StreamEntry
 
 logger = structlog.get_logger(__name__)
 
-# Events read at once, and acknowledged at once after their handlers. On SIGTERM the one in
-# hand finishes, the handled ones are acknowledged and the rest of the batch stays pending,
-# to be claimed by another consumer after the idle timeout.
+# Events read at once, handled concurrently, and acknowledged at once after their handlers.
+# On SIGTERM the batch in hand finishes and is acknowledged; nothing more is read.
 BATCH_SIZE = 10
 # How long one read waits for new events: also how soon a stop request is noticed.
 READ_BLOCK_SECONDS = 1.0
@@ -112,7 +111,7 @@ class EventConsumer:
         self._options = options
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Until ``stopping`` is set; the event in hand is finished first."""
+        """Until ``stopping`` is set; the batch in hand is finished first."""
         if not self._options.probe_files:
             await self._consume(stopping)
             return
@@ -148,7 +147,7 @@ class EventConsumer:
                     )
                 if self._options.probe_files:
                     probes.touch("ready")
-                await self.process(entries, stopping)
+                await self.process(entries)
             except (RedisError, OSError, TimeoutError) as error:
                 if self._options.probe_files:
                     probes.remove("ready")
@@ -168,19 +167,24 @@ class EventConsumer:
         self._metrics.consumer_lag.set(await self._stream.lag(options.group))
         return claimed
 
-    async def process(
-        self, entries: Sequence[StreamEntry], stopping: asyncio.Event | None = None
-    ) -> list[Outcome]:
-        """Handle entries of the group in order, until ``stopping`` is set; then acknowledge,
-        in one call, each one handled or dead-lettered (not those whose handler failed: they
-        are retried). A consumer that dies before the acknowledgement has them delivered
-        again, which idempotent handlers make harmless."""
+    async def process(self, entries: Sequence[StreamEntry]) -> list[Outcome]:
+        """Handle entries of the group concurrently (their handlers' Redis calls share round
+        trips), then acknowledge, in one call, each one handled or dead-lettered (not those
+        whose handler failed: they are retried). A consumer that dies before the
+        acknowledgement has them delivered again, which idempotent handlers make harmless.
+        Events are independent: one of a batch may finish before an earlier one."""
+        results = await asyncio.gather(
+            *(self._process(entry) for entry in entries), return_exceptions=True
+        )
         outcomes: list[Outcome] = []
         done: list[tuple[StreamEntry, str, Outcome]] = []
-        for entry in entries:
-            if stopping is not None and stopping.is_set():
-                break
-            type_label, outcome = await self._process(entry)
+        unreachable: BaseException | None = None
+        for entry, result in zip(entries, results, strict=True):
+            if isinstance(result, BaseException):
+                # The stream could not take a dead letter: the entry stays pending.
+                unreachable = unreachable or result
+                continue
+            type_label, outcome = result
             outcomes.append(outcome)
             if outcome is Outcome.FAILED:
                 self._metrics.consumed.labels(type=type_label, outcome=outcome).inc()
@@ -190,6 +194,8 @@ class EventConsumer:
             await self._stream.ack(self._options.group, *(entry.id for entry, _, _ in done))
             for _, type_label, outcome in done:
                 self._metrics.consumed.labels(type=type_label, outcome=outcome).inc()
+        if unreachable is not None:
+            raise unreachable
         return outcomes
 
     async def _process(self, entry: StreamEntry) -> tuple[str, Outcome]:

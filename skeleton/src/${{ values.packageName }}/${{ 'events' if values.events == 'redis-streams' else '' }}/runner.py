@@ -103,7 +103,7 @@ async def in_process_consumer(
 ) -> AsyncIterator[None]:
     """Local work without Redis: the consumer runs in the API's event loop on its in-process
     stream, with the projection in memory{% if values.taskQueue != 'none' %} and the notification task queued as the API
-    would queue it{% endif %}. It stops with the API, after the event in hand."""
+    would queue it{% endif %}. It stops with the API, after the events in hand."""
     async with AsyncExitStack() as stack:
 {% if values.taskQueue != 'none' %}
         notifications = await stack.enter_async_context(
@@ -128,7 +128,7 @@ async def in_process_consumer(
 
 
 async def run_until_signalled(consumer: EventConsumer) -> None:
-    """Until SIGTERM (Kubernetes stopping the pod) or SIGINT; the event in hand is finished
+    """Until SIGTERM (Kubernetes stopping the pod) or SIGINT; the events in hand are finished
     first."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
