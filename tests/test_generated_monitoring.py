@@ -1,7 +1,8 @@
-"""The monitoring of generated services (k8s/monitoring/): the Prometheus rules pass
-`promtool check rules` and their own unit tests (`promtool test rules`, synthetic series that
-fire and do not fire each alert), the tree builds with kustomize, the alerts and dashboard
-panels are those of the variant's components, and each alert links to its runbook section.
+"""The monitoring of generated services (k8s/monitoring/, and datadog/ with Datadog): the
+Prometheus rules pass `promtool check rules` and their own unit tests (`promtool test
+rules`, synthetic series that fire and do not fire each alert), the tree builds with
+kustomize, the alerts and dashboard panels are those of the variant's components, each alert
+links to its runbook section, and the Datadog files are valid API bodies.
 
 One render per shape of the rules: whether the service has a database, a cache, a task
 queue and events (the other choices do not change them). Whether the metrics they name are
@@ -20,6 +21,16 @@ from typing import Any
 
 import pytest
 import yaml
+from datadog_api_client import Configuration
+from datadog_api_client.model_utils import (
+    ModelComposed,
+    ModelSimple,
+    OpenApiModel,
+    validate_and_convert_types,
+)
+from datadog_api_client.v1.model.dashboard import Dashboard
+from datadog_api_client.v1.model.monitor import Monitor
+from datadog_api_client.v1.model.service_level_objective_request import ServiceLevelObjectiveRequest
 
 from scaffold.workflow import Template, run_template
 from template_matrix import TEMPLATE_PATH, all_combinations
@@ -172,3 +183,65 @@ def test_catalog_points_grafana_at_the_dashboard_and_alerts(rendered: tuple[dict
     assert annotations["grafana/dashboard-selector"] == f"tags @> '{values['name']}'"
     assert values["name"] in dashboard["tags"]
     assert annotations["grafana/alert-label-selector"] == f"service={values['name']}"
+
+
+def _problems(model: object, path: str = "$") -> list[str]:
+    """What Datadog's client models could not take: values outside an enum or a oneOf (the
+    client keeps them as "unparsed") and fields the model does not have."""
+    found = []
+    if isinstance(model, OpenApiModel):
+        if getattr(model, "_unparsed", False):
+            found.append(f"{path}: not a valid value")
+        store: dict[str, object] = getattr(model, "_data_store", {})
+        if not isinstance(model, ModelComposed | ModelSimple):
+            found += [f"{path}.{key}: unknown field" for key in store if key not in model.attribute_map]
+        for key, value in store.items():
+            found += _problems(value, f"{path}.{key}")
+        for instance in getattr(model, "_composed_instances", []):
+            found += _problems(instance, path)
+    elif isinstance(model, list):
+        for index, item in enumerate(model):
+            found += _problems(item, f"{path}[{index}]")
+    return found
+
+
+def _datadog_model(data: Any, model: type[OpenApiModel], where: str) -> OpenApiModel:
+    converted = validate_and_convert_types(  # type: ignore[no-untyped-call]
+        data,
+        (model,),
+        [where],
+        True,
+        True,
+        Configuration(),  # type: ignore[no-untyped-call]
+    )
+    assert _problems(converted) == [], where
+    return converted  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("values", VARIANTS, ids=_id)
+def test_datadog_files_are_valid_api_bodies_with_the_same_alerts(
+    values: dict[str, Any], tmp_path: Path
+) -> None:
+    """With Datadog: datadog/ holds SLOs, monitors and a dashboard that Datadog's own API
+    client models (datadog-api-client) accept, one monitor or more per Prometheus alert, each
+    linking to the same runbook section; without Datadog, no datadog/ folder."""
+    for datadog in (True, False):
+        root = tmp_path / str(datadog)
+        run_template(Template.load(TEMPLATE_PATH), {**values, "datadog": datadog}, root)
+        assert (root / "datadog").exists() == datadog
+    folder = tmp_path / "True" / "datadog"
+    for index, slo in enumerate(json.loads((folder / "slos.json").read_text(encoding="utf-8"))):
+        _datadog_model(slo, ServiceLevelObjectiveRequest, f"slos.json[{index}]")
+    _datadog_model(
+        json.loads((folder / "dashboard.json").read_text(encoding="utf-8")), Dashboard, "dashboard.json"
+    )
+    runbook = f"https://github.com/acme/{values['name']}/blob/main/docs/runbook.md#"
+    alerts = set()
+    for index, body in enumerate(json.loads((folder / "monitors.json").read_text(encoding="utf-8"))):
+        monitor = _datadog_model(body, Monitor, f"monitors.json[{index}]")
+        (alert,) = (tag.removeprefix("alert:") for tag in monitor.tags if tag.startswith("alert:"))
+        assert f"Runbook: {runbook}{alert.lower()}" in monitor.message
+        alerts.add(alert)
+    assert alerts == _expected_alerts(values)
+    assert subprocess.run(["bash", "-n", str(folder / "apply.sh")], check=False).returncode == 0
+    assert (folder / "apply.sh").stat().st_mode & 0o111
