@@ -383,6 +383,7 @@ BASE_TARGETS = {
     "docker-build",
     "docs",
     "docs-build",
+    "monitoring-test",
 }
 
 
