@@ -268,6 +268,8 @@ def _command_problem(words: list[str], root: Path, package: str) -> str | None:
         return None if tool == "python" or f'"{tool}' in pyproject else f"{tool} is not a dependency"
     if words[0] == "uv" and words[1] in ("lock", "sync"):
         return None
+    if words[0] == "bash":
+        return None if (root / words[1]).is_file() else f"no script {words[1]}"
     return None if words[0] in EXTERNAL_TOOLS else f"unknown command {words[0]}"
 
 
