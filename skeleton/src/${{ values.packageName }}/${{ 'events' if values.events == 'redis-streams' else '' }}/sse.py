@@ -28,7 +28,7 @@ from ..core.errors import BadRequestError, ServiceUnavailable
 from .envelope import EventEnvelope, MalformedEventError
 from .registry import EventRegistry, InvalidEventError, UnknownEventError
 from .settings import EventSettings
-from .stream import MAX_BLOCK_SECONDS, EventStream, StreamEntry
+from .stream import EventStream, StreamEntry
 
 logger = structlog.get_logger(__name__)
 
@@ -39,6 +39,10 @@ ENTRY_ID_PATTERN = f"^{_ENTRY_ID.pattern}$"
 KEEP_ALIVE = b": keep-alive\n\n"
 # Entries read from the stream at a time (of every tenant: the stream is shared).
 READ_BATCH = 100
+# The longest one read waits for new entries. A read its stream no longer needs (the client
+# went away, the server is stopping) is cancelled, but a blocking Redis read may carry on
+# regardless: it then ends within this time instead of a keep-alive interval.
+READ_BLOCK_SECONDS = 1.0
 # A slot frees when some client goes away, which nothing predicts, and Redis comes back when it
 # does: a few seconds spread the retries of the clients refused meanwhile.
 RETRY_AFTER_SECONDS = 5
@@ -145,7 +149,7 @@ class OpenEventStreams:
                     yield KEEP_ALIVE
                     last_sent = loop.time()
                     continue
-                block = min(self.keepalive_seconds - idle, ends_at - now, MAX_BLOCK_SECONDS)
+                block = min(self.keepalive_seconds - idle, ends_at - now, READ_BLOCK_SECONDS)
                 read = asyncio.ensure_future(stream.read_after(after, READ_BATCH, block))
                 await asyncio.wait((read, closing), return_when=asyncio.FIRST_COMPLETED)
                 if closing.done():
@@ -166,7 +170,14 @@ class OpenEventStreams:
             # On shutdown, or when the client went away while a read was waiting.
             closing.cancel()
             if read is not None:
-                read.cancel()
+                _discard(read)
+
+
+def _discard(read: "asyncio.Future[list[StreamEntry]]") -> None:
+    if not read.done():
+        read.cancel()
+    elif not read.cancelled():
+        read.exception()  # retrieved: a failed read nobody waits for is not an error
 
 
 class _Frames:
