@@ -275,6 +275,8 @@ def _command_problem(words: list[str], root: Path, package: str) -> str | None:
         return None
     if words[0] == "uvx":
         return _update_command_problem(words, root)
+    if words[0] == "bash":
+        return None if (root / words[1]).is_file() else f"no script {words[1]}"
     return None if words[0] in EXTERNAL_TOOLS else f"unknown command {words[0]}"
 
 

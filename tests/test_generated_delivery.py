@@ -390,6 +390,7 @@ BASE_TARGETS = {
     "docker-build",
     "docs",
     "docs-build",
+    "monitoring-test",
 }
 
 
@@ -551,7 +552,7 @@ def test_kubernetes_manifests_are_valid(service: Service) -> None:
     assert set(kustomization["resources"]) == expected
     assert set(manifests) == expected
     subfolders = {path.name for path in (service.root / "k8s").iterdir() if path.is_dir()}
-    assert subfolders == _when(service.aurora, "migrations")
+    assert subfolders == {"monitoring"} | _when(service.aurora, "migrations")
     assert (service.root / "argocd").exists() == service.aurora
     # Argo CD's tree holds the same objects as the other two (test_kubernetes_trees_...).
     for tree in _trees(service)[:2]:
