@@ -96,6 +96,8 @@ def _expected_alerts(values: dict[str, Any]) -> set[str]:
         alerts.add("TaskEnqueueFailing")
     if values["events"] != "none":
         alerts |= {"EventsDeadLettered", "EventsConsumerLagging"}
+        if values["database"] != "none":
+            alerts.add("EventsRelayFailing")
     return alerts
 
 
