@@ -32,19 +32,20 @@ from local_http import free_port, serve_folder
 from oracle import ORACLE_DIR, Relation
 from scaffold.workflow import Template, WorkflowResult, run_template
 from template_matrix import BASE_VALUES, SKELETON_PATH, TEMPLATE_PATH
-from test_catalog_entities import APP_CONFIG, _expected_relations, _resources
+from test_catalog_entities import APP_CONFIG, _apis, _expected_relations, _resources
 
 pytestmark = pytest.mark.backstage_backend
 
 BACKEND_DIR = ORACLE_DIR / "backend"
 INSTALL_HINT = "npm ci --prefix oracle/backend"
 TEMPLATE_REF = "template/default/fastapi-service"
-# A service with every kind of Resource, in a system.
+# A service with every kind of Resource and API, in a system.
 SERVICE_VALUES = {
     **BASE_VALUES,
     "database": "aurora-postgresql",
     "cache": "elasticache-redis",
     "taskQueue": "celery",
+    "events": "redis-streams",
     "system": "payments",
 }
 T = TypeVar("T")
@@ -259,7 +260,7 @@ def test_a_rendered_service_registers_its_component_api_and_resources(
     )
     assert status == 201, added
     name = SERVICE_VALUES["name"]
-    refs = [f"component/default/{name}", f"api/default/{name}"]
+    refs = [f"component/default/{name}"] + [f"api/default/{api}" for api in _apis(SERVICE_VALUES)]
     refs += [f"resource/default/{resource}" for resource in _resources(SERVICE_VALUES)]
     ours = {ref.replace("/", ":", 1) for ref in refs}
     expected = {relation for relation in _expected_relations(SERVICE_VALUES) if relation.source in ours}
@@ -286,8 +287,9 @@ def test_a_rendered_service_registers_its_component_api_and_resources(
     entities = _wait_for("the service's entities and relations", registered, explain=missing)
     relations = relations_of(dict(entities))
     assert relations == expected
-    api = entities[f"api:default/{name}"]["spec"]
-    assert api["definition"] == (root / "openapi.json").read_text(encoding="utf-8")
+    for api, (_, document) in _apis(SERVICE_VALUES).items():
+        definition = entities[f"api:default/{api}"]["spec"]["definition"]
+        assert definition == (root / document).read_text(encoding="utf-8")
     assert {
         ref: entity["spec"]["type"] for ref, entity in entities.items() if ref.startswith("resource:")
     } == {f"resource:default/{resource}": kind for resource, kind in _resources(SERVICE_VALUES).items()}

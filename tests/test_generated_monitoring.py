@@ -155,7 +155,7 @@ def test_monitoring_tree_builds_with_kustomize(rendered: tuple[dict[str, Any], P
     name = values["name"]
     expected = {("ServiceMonitor", name), ("PrometheusRule", name), ("ConfigMap", f"{name}-dashboard")}
     if values["events"] != "none":
-        expected.add(("PodMonitor", f"{name}-events-consumer"))
+        expected.add(("PodMonitor", f"{name}-events"))
     assert set(objects) == expected
     for item in objects.values():
         assert item["metadata"]["labels"]["backstage.io/kubernetes-id"] == name

@@ -213,7 +213,7 @@ def kubernetes_problems(manifests: Mapping[str, list[Any]], values: Mapping[str,
             where = f"{path} ({document.get('kind')})"
             object_name = document.get("metadata", {}).get("name")
             if object_name is not None and (
-                object_name not in (name, f"{name}-worker", f"{name}-migrate")
+                object_name not in (name, f"{name}-worker", f"{name}-migrate", f"{name}-events")
                 or len(object_name) > 63
                 or not DNS_LABEL.fullmatch(object_name)
             ):
