@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import random
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -70,20 +72,87 @@ def backstage_job(job_id: str, step_input: dict[str, Any], workspace: Path) -> F
     return FetchJob(job_id, SKELETON_PATH, workspace, step_input["values"], cast(FetchOptions, options))
 
 
+# Choices that change what the tools target or what the catalog says, not how the service
+# talks to its servers: they are spread evenly over the covering set instead of paired (every
+# combination of them is still rendered and type-checked by the every-combination tests).
+ROTATED = ("pythonVersion", "lifecycle")
+COVER_SEEDS = 20
+COVER_STEPS = 20_000
+
+
 def pairwise_submissions(template: Template | None = None) -> list[dict[str, Any]]:
-    """The defaults, then combinations that together cover every pair of two choices' values."""
+    """The defaults, then as few combinations as found that together cover every pair of two
+    paired choices' values; the rotated choices take each of their values in turn."""
     template = template or Template.load(TEMPLATE_PATH)
-    combinations = list(all_combinations(template))
-    choices = sorted(choice_parameters(template))
-
-    def pairs(values: dict[str, Any]) -> set[tuple[str, Any, str, Any]]:
-        return {(a, values.get(a), b, values.get(b)) for a in choices for b in choices if a < b}
-
-    uncovered = set().union(*(pairs(values) for values in combinations))
-    picked = [resolve_parameters(template, BASE_VALUES)]
-    uncovered -= pairs(picked[0])
-    while uncovered:
-        best = max(combinations, key=lambda values: len(pairs(values) & uncovered))
-        uncovered -= pairs(best)
-        picked.append(best)
+    choices = choice_parameters(template)
+    paired = sorted(name for name in choices if name not in ROTATED)
+    candidates = list(
+        {tuple(values.get(name) for name in paired): values for values in all_combinations(template)}.values()
+    )
+    pair_sets = [
+        frozenset((a, values.get(a), b, values.get(b)) for a in paired for b in paired if a < b)
+        for values in candidates
+    ]
+    defaults = resolve_parameters(template, BASE_VALUES)
+    default_pairs = frozenset(
+        (a, defaults.get(a), b, defaults.get(b)) for a in paired for b in paired if a < b
+    )
+    rows = _covering_rows(pair_sets, default_pairs, _size_lower_bound(choices, paired))
+    picked = [defaults]
+    for index, row in enumerate(rows, start=1):
+        rotated = {name: choices[name][index % len(choices[name])] for name in ROTATED}
+        picked.append({**candidates[row], **rotated})
     return picked
+
+
+def _pairs(values: dict[str, Any], names: list[str]) -> frozenset[tuple[str, Any, str, Any]]:
+    return frozenset((a, values.get(a), b, values.get(b)) for a, b in itertools.combinations(names, 2))
+
+
+def _size_lower_bound(choices: dict[str, list[Any]], paired: list[str]) -> int:
+    """No cover is smaller than the product of the two largest value counts (the orm's
+    absence counts as one of its values)."""
+    counts = sorted(len(choices[name]) + (name == "orm") for name in paired)
+    return counts[-1] * counts[-2]
+
+
+def _covering_rows(pair_sets: list[frozenset[Any]], covered: frozenset[Any], size: int) -> list[int]:
+    """Indices of candidates that, with ``covered``, hold every pair: a seeded local search
+    for ``size`` rows besides the defaults, growing ``size`` until one is found."""
+    every_pair = frozenset().union(*pair_sets)
+    while True:
+        for seed in range(COVER_SEEDS):
+            rows = _search_cover(pair_sets, covered, every_pair, size - 1, random.Random(seed))
+            if rows is not None:
+                return rows
+        size += 1
+
+
+def _search_cover(
+    pair_sets: list[frozenset[Any]],
+    covered: frozenset[Any],
+    every_pair: frozenset[Any],
+    size: int,
+    rng: random.Random,
+) -> list[int] | None:
+    """Replace one row at a time by a random candidate, keeping the change unless it leaves
+    more pairs uncovered (and, rarely, even then, to leave a local minimum)."""
+    rows = [rng.randrange(len(pair_sets)) for _ in range(size)]
+    counts = Counter(covered)
+    for row in rows:
+        counts.update(pair_sets[row])
+    missing = len(every_pair) - len(+counts)
+    for _ in range(COVER_STEPS):
+        if missing == 0:
+            return rows
+        position, replacement = rng.randrange(size), rng.randrange(len(pair_sets))
+        previous = rows[position]
+        counts.subtract(pair_sets[previous])
+        counts.update(pair_sets[replacement])
+        now_missing = len(every_pair) - len(+counts)
+        if now_missing <= missing or rng.random() < 0.02:
+            rows[position], missing = replacement, now_missing
+        else:
+            counts.subtract(pair_sets[replacement])
+            counts.update(pair_sets[previous])
+    return None
