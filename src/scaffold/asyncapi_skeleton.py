@@ -19,21 +19,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from scaffold.openapi_skeleton import NAME, REPOSITORY
+from scaffold.openapi_skeleton import SAMPLE_VALUES as SERVICE_VALUES
 from scaffold.workflow import Template, run_template
 
-REPOSITORY = Path(__file__).resolve().parents[2]
 SKELETON_DOCUMENT = (
     REPOSITORY / "skeleton" / "${{ 'asyncapi.json' if values.events == 'redis-streams' else '' }}"
 )
-NAME = "orders-api"
-SAMPLE_VALUES = {
-    "name": NAME,
-    "description": "Orders",
-    "owner": "group:default/platform-team",
-    "repoUrl": "github.com?owner=acme&repo=orders-api",
-    "database": "none",
-    "events": "redis-streams",
-}
+SAMPLE_VALUES = {**SERVICE_VALUES, "database": "none", "events": "redis-streams"}
 # The document's only values that come from the service's name: (JSON text, template).
 NAMED = (
     (json.dumps(f"{NAME} events"), "${{ (values.name + ' events') | dump }}"),
