@@ -25,8 +25,9 @@ from scaffold.workflow import Template, run_template
 from template_matrix import BASE_VALUES
 
 ROOT = Path(__file__).resolve().parents[1]
-# This module's own Redis database; the other modules' generated suites use 9 to 15.
-REDIS_URL = "redis://127.0.0.1:6379/4"
+# This module's own Redis database (the other modules' generated suites use 9 to 15);
+# TEST_UPDATE_REDIS_DB picks another, for a run beside the whole suite.
+REDIS_URL = f"redis://127.0.0.1:6379/{os.environ.get('TEST_UPDATE_REDIS_DB', '4')}"
 VALUES: dict[str, Any] = {**BASE_VALUES, "database": "none"}
 PACKAGE = "orders_api"
 GIT_ENVIRONMENT = {
