@@ -660,11 +660,12 @@ TRACING_MIGRATIONS = """\
     false: none
 """
 # Declarations that a migrating update refuses, each on a branch of its own off v1.1.0.
-BAD_MIGRATIONS = {
+BAD_MIGRATIONS: dict[str, tuple[str | bytes, str]] = {
     "malformed": (
         "- version: 1.1.0\n  parameter: [datadog\n",
         "v1.1.0-malformed:answer-migrations.yaml:3: malformed YAML",
     ),
+    "not-utf8": (b"- version: 1.1.0\n  parameter: datad\xf6g\n", "answer-migrations.yaml: not UTF-8 text"),
     "unknown-key": (
         "- version: 1.1.0\n  parameter: datadog\n  rename: tracing\n",
         "answer-migrations.yaml:1: unknown key 'rename'",
@@ -751,7 +752,11 @@ def tracing_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     for case, (declaration, _) in BAD_MIGRATIONS.items():
         git(repo, "switch", "--quiet", "--create", f"v1.1.0-{case}", "v1.1.0")
-        (repo / "answer-migrations.yaml").write_text(declaration, encoding="utf-8")
+        path = repo / "answer-migrations.yaml"
+        if isinstance(declaration, bytes):
+            path.write_bytes(declaration)
+        else:
+            path.write_text(declaration, encoding="utf-8")
         git(repo, "commit", "--quiet", "--all", "-m", case)
     git(repo, "switch", "--quiet", "main")
     return repo

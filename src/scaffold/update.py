@@ -7,7 +7,8 @@ service was made from (the base) and at the target, with new parameters' default
 is then merged into the service's repository by git's own three-way merge
 (`git merge-tree`), so git's rules decide what is applied, kept or left in conflict,
 renames included. The merge runs in a scratch repository whose refs name the sides, so
-conflict markers read `service` and `template-<ref>`."""
+conflict markers read `service` and `template-<ref>`.
+"""
 
 from __future__ import annotations
 
