@@ -19,14 +19,22 @@ from typing import Any
 
 import pytest
 
+from scaffold.answer_migrations import (
+    MIGRATIONS_FILE,
+    AnswerMigration,
+    AnswerMigrationError,
+    load_migrations,
+    migrate,
+)
 from scaffold.cli import main
 from scaffold.update import ANSWERS_FILE
-from scaffold.workflow import Template, run_template
+from scaffold.workflow import Template, known_parameters, run_template
 from template_matrix import BASE_VALUES
 
 ROOT = Path(__file__).resolve().parents[1]
-# This module's own Redis database; the other modules' generated suites use 9 to 15.
-REDIS_URL = "redis://127.0.0.1:6379/4"
+# This module's own Redis database (the other modules' generated suites use 9 to 15);
+# TEST_UPDATE_REDIS_DB picks another, for a run beside the whole suite.
+REDIS_URL = f"redis://127.0.0.1:6379/{os.environ.get('TEST_UPDATE_REDIS_DB', '4')}"
 VALUES: dict[str, Any] = {**BASE_VALUES, "database": "none"}
 PACKAGE = "orders_api"
 GIT_ENVIRONMENT = {
@@ -560,3 +568,350 @@ def test_uvx_runs_update_from_a_release_tag(template_repo: Path, v1_render: Path
     assert "updating orders-api from template 1.0.0 to v1.1.0 (1.1.0)\n" in result.stdout
     assert "+# Contributing to orders-api\n" in result.stdout
     assert status(service) == ""
+
+
+# --------------------------------------------------------------------------- answer migrations
+#
+# A small template of its own, whose v1.1.0 replaces the boolean `datadog` with the enum
+# `tracing`, as the real template's 0.2.0 does, and declares the translation in
+# answer-migrations.yaml. Its own, so it stays what it is whatever template.yaml becomes.
+
+TRACING_TEMPLATE = """\
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata:
+  name: tracing-history
+  title: A boolean replaced by an enum
+spec:
+  owner: group:default/platform-team
+  type: service
+  parameters:
+    - title: Service
+      required:
+        - name
+      properties:
+        name:
+          type: string
+@PARAMETER@
+  steps:
+    - id: fetchSkeleton
+      name: Generate the service
+      action: fetch:template
+      input:
+        url: ./skeleton
+        trimBlocks: true
+        lstripBlocks: true
+        values:
+          name: ${{ parameters.name }}
+@VALUE@
+          templateSource: @SOURCE@
+          templateVersion: "@VERSION@"
+          templateAnswers: ${{ parameters }}
+"""
+DATADOG_PARAMETER = """\
+        datadog:
+          title: Datadog APM
+          type: boolean
+          default: true"""
+TRACING_PARAMETER = """\
+        tracing:
+          title: Tracing
+          type: string
+          enum:
+            - datadog
+            - opentelemetry
+            - none
+          default: datadog"""
+TRACING_README = """\
+# ${{ values.name }}
+
+Serves orders@OVER@.
+
+## Running
+
+Run `python app.py`.
+{% if @DATADOG@ %}
+
+## Tracing
+
+Traces go to Datadog.
+{% endif %}
+"""
+TRACING_APP = """\
+\"\"\"The ${{ values.name }} service.\"\"\"
+{% if @DATADOG@ %}
+
+import ddtrace
+
+ddtrace.patch_all()
+{% endif %}
+
+
+def handle(order: str) -> str:
+    return order
+"""
+TRACING_MIGRATIONS = """\
+# 1.1.0 replaces the Datadog switch with a choice of tracing backend.
+- version: 1.1.0
+  parameter: datadog
+  renamedTo: tracing
+  values:
+    true: datadog
+    false: none
+"""
+# Declarations that a migrating update refuses, each on a branch of its own off v1.1.0.
+BAD_MIGRATIONS: dict[str, tuple[str | bytes, str]] = {
+    "malformed": (
+        "- version: 1.1.0\n  parameter: [datadog\n",
+        "v1.1.0-malformed:answer-migrations.yaml:3: malformed YAML",
+    ),
+    "not-utf8": (b"- version: 1.1.0\n  parameter: datad\xf6g\n", "answer-migrations.yaml: not UTF-8 text"),
+    "unknown-key": (
+        "- version: 1.1.0\n  parameter: datadog\n  rename: tracing\n",
+        "answer-migrations.yaml:1: unknown key 'rename'",
+    ),
+    "version-not-semver": (
+        "- version: 1.1\n  parameter: datadog\n  renamedTo: tracing\n",
+        "answer-migrations.yaml:1: version must be major.minor.patch, got 1.1",
+    ),
+    "unmapped-value": (
+        "- version: 1.1.0\n  parameter: datadog\n  renamedTo: tracing\n  values:\n    true: datadog\n",
+        "answer-migrations.yaml:1: the recorded datadog false has no entry in values",
+    ),
+    "renamed-to-an-unknown-parameter": (
+        "- version: 1.1.0\n  parameter: datadog\n  renamedTo: tracer\n",
+        "answer-migrations.yaml:1: the target's form has no parameter 'tracer'",
+    ),
+    "value-the-form-refuses": (
+        "- version: 1.1.0\n  parameter: datadog\n  renamedTo: tracing\n  values:\n"
+        "    true: datadog\n    false: disabled\n",
+        'answer-migrations.yaml:1: tracing "disabled" is not one of the target\'s values'
+        ' ("datadog", "opentelemetry", "none")',
+    ),
+}
+
+
+def _tracing_release(
+    repo: Path, version: str, *, parameter: str, value: str, datadog: str, over: str
+) -> None:
+    """Commit and tag a release: the form's `parameter` (`value` passes it to the skeleton),
+    `datadog` the skeleton's condition for its Datadog parts, `over` the README's wording."""
+    template = TRACING_TEMPLATE
+    for placeholder, text in (
+        ("@PARAMETER@", parameter),
+        ("@VALUE@", value),
+        ("@SOURCE@", json.dumps(str(repo))),
+        ("@VERSION@", version),
+    ):
+        template = template.replace(placeholder, text)
+    (repo / "template.yaml").write_text(template, encoding="utf-8")
+    skeleton = repo / "skeleton"
+    skeleton.mkdir(exist_ok=True)
+    (skeleton / "README.md").write_text(
+        TRACING_README.replace("@DATADOG@", datadog).replace("@OVER@", over), encoding="utf-8"
+    )
+    (skeleton / "app.py").write_text(TRACING_APP.replace("@DATADOG@", datadog), encoding="utf-8")
+    for old in skeleton.glob("${{ 'datadog.yaml'*"):
+        old.unlink()
+    (skeleton / f"${{{{ 'datadog.yaml' if {datadog} else '' }}}}").write_text(
+        "service: ${{ values.name }}\nenv: production\n", encoding="utf-8"
+    )
+    (skeleton / ANSWERS_FILE).write_text(
+        '${{ {"template": values.templateSource, "version": values.templateVersion,'
+        ' "parameters": values.templateAnswers} | dump(2) }}\n',
+        encoding="utf-8",
+    )
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", version)
+    git(repo, "tag", f"v{version}")
+
+
+@pytest.fixture(scope="module")
+def tracing_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """v1.0.0 asks for `datadog: boolean`; v1.1.0 asks for `tracing: datadog | opentelemetry
+    | none` instead, says "over HTTP" in the README and declares the translation; a branch
+    per bad declaration."""
+    repo = tmp_path_factory.mktemp("tracing-template")
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    _tracing_release(
+        repo,
+        "1.0.0",
+        parameter=DATADOG_PARAMETER,
+        value="          datadog: ${{ parameters.datadog }}",
+        datadog="values.datadog",
+        over="",
+    )
+    (repo / "answer-migrations.yaml").write_text(TRACING_MIGRATIONS, encoding="utf-8")
+    _tracing_release(
+        repo,
+        "1.1.0",
+        parameter=TRACING_PARAMETER,
+        value="          tracing: ${{ parameters.tracing }}",
+        datadog="values.tracing == 'datadog'",
+        over=" over HTTP",
+    )
+    for case, (declaration, _) in BAD_MIGRATIONS.items():
+        git(repo, "switch", "--quiet", "--create", f"v1.1.0-{case}", "v1.1.0")
+        path = repo / "answer-migrations.yaml"
+        if isinstance(declaration, bytes):
+            path.write_bytes(declaration)
+        else:
+            path.write_text(declaration, encoding="utf-8")
+        git(repo, "commit", "--quiet", "--all", "-m", case)
+    git(repo, "switch", "--quiet", "main")
+    return repo
+
+
+def tracing_changes(service: Path) -> None:
+    """The service's own changes: a README line, a function, a file."""
+    replace(service / "README.md", "Run `python app.py`.", "Run `python app.py` behind the gateway.")
+    with (service / "app.py").open("a", encoding="utf-8") as app:
+        app.write("\n\ndef refund(order: str) -> str:\n    return order\n")
+    (service / "notes.md").write_text("Refunds go through the gateway too.\n", encoding="utf-8")
+
+
+def tracing_service(repo: Path, datadog: bool, into: Path) -> Path:
+    """A service rendered at v1.0.0 with `datadog`, with its own changes committed."""
+    rendered = render(repo, "v1.0.0", {"name": "orders-api", "datadog": datadog}, into / "render")
+    return new_service(rendered, into / "service", tracing_changes)
+
+
+def test_update_carries_a_replaced_boolean_to_the_enum(
+    capsys: pytest.CaptureFixture[str], tracing_repo: Path, tmp_path: Path
+) -> None:
+    service = tracing_service(tracing_repo, False, tmp_path)
+    assert json.loads((service / ANSWERS_FILE).read_text())["parameters"]["datadog"] is False
+    code, out, err = scaffold_update(capsys, service)
+    assert (code, err) == (0, "")
+    assert '  parameter datadog: false -> tracing: "none" (answer migration 1.1.0)\n' in out
+    # Not the default (datadog), which would add the Datadog file and README section.
+    expected = render(tracing_repo, "v1.1.0", {"name": "orders-api", "tracing": "none"}, tmp_path / "fresh")
+    tracing_changes(expected)
+    assert_same_files(service, expected)
+    assert "Serves orders over HTTP." in (service / "README.md").read_text()
+    assert not (service / "datadog.yaml").exists()
+    answers = json.loads((service / ANSWERS_FILE).read_text())
+    assert answers["version"] == "1.1.0"
+    assert answers["parameters"] == {"name": "orders-api", "tracing": "none"}
+
+
+def test_dry_run_shows_the_migrated_answer_and_writes_nothing(
+    capsys: pytest.CaptureFixture[str], tracing_repo: Path, tmp_path: Path
+) -> None:
+    service = tracing_service(tracing_repo, True, tmp_path)
+    before = files(service), files(service / ".git")
+    code, out, err = scaffold_update(capsys, service, "--dry-run")
+    assert (code, err) == (0, "")
+    assert '  parameter datadog: true -> tracing: "datadog" (answer migration 1.1.0)\n' in out
+    # The Datadog file stays: the choice was carried, so only the README line changes.
+    assert "  M\tREADME.md\n" in out
+    assert "datadog.yaml" not in out
+    assert "dry run: nothing was written" in out
+    assert (files(service), files(service / ".git")) == before
+
+
+@pytest.mark.parametrize("case", BAD_MIGRATIONS)
+def test_a_bad_answer_migration_is_refused_and_nothing_is_written(
+    case: str, capsys: pytest.CaptureFixture[str], tracing_repo: Path, tmp_path: Path
+) -> None:
+    service = tracing_service(tracing_repo, False, tmp_path)
+    before = files(service), files(service / ".git")
+    code, out, err = scaffold_update(capsys, service, "--to", f"v1.1.0-{case}")
+    assert (code, out) == (2, "")
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("scaffold: error: "), err
+    assert BAD_MIGRATIONS[case][1] in lines[0]
+    assert (files(service), files(service / ".git")) == before
+
+
+def _migrations(text: str) -> list[AnswerMigration]:
+    return load_migrations(text, "answer-migrations.yaml")
+
+
+# Listed out of order: they apply in version order, whatever the file's.
+CHAIN = _migrations(
+    "- {version: 1.2.0, parameter: tracing, values: {datadog: datadog-apm, none: none}}\n"
+    "- {version: 1.1.0, parameter: datadog, renamedTo: tracing, values: {true: datadog, false: none}}\n"
+    "- {version: 1.0.0, parameter: apm, renamedTo: datadog}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("recorded_version", "answers", "migrated"),
+    [
+        ("1.0.0", {"name": "a", "datadog": True}, {"name": "a", "tracing": "datadog-apm"}),
+        ("1.1.0", {"name": "a", "tracing": "datadog"}, {"name": "a", "tracing": "datadog-apm"}),
+        ("1.2.0", {"name": "a", "tracing": "datadog"}, {"name": "a", "tracing": "datadog"}),
+        # Not recorded (the form did not send it): the target's default applies.
+        ("1.0.0", {"name": "a"}, {"name": "a"}),
+    ],
+    ids=["two-releases-in-order", "the-later-release-only", "none-after-the-target", "not-recorded"],
+)
+def test_migrations_after_the_recorded_version_apply_in_version_order(
+    recorded_version: str, answers: dict[str, Any], migrated: dict[str, Any]
+) -> None:
+    known: dict[str, dict[str, Any]] = {
+        "name": {"type": "string"},
+        "tracing": {"enum": ["datadog-apm", "none"]},
+    }
+    assert migrate(CHAIN, recorded_version, answers, known)[0] == migrated
+
+
+@pytest.mark.parametrize(
+    ("recorded_version", "answers", "error"),
+    [
+        # JSON's true is not YAML's 1, though Python's True == 1.
+        ("1.0.0", {"flag": True}, "answer-migrations.yaml:1: the recorded flag true has no entry in values"),
+        (
+            "1.0.0",
+            {"flag": 1, "switch": "on"},
+            "answer-migrations.yaml:1: the answers record both flag and switch",
+        ),
+        ("1.0", {"flag": 1}, "recorded version '1.0' is not major.minor.patch"),
+    ],
+    ids=["true-is-not-1", "both-names-recorded", "recorded-version-not-semver"],
+)
+def test_answers_a_migration_cannot_carry_are_refused(
+    recorded_version: str, answers: dict[str, Any], error: str
+) -> None:
+    migrations = _migrations(
+        "- {version: 1.1.0, parameter: flag, renamedTo: switch, values: {1: 'on', 0: 'off'}}\n"
+    )
+    with pytest.raises(AnswerMigrationError) as raised:
+        migrate(migrations, recorded_version, answers, {"switch": {"enum": ["on", "off"]}})
+    assert str(raised.value).startswith(error)
+
+
+def _releasing_page_example() -> str:
+    page = (ROOT / "docs" / "releasing.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"```yaml\n(- version:.*?)```", page, re.DOTALL)
+    return str(example)
+
+
+def _entries(migrations: list[AnswerMigration]) -> list[tuple[Any, ...]]:
+    return [(m.version, m.parameter, m.renamed_to, m.values) for m in migrations]
+
+
+def test_the_template_declares_datadog_becomes_tracing_as_docs_releasing_shows() -> None:
+    declared = _migrations((ROOT / MIGRATIONS_FILE).read_text(encoding="utf-8"))
+    assert _entries(declared) == [
+        ("0.2.0", "datadog", "tracing", ((True, "datadog"), (False, "none"))),
+    ]
+    assert _entries(_migrations(_releasing_page_example())) == _entries(declared)
+
+
+@pytest.mark.xfail(
+    "datadog" in known_parameters(Template.load(ROOT / "template.yaml")),
+    reason="template.yaml still asks for datadog; tracing replaces it in a change of its own",
+    strict=True,
+)
+def test_the_form_asks_for_what_the_template_s_migrations_leave() -> None:
+    """Each declared new name is a parameter of the form, each mapped value one it accepts,
+    and each old name gone."""
+    known = known_parameters(Template.load(ROOT / "template.yaml"))
+    for migration in _migrations((ROOT / MIGRATIONS_FILE).read_text(encoding="utf-8")):
+        assert migration.parameter not in known
+        schema = known[migration.name]
+        for _, value in migration.values or ():
+            assert value in schema.get("enum", [value])

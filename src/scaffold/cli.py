@@ -261,18 +261,19 @@ def _cmd_update(args: argparse.Namespace) -> int:
 UPDATE_DESCRIPTION = """\
 Merge a newer template version, or changed answers, into a generated service. Run it in the
 service's git repository with a clean working tree. The template is rendered at the version
-recorded in .template-answers.json and at the target, with the recorded answers (new
-parameters get their defaults, --set values apply), and the difference is merged three ways:
-template changes are applied, the service's own changes kept, overlapping changes left as
-conflict markers. The result is staged, not committed.
+recorded in .template-answers.json and at the target, with the recorded answers (translated
+first where the target's answer-migrations.yaml declares a parameter renamed or its values
+changed; new parameters get their defaults, --set values apply), and the difference is
+merged three ways: template changes are applied, the service's own changes kept,
+overlapping changes left as conflict markers. The result is staged, not committed.
 
 Exit status: 0 merged (or nothing to change); 1 merged with conflicts: the files are listed,
 left with markers and unmerged in the index, and .template-answers.json is updated with the
 merge, so committing the resolution records the new version and answers; 2 bad input
 (not a generated service, uncommitted changes, unknown version or ref, a parameter the
-target refuses, template not reachable), nothing written. With --dry-run nothing is written
-and the status says whether the merge would leave conflicts (1) or not (0). Needs git 2.38
-or later."""
+target refuses, a bad answer migration or a recorded value it does not map, template not
+reachable), nothing written. With --dry-run nothing is written and the status says whether
+the merge would leave conflicts (1) or not (0). Needs git 2.38 or later."""
 
 
 OUTPUT_HELP = (

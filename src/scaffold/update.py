@@ -2,10 +2,12 @@
 
 The template is rendered twice with the service's recorded answers: at the version the
 service was made from (the base) and at the target, with new parameters' defaults and
-`--set` values. The base-to-target change is then merged into the service's repository by
-git's own three-way merge (`git merge-tree`), so git's rules decide what is applied, kept or
-left in conflict, renames included. The merge runs in a scratch repository whose refs name
-the sides, so conflict markers read `service` and `template-<ref>`.
+`--set` values; answers that the target renamed or reshaped are first translated as its
+`answer-migrations.yaml` declares (scaffold.answer_migrations). The base-to-target change
+is then merged into the service's repository by git's own three-way merge
+(`git merge-tree`), so git's rules decide what is applied, kept or left in conflict,
+renames included. The merge runs in a scratch repository whose refs name the sides, so
+conflict markers read `service` and `template-<ref>`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from scaffold.answer_migrations import MIGRATIONS_FILE, AnswerMigrationError, load_migrations, migrate
 from scaffold.git import Git, GitError
 from scaffold.workflow import Template, TemplateInputError, known_parameters, parse_assignments, run_template
 
@@ -104,7 +107,7 @@ def _update(request: UpdateRequest, out: TextIO) -> int:
         print(
             f"updating {name} from template {answers.version} to {target.label} ({target.version})", file=out
         )
-        for line in _parameter_changes(answers.parameters, target.parameters):
+        for line in [*target.migrations, *_parameter_changes(target.migrated, target.parameters)]:
             print(f"  parameter {line}", file=out)
         merger = _scratch_merge(service, scratch / "merge.git", dry_run=request.dry_run)
         merge = _merge(merger, service, scratch, label=target.label)
@@ -154,13 +157,17 @@ class Target:
     label: str  # the ref, as markers and messages name it
     version: str  # what its answers file records
     parameters: dict[str, Any]
+    # The recorded answers after the target's answer migrations, and what those changed.
+    migrated: dict[str, Any]
+    migrations: list[str]
 
 
 def _render_both(
     template: Git, source: str, answers: Answers, request: UpdateRequest, scratch: Path
 ) -> Target:
     """The base render (the recorded version and answers) in scratch/base and the target render
-    (recorded answers the target still asks for, its defaults, --set) in scratch/target."""
+    (recorded answers, translated by the target's answer migrations, that the target still
+    asks for, its defaults, --set) in scratch/target."""
     base = template.commit(f"v{answers.version}")
     if base is None:
         raise UpdateError(f"unknown version {answers.version}: {source} has no tag v{answers.version}")
@@ -175,7 +182,8 @@ def _render_both(
 
     target_template = _checkout(template, target, scratch / "target-template")
     known = known_parameters(target_template)
-    values = {name: value for name, value in answers.parameters.items() if name in known}
+    migrated, migrations = _migrated_answers(target_template, label, answers, known)
+    values = {name: value for name, value in migrated.items() if name in known}
     values.update(parse_assignments(request.assignments, known))
     try:
         parameters = run_template(target_template, values, _folder(scratch / "target")).parameters
@@ -184,7 +192,26 @@ def _render_both(
     target_answers = scratch / "target" / ANSWERS_FILE
     if not target_answers.is_file():
         raise UpdateError(f"{label} writes no {ANSWERS_FILE}, so the service could not be updated again")
-    return Target(label, Answers.read(target_answers).version, parameters)
+    return Target(label, Answers.read(target_answers).version, parameters, migrated, migrations)
+
+
+def _migrated_answers(
+    target_template: Template, label: str, answers: Answers, known: Mapping[str, Mapping[str, Any]]
+) -> tuple[dict[str, Any], list[str]]:
+    """The recorded answers translated by the target's answer migrations, and a line per
+    translation."""
+    declaration = target_template.path.parent / MIGRATIONS_FILE
+    if not declaration.is_file():
+        return dict(answers.parameters), []
+    try:
+        text = declaration.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise UpdateError(f"{label}:{MIGRATIONS_FILE}: not UTF-8 text") from error
+    try:
+        migrations = load_migrations(text, f"{label}:{MIGRATIONS_FILE}")
+        return migrate(migrations, answers.version, answers.parameters, known)
+    except AnswerMigrationError as error:
+        raise UpdateError(str(error)) from error
 
 
 def _service(project: Path) -> tuple[Git, Path]:
