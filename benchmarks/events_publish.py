@@ -36,9 +36,11 @@ from typing import Any
 from uuid import uuid4
 
 from harness import (
+    NEW_PRODUCT,
     PACKAGE,
     PREFIX,
     REDIS_URL,
+    TENANT,
     App,
     Postgres,
     Request,
@@ -55,8 +57,6 @@ from harness import (
     uvicorn,
 )
 
-TENANT = "bench"
-NEW_PRODUCT = {"name": "Widget", "description": "A benchmark widget", "price": "9.99"}
 VARIANTS = {"off": "none", "on": "redis-streams"}  # label: the events choice
 TARGET_RATIO = 0.8
 ONE_AT_A_TIME = 200  # requests sent one after the other for the unloaded latency
