@@ -26,6 +26,7 @@ All three use one PostgreSQL server: a private one started for the run
 (harness.private_postgres), or the one at BENCH_POSTGRES_URL when it is set.
 
 Usage: uv run python benchmarks/report.py [--quick] [--page-only] [--only NAME]...
+    [--connections 5,32,128]
 Needs: wrk, psql and uv on PATH, PostgreSQL's server binaries (unless BENCH_POSTGRES_URL is
 set), Redis (BENCH_REDIS_URL) and PyPI (peers).
 """
@@ -39,7 +40,7 @@ import platform
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,15 @@ import events_consume
 import events_publish
 import peers
 import service_overhead
-from harness import CONNECTIONS, PACKAGE, ROOT, Postgres, Timing, postgres_server
+from harness import (
+    CONNECTIONS,
+    PACKAGE,
+    ROOT,
+    Postgres,
+    Timing,
+    connections_argument,
+    postgres_server,
+)
 from matplotlib.figure import Figure
 from matplotlib.ticker import ScalarFormatter
 
@@ -436,6 +445,11 @@ def main() -> int:
         default=[],
         help="measure only this benchmark (repeatable); the others' figures stay as committed",
     )
+    parser.add_argument(
+        "--connections",
+        type=connections_argument,
+        help=f"connections per process to sweep (default {','.join(map(str, CONNECTIONS))})",
+    )
     args = parser.parse_args()
     if args.page_only:
         write_outputs(json.loads(RESULTS.read_text(encoding="utf-8")))
@@ -444,10 +458,11 @@ def main() -> int:
         print("needs wrk and psql (apt-get install wrk postgresql-client)", file=sys.stderr)
         return 2
     kept = json.loads(RESULTS.read_text(encoding="utf-8")) if args.only else {}
+    timing = QUICK if args.quick else FULL
+    if args.connections:
+        timing = replace(timing, connections=args.connections)
     with postgres_server() as postgres:
-        results = measure(
-            QUICK if args.quick else FULL, postgres, quick=args.quick, only=args.only, kept=kept
-        )
+        results = measure(timing, postgres, quick=args.quick, only=args.only, kept=kept)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     write_outputs(results)

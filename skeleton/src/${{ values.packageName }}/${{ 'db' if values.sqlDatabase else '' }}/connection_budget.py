@@ -1,8 +1,15 @@
+{% if values.events == 'redis-streams' %}
+"""Each uvicorn worker process has its own pools, and its outbox relay a connection of its
+own: a pod refuses to start if together they could open more connections than its share of
+the database's ``max_connections``. A pool never opens connections beyond its size (no
+overflow): under load, connections opened only to be closed again when they are returned
+would cost a connect each."""
+{% else %}
 """Each uvicorn worker process has its own pools: a pod refuses to start if together they could
-open more connections than its share of the database's ``max_connections``.{% if values.events == 'redis-streams' %} Each process's
-outbox relay has a connection of its own, counted too.{% endif %} A pool never opens
-connections beyond its size (no overflow): under load, connections opened only to be closed
-again when they are returned would cost a connect each."""
+open more connections than its share of the database's ``max_connections``. A pool never
+opens connections beyond its size (no overflow): under load, connections opened only to be
+closed again when they are returned would cost a connect each."""
+{% endif %}
 
 import os
 
