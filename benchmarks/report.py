@@ -323,21 +323,25 @@ def render_page(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _measured_apart(results: dict[str, Any], name: str) -> list[str]:
-    """A line saying when the benchmark was measured, if not in the run the page describes."""
+def _measured_apart(results: dict[str, Any], name: str, *, loads: bool) -> list[str]:
+    """A line saying when the benchmark was measured, if not in the run the page describes
+    (with ``loads``, the timing of its wrk loads too)."""
     measured = results.get("measured", {}).get(name)
     if measured is None or (measured["date"], measured["commit"]) == (results["date"], results["commit"]):
         return []
-    timing = measured["timing"]
-    connections = ", ".join(str(count) for count in timing["connections"])
     quick = ", a quick smoke run" if measured["quick"] else ""
-    return [
+    line = (
         f"Measured apart from the run above{quick}: {measured['date']}, commit "
-        f"`{measured['commit']}`, {measured['minutes']} minutes; {timing['rounds']} round(s) "
-        f"of {timing['seconds']} s on {timing['processes']} process(es), {connections} "
-        "connections per process.",
-        "",
-    ]
+        f"`{measured['commit']}`, {measured['minutes']} minutes"
+    )
+    if loads:
+        timing = measured["timing"]
+        connections = ", ".join(str(count) for count in timing["connections"])
+        line += (
+            f"; {timing['rounds']} round(s) of {timing['seconds']} s on {timing['processes']} "
+            f"process(es), {connections} connections per process"
+        )
+    return [f"{line}.", ""]
 
 
 def _events_section(results: dict[str, Any]) -> list[str]:
@@ -346,7 +350,7 @@ def _events_section(results: dict[str, Any]) -> list[str]:
     return [
         "## Events: publishing and consuming",
         "",
-        *_measured_apart(results, "events_publish"),
+        *_measured_apart(results, "events_publish", loads=True),
         "Product create of the PostgreSQL ORM service with events on (the event's outbox row",
         "written in the request's transaction, the relay moving it to a Redis stream on its own",
         "connection) against the same service with events off, in alternating rounds.",
@@ -367,12 +371,12 @@ def _events_section(results: dict[str, Any]) -> list[str]:
             for label, figures in latency.items()
         ],
         "",
-        *_measured_apart(results, "events_consume"),
+        *_measured_apart(results, "events_consume", loads=False),
         f"The event consumer (`python -m {PACKAGE}.events consume`: decoding and upcasting",
         "through the registry, the example projection's Lua script, the acknowledgement)",
-        "against a bare consumer-group loop on the same Redis that only reads and acknowledges,",
-        f"{consume['events']} events per round, {consume['rounds']} alternating round(s); the",
-        "most events per second and the least CPU per event of each.",
+        "against a bare consumer-group loop on the same Redis that only reads and acknowledges:",
+        f"{consume['events']} events per round, {consume['rounds']} alternating round(s), the most",
+        "events per second and the least CPU per event of each.",
         "",
         "| Process | Events per second | CPU per event (µs) |",
         "| --- | --- | --- |",
