@@ -49,8 +49,10 @@ from pathlib import Path
 from typing import Any
 
 from harness import (
+    NEW_PRODUCT,
     PACKAGE,
     REDIS_URL,
+    TENANT,
     App,
     Load,
     Postgres,
@@ -67,8 +69,6 @@ from harness import (
     uvicorn,
 )
 
-TENANT = "bench"
-NEW_PRODUCT = {"name": "Widget", "description": "A benchmark widget", "price": "9.99"}
 # Connections per pool of the bare app (SQLAlchemy's pool spends noticeably more CPU when
 # requests queue for it). Each of its processes holds an asyncpg pool and, beside the cache's,
 # a SQLAlchemy engine.

@@ -26,6 +26,7 @@ Needs: uv, and Redis at BENCH_REDIS_URL.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -33,11 +34,13 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 from harness import PACKAGE, PREFIX, REDIS_URL, render_and_install
 
 TARGET_RATIO = 0.5
+EVENTS = 5000  # per round
 GROUP = "bench"
 CHOICES = {
     "database": "none",
@@ -176,11 +179,8 @@ def run_round(service: Path, env: dict[str, str], name: str, events: int) -> Rat
     return Rate(**json.loads(result.stdout))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", maxsplit=1)[0])
-    parser.add_argument("--events", type=int, default=5000)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+def run(events: int, rounds: int) -> dict[str, Any]:
+    """Both processes' rates, best round of each, and their ratio."""
     with tempfile.TemporaryDirectory(prefix="bench-events-") as workspace:
         service = render_and_install(Path(workspace) / "service", **CHOICES)
         env = {
@@ -191,22 +191,52 @@ def main() -> int:
             f"{PREFIX}EVENTS_CONSUMER_GROUP": GROUP,
         }
         rates: dict[str, list[Rate]] = {"consumer": [], "bare": []}
-        for _ in range(args.rounds):
+        for _ in range(rounds):
             for name, measured in rates.items():
-                rate = run_round(service, env, name, args.events)
+                rate = run_round(service, env, name, events)
                 measured.append(rate)
                 print(
                     f"{name:9} {rate.events_per_second:9.0f} events/s"
                     f"   CPU {rate.cpu_us_per_event:6.1f} us/event",
                     flush=True,
                 )
-    fastest = {name: max(rate.events_per_second for rate in measured) for name, measured in rates.items()}
-    leanest = {name: min(rate.cpu_us_per_event for rate in measured) for name, measured in rates.items()}
-    for name in rates:
-        print(f"best {name:9} {fastest[name]:9.0f} events/s   CPU {leanest[name]:6.1f} us/event")
-    ratio = fastest["consumer"] / fastest["bare"]
+    best = {
+        name: Rate(
+            events_per_second=max(rate.events_per_second for rate in measured),
+            cpu_us_per_event=min(rate.cpu_us_per_event for rate in measured),
+        )
+        for name, measured in rates.items()
+    }
+    for name, rate in best.items():
+        print(
+            f"best {name:9} {rate.events_per_second:9.0f} events/s"
+            f"   CPU {rate.cpu_us_per_event:6.1f} us/event"
+        )
+    ratio = best["consumer"].events_per_second / best["bare"].events_per_second
     print(f"consumer/bare events per second {ratio:.2f} (target at least {TARGET_RATIO})")
-    print(f"bare/consumer CPU per event {leanest['bare'] / leanest['consumer']:.2f}")
+    print(
+        f"bare/consumer CPU per event {best['bare'].cpu_us_per_event / best['consumer'].cpu_us_per_event:.2f}"
+    )
+    return {
+        "events": events,
+        "rounds": rounds,
+        "best": {name: dataclasses.asdict(rate) for name, rate in best.items()},
+        "ratio": ratio,
+    }
+
+
+def verdicts(results: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
+    """(what, measured, the target, met)."""
+    ratio = results["ratio"]
+    return [("events/s consumer/bare", ratio, f">= {TARGET_RATIO}", ratio >= TARGET_RATIO)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--events", type=int, default=EVENTS)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    run(args.events, args.rounds)
     return 0
 
 

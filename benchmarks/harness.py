@@ -37,6 +37,9 @@ CONNECTIONS = (5, 32, 128)
 # wrk's own timeout: a request waiting longer counts as an error (the service's pool waits up
 # to 5 s for a connection, and that wait is what a slow run should show, as latency).
 WRK_TIMEOUT = "10s"
+# The tenant of every benchmark request, and the product each create sends.
+TENANT = "bench"
+NEW_PRODUCT = {"name": "Widget", "description": "A benchmark widget", "price": "9.99"}
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import (
+    NEW_PRODUCT,
     PACKAGE,
+    TENANT,
     App,
     Load,
     Postgres,
@@ -66,8 +68,6 @@ PEER_PACKAGE = "peer_svc"
 PEER_PREFIX = "PEER_SVC_"
 # SQLAlchemy's defaults, which the peer keeps: pool_size 5, max_overflow 10.
 PEER_POOL_CONNECTIONS = 5 + 10
-TENANT = "bench"
-NEW_PRODUCT = {"name": "Widget", "description": "A benchmark widget", "price": "9.99"}
 NEW_DUMMY = {"name": "Widget"}
 # Connections per process with a target; the others are measured and shown only.
 TARGET_CONNECTIONS = ("5", "32")

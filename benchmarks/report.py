@@ -2,8 +2,10 @@
 
 Runs service_overhead (the middleware against a bare app, Datadog off and on, start-up),
 data_reads (GET by id and create against bare routes and floors, at every number of
-connections per process) and peers (GET by id and create against the s3rius
-FastAPI-template, at every number of connections), then writes:
+connections per process), peers (GET by id and create against the s3rius
+FastAPI-template, at every number of connections), events_publish (create with events on
+against off, and commit to stream) and events_consume (the event consumer against a bare
+read-and-ack loop), then writes:
 
 - benchmarks/results/latest.json: the machine (CPU model, cores, kernel), the date, the git
   commit, the timing and every figure;
@@ -16,11 +18,15 @@ FastAPI-template, at every number of connections), then writes:
 per app, 5 and 32 connections): its figures show that everything runs, not how fast; the
 page says so.
 ``--page-only`` rewrites the page and plot from the committed JSON.
+``--only NAME`` (repeatable) measures only the benchmarks named and keeps the others' figures
+from the committed JSON; each benchmark's figures carry the date and commit they were measured
+at, and the page gives them where they differ from the run's.
 
 All three use one PostgreSQL server: a private one started for the run
 (harness.private_postgres), or the one at BENCH_POSTGRES_URL when it is set.
 
-Usage: uv run python benchmarks/report.py [--quick] [--page-only]
+Usage: uv run python benchmarks/report.py [--quick] [--page-only] [--only NAME]...
+    [--connections 5,32,128]
 Needs: wrk, psql and uv on PATH, PostgreSQL's server binaries (unless BENCH_POSTGRES_URL is
 set), Redis (BENCH_REDIS_URL) and PyPI (peers).
 """
@@ -34,27 +40,40 @@ import platform
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import data_reads
+import events_consume
+import events_publish
 import peers
 import service_overhead
-from harness import CONNECTIONS, ROOT, Postgres, Timing, postgres_server
+from harness import (
+    CONNECTIONS,
+    PACKAGE,
+    ROOT,
+    Postgres,
+    Timing,
+    connections_argument,
+    postgres_server,
+)
 from matplotlib.figure import Figure
 from matplotlib.ticker import ScalarFormatter
 
 RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
 PAGE = ROOT / "docs" / "performance.md"
 PLOT = ROOT / "docs" / "images" / "performance.png"
-# About 14 minutes on a two-core machine; the overhead benchmark (no database in its path)
-# at 32 connections only.
+# About 19 minutes on a two-core machine, 5 of them the events benchmarks; the overhead
+# benchmark (no database in its path) at 32 connections only.
 FULL = Timing(seconds=3, rounds=2, processes=2, connections=CONNECTIONS)
 # About 3 minutes, most of it rendering and installing five services and the peer.
 QUICK = Timing(seconds=1, rounds=1, processes=1, connections=(5, 32))
 OVERHEAD_CONNECTIONS = (32,)
+# Events per round of events_consume: fewer in a quick run.
+CONSUME_EVENTS = {False: events_consume.EVENTS, True: 1000}
+BENCHMARKS = ("service_overhead", "data_reads", "peers", "events_publish", "events_consume")
 
 
 def _machine() -> dict[str, Any]:
@@ -88,23 +107,50 @@ def _postgres(postgres: Postgres) -> dict[str, Any]:
     }
 
 
-def measure(timing: Timing, postgres: Postgres, *, quick: bool) -> dict[str, Any]:
+def _run_benchmark(name: str, timing: Timing, postgres: Postgres, *, quick: bool) -> dict[str, Any]:
+    if name == "service_overhead":
+        overhead = Timing(timing.seconds, timing.rounds, timing.processes, OVERHEAD_CONNECTIONS)
+        return service_overhead.run(overhead, postgres)
+    if name == "data_reads":
+        return data_reads.run(timing, postgres)
+    if name == "peers":
+        return peers.run(timing, postgres)
+    if name == "events_publish":
+        return events_publish.run(timing, postgres)
+    return events_consume.run(CONSUME_EVENTS[quick], timing.rounds)
+
+
+def measure(
+    timing: Timing, postgres: Postgres, *, quick: bool, only: list[str], kept: dict[str, Any]
+) -> dict[str, Any]:
+    """Every benchmark's figures, or with ``only`` those benchmarks' and the rest of ``kept``
+    (the committed results)."""
     started = datetime.now(UTC)
-    overhead_timing = Timing(timing.seconds, timing.rounds, timing.processes, OVERHEAD_CONNECTIONS)
-    results = {
-        "quick": quick,
-        "date": started.strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": _commit(),
-        "machine": _machine(),
-        "timing": asdict(timing),
-        "overhead_connections": list(OVERHEAD_CONNECTIONS),
-        "postgres": _postgres(postgres),
-        "peer": {"package": "fastapi_template", "version": peers.PEER_VERSION},
-        "service_overhead": service_overhead.run(overhead_timing, postgres),
-        "data_reads": data_reads.run(timing, postgres),
-        "peers": peers.run(timing, postgres),
-    }
-    results["minutes"] = round((datetime.now(UTC) - started).total_seconds() / 60, 1)
+    if only:
+        results = dict(kept)
+    else:
+        results = {
+            "quick": quick,
+            "date": started.strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": _commit(),
+            "machine": _machine(),
+            "timing": asdict(timing),
+            "overhead_connections": list(OVERHEAD_CONNECTIONS),
+            "postgres": _postgres(postgres),
+            "peer": {"package": "fastapi_template", "version": peers.PEER_VERSION},
+        }
+    for name in only or BENCHMARKS:
+        benchmark_started = datetime.now(UTC)
+        results[name] = _run_benchmark(name, timing, postgres, quick=quick)
+        results.setdefault("measured", {})[name] = {
+            "date": benchmark_started.strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": _commit(),
+            "quick": quick,
+            "timing": asdict(timing),
+            "minutes": round((datetime.now(UTC) - benchmark_started).total_seconds() / 60, 1),
+        }
+    if not only:
+        results["minutes"] = round((datetime.now(UTC) - started).total_seconds() / 60, 1)
     return results
 
 
@@ -116,6 +162,8 @@ def all_verdicts(results: dict[str, Any]) -> list[tuple[str, str, float, str, bo
             ("peers", peers),
             ("data_reads", data_reads),
             ("service_overhead", service_overhead),
+            ("events_publish", events_publish),
+            ("events_consume", events_consume),
         )
         for verdict in module.verdicts(results[name])
     ]
@@ -170,7 +218,7 @@ def render_page(results: dict[str, Any]) -> str:
         "What a service generated with the default choices costs, measured side by side with",
         "bare FastAPI routes doing the same work, with the floor any service on the same stack",
         "reaches, and with a peer template. Generated by `benchmarks/report.py` from",
-        "`benchmarks/results/latest.json`; regenerate both (about 14 minutes):",
+        "`benchmarks/results/latest.json`; regenerate both (about 19 minutes):",
         "",
         "```sh",
         "uv run python benchmarks/report.py",
@@ -270,8 +318,74 @@ def render_page(results: dict[str, Any]) -> str:
             for mode in ("off", "on")
         ],
         "",
+        *_events_section(results),
     ]
     return "\n".join(lines)
+
+
+def _measured_apart(results: dict[str, Any], name: str, *, loads: bool) -> list[str]:
+    """A line saying when the benchmark was measured, if not in the run the page describes
+    (with ``loads``, the timing of its wrk loads too)."""
+    measured = results.get("measured", {}).get(name)
+    if measured is None or (measured["date"], measured["commit"]) == (results["date"], results["commit"]):
+        return []
+    quick = ", a quick smoke run" if measured["quick"] else ""
+    line = (
+        f"Measured apart from the run above{quick}: {measured['date']}, commit "
+        f"`{measured['commit']}`, {measured['minutes']} minutes"
+    )
+    if loads:
+        timing = measured["timing"]
+        connections = ", ".join(str(count) for count in timing["connections"])
+        line += (
+            f"; {timing['rounds']} round(s) of {timing['seconds']} s on {timing['processes']} "
+            f"process(es), {connections} connections per process"
+        )
+    return [f"{line}.", ""]
+
+
+def _events_section(results: dict[str, Any]) -> list[str]:
+    publish, consume = results["events_publish"], results["events_consume"]
+    latency = publish["commit_to_stream"]
+    return [
+        "## Events: publishing and consuming",
+        "",
+        *_measured_apart(results, "events_publish", loads=True),
+        "Product create of the PostgreSQL ORM service with events on (the event's outbox row",
+        "written in the request's transaction, the relay moving it to a Redis stream on its own",
+        "connection) against the same service with events off, in alternating rounds.",
+        "",
+        *_loads_table(
+            [(name, count, load) for count, loads in publish["loads"].items() for name, load in loads.items()]
+        ),
+        "",
+        "Commit to stream: each entry's ID (the Redis server's clock at the append) less the",
+        "event's `time` (set before its INSERT and COMMIT), over every event of the loads above",
+        "and over requests sent one at a time.",
+        "",
+        "| Requests | Events | p50 (ms) | p99 (ms) | max (ms) |",
+        "| --- | --- | --- | --- | --- |",
+        *[
+            f"| {label} | {figures['events']} | {figures['p50_ms']:.1f} | {figures['p99_ms']:.1f} "
+            f"| {figures['max_ms']:.1f} |"
+            for label, figures in latency.items()
+        ],
+        "",
+        *_measured_apart(results, "events_consume", loads=False),
+        f"The event consumer (`python -m {PACKAGE}.events consume`: decoding and upcasting",
+        "through the registry, the example projection's Lua script, the acknowledgement)",
+        "against a bare consumer-group loop on the same Redis that only reads and acknowledges:",
+        f"{consume['events']} events per round, {consume['rounds']} alternating round(s), the most",
+        "events per second and the least CPU per event of each.",
+        "",
+        "| Process | Events per second | CPU per event (µs) |",
+        "| --- | --- | --- |",
+        *[
+            f"| {name} | {rate['events_per_second']:.0f} | {rate['cpu_us_per_event']:.0f} |"
+            for name, rate in consume["best"].items()
+        ],
+        "",
+    ]
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
@@ -328,6 +442,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few minutes")
     parser.add_argument("--page-only", action="store_true", help="the page and plot from the committed JSON")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=BENCHMARKS,
+        default=[],
+        help="measure only this benchmark (repeatable); the others' figures stay as committed",
+    )
+    parser.add_argument(
+        "--connections",
+        type=connections_argument,
+        help=f"connections per process to sweep (default {','.join(map(str, CONNECTIONS))})",
+    )
     args = parser.parse_args()
     if args.page_only:
         write_outputs(json.loads(RESULTS.read_text(encoding="utf-8")))
@@ -335,8 +461,12 @@ def main() -> int:
     if shutil.which("wrk") is None or shutil.which("psql") is None:
         print("needs wrk and psql (apt-get install wrk postgresql-client)", file=sys.stderr)
         return 2
+    kept = json.loads(RESULTS.read_text(encoding="utf-8")) if args.only else {}
+    timing = QUICK if args.quick else FULL
+    if args.connections:
+        timing = replace(timing, connections=args.connections)
     with postgres_server() as postgres:
-        results = measure(QUICK if args.quick else FULL, postgres, quick=args.quick)
+        results = measure(timing, postgres, quick=args.quick, only=args.only, kept=kept)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     write_outputs(results)

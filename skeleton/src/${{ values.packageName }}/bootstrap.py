@@ -33,7 +33,7 @@ from .events.local import InProcessEventStream
 from .events.outbox_dynamodb import DynamoDbOutbox
 {% endif %}
 {% if values.events == 'redis-streams' and values.sqlDatabase %}
-from .events.outbox_sql import SqlOutbox
+from .events.outbox_sql import sql_outbox_lifespan
 {% endif %}
 {% if values.events == 'redis-streams' and values.database != 'none' %}
 from .events.relay import relay_lifespan
@@ -94,7 +94,9 @@ async def bootstrap(
 {% endif %}
 {% if values.events == 'redis-streams' and values.sqlDatabase %}
         # Every replica relays committed events from the outbox to the stream.
-        outbox = SqlOutbox(database.writer, settings.events_relay_batch_size)
+        outbox = await stack.enter_async_context(
+            sql_outbox_lifespan(settings, database.writer, settings.events_relay_batch_size)
+        )
         await stack.enter_async_context(relay_lifespan(outbox, event_stream, settings, metrics))
 {% elif values.events == 'redis-streams' and values.database == 'dynamodb' %}
         # Every replica relays committed events from the outbox to the stream.

@@ -38,9 +38,15 @@ BASE = "/api/v1/products"
 @pytest.mark.parametrize(
     ("workers", "reader", "expected"),
     [
+{% if values.events == 'redis-streams' %}
+        (1, False, DERIVED_POOL_SIZE_LIMIT),  # the budget allows 99: the limit
+        (8, False, 11),  # 100 // 8 - 1 relay connection
+        (4, True, 12),  # (100 // 4 - 1 relay connection) // 2 pools
+{% else %}
         (1, False, DERIVED_POOL_SIZE_LIMIT),  # the budget allows 100: the limit
         (8, False, 12),  # 100 // 8
         (4, True, 12),  # 100 // (4 x 2 pools)
+{% endif %}
     ],
 )
 def test_unset_pool_size_is_the_budget_share_up_to_the_limit(
@@ -53,9 +59,30 @@ def test_unset_pool_size_is_the_budget_share_up_to_the_limit(
 
 
 def test_budget_allows_an_explicit_size_that_fits(make_settings: Callable[..., Settings]) -> None:
+{% if values.events == 'redis-streams' %}
+    settings = make_settings(database_pool_size=10, database_max_connections=22)
+{% else %}
     settings = make_settings(database_pool_size=10, database_max_connections=20)
+{% endif %}
 
     assert pool_size_within_budget(settings, workers=2) == 10
+{% if values.events == 'redis-streams' %}
+
+
+def test_budget_counts_the_outbox_relay_connection_of_each_process(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(database_pool_size=10, database_max_connections=21)
+
+    with pytest.raises(SettingsError) as raised:
+        pool_size_within_budget(settings, workers=2)
+
+    assert str(raised.value) == (
+        f"WEB_CONCURRENCY (2) x (1 pool(s) per process x {ENV_PREFIX}DATABASE_POOL_SIZE (10) "
+        f"+ 1 outbox relay connection) = 22 connections, more than "
+        f"{ENV_PREFIX}DATABASE_MAX_CONNECTIONS (21)"
+    )
+{% endif %}
 
 
 def test_budget_refuses_too_many_connections(make_settings: Callable[..., Settings]) -> None:
@@ -67,10 +94,18 @@ def test_budget_refuses_too_many_connections(make_settings: Callable[..., Settin
     with pytest.raises(SettingsError) as raised:
         pool_size_within_budget(settings, workers=3)
 
+{% if values.events == 'redis-streams' %}
+    assert str(raised.value) == (
+        f"WEB_CONCURRENCY (3) x (2 pool(s) per process x {ENV_PREFIX}DATABASE_POOL_SIZE (10) "
+        f"+ 1 outbox relay connection) = 63 connections, more than "
+        f"{ENV_PREFIX}DATABASE_MAX_CONNECTIONS (50)"
+    )
+{% else %}
     assert str(raised.value) == (
         f"WEB_CONCURRENCY (3) x 2 pool(s) per process x {ENV_PREFIX}DATABASE_POOL_SIZE (10) "
         f"= 60 connections, more than {ENV_PREFIX}DATABASE_MAX_CONNECTIONS (50)"
     )
+{% endif %}
 
 
 def test_budget_refuses_less_than_one_connection_per_pool(
@@ -81,10 +116,17 @@ def test_budget_refuses_less_than_one_connection_per_pool(
     with pytest.raises(SettingsError) as raised:
         pool_size_within_budget(settings, workers=4)
 
+{% if values.events == 'redis-streams' %}
+    assert str(raised.value) == (
+        "WEB_CONCURRENCY (4) x (1 pool(s) per process x 1 connection + 1 outbox relay "
+        f"connection) = 8 connections, more than {ENV_PREFIX}DATABASE_MAX_CONNECTIONS (3)"
+    )
+{% else %}
     assert str(raised.value) == (
         "WEB_CONCURRENCY (4) x 1 pool(s) per process x 1 connection = 4 connections, more "
         f"than {ENV_PREFIX}DATABASE_MAX_CONNECTIONS (3)"
     )
+{% endif %}
 
 
 def test_start_up_fails_over_budget(

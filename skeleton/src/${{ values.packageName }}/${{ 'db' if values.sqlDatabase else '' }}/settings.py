@@ -18,7 +18,11 @@ class DatabaseSettings(BaseModel):
     # reader when set), and a pool never opens more. Unset: derived from the budget below.
     database_pool_size: int | None = Field(default=None, ge=1)
     # The pod's share of the database's max_connections: start-up fails if WEB_CONCURRENCY x
+{% if values.events == 'redis-streams' %}
+    # (pools per process x pool size + the outbox relay's 1 connection) exceeds it.
+{% else %}
     # pools per process x pool size exceeds it.
+{% endif %}
     database_max_connections: int = Field(default=100, ge=1)
     # How long a request waits for a free pooled connection before it answers 503.
     database_pool_timeout_seconds: float = Field(default=0.5, gt=0)
