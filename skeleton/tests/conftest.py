@@ -48,13 +48,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 {% endif %}
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-{% if values.opentelemetry %}
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
-{% endif %}
 {% if values.sqlDatabase %}
 from pydantic import SecretStr
 from sqlalchemy import URL, make_url, text
@@ -63,6 +56,13 @@ from sqlalchemy.pool import NullPool
 {% endif %}
 {% if values.database == 'dynamodb' %}
 from moto.server import ThreadedMotoServer
+{% endif %}
+{% if values.opentelemetry %}
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 {% endif %}
 
 from ${{ values.packageName }}.core.config import (
