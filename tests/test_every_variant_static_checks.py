@@ -164,7 +164,7 @@ def _mypy_worker(variants: list[CodeVariant], venv: Path, scratch: Path) -> list
     return failures
 
 
-SIMILARITY_ORDER = ("pythonVersion", "database", "orm", "cache", "taskQueue", "events", "auth", "datadog")
+SIMILARITY_ORDER = ("pythonVersion", "database", "orm", "cache", "taskQueue", "events", "auth", "tracing")
 
 
 def _similarity_order(variant: CodeVariant) -> list[str]:

@@ -501,7 +501,7 @@ BAD_INPUTS: dict[str, tuple[Edit | None, list[str], tuple[str, ...]]] = {
     "unknown-parameter": (None, ["--set", "colour=blue"], ("unknown parameter 'colour'",)),
     "refused-value": (None, ["--set", "cache=memcached"], ("parameter 'cache'", "'memcached'", "enum")),
     "refused-pattern": (None, ["--set", "name=Orders_API"], ("parameter 'name'", "pattern")),
-    "not-a-boolean": (None, ["--set", "datadog=yes"], ("--set datadog", "true or false")),
+    "not-a-choice": (None, ["--set", "tracing=yes"], ("parameter 'tracing'", "'yes'", "enum")),
     "unreachable-template": (None, ["--template", "file:///nonexistent/template.git"], ("is not reachable",)),
     "template-not-a-repository": (None, ["--template", "/"], ("template /: not a git repository",)),
     "target-writes-no-answers": (None, ["--to", "no-answers"], (f"no-answers writes no {ANSWERS_FILE}",)),

@@ -39,7 +39,8 @@ with TestClient(create_app()) as client:
         headers={**headers, "Cookie": "session=SECRET-COOKIE"},
     )
     assert response.status_code == 200, response.text
-    assert client.get("/health/live").status_code == 200
+    # Readiness checks call the dependencies outside any request span.
+    assert client.get("/health/ready").status_code == 200
 """
 
 
@@ -65,6 +66,8 @@ def test_request_spans_reach_the_collector_without_secrets(
     server = [span for span in otlp_collector.spans if span["scope"] == "fastapi"]
     assert [span["name"] for span in server] == ["GET /api/v1/products"]
     assert server[0]["service"] == "${{ values.name }}"
+    # The probe is not traced, and neither are the calls of its checks.
+    assert {span["trace_id"] for span in otlp_collector.spans} == {server[0]["trace_id"]}
     attributes = json.dumps([span["attributes"] for span in otlp_collector.spans])
     assert "access_token=" in attributes  # the query string is there, its values are not
     secrets = ["SECRET-QUERY", "SECRET-PASSWORD", "SECRET-COOKIE"]
