@@ -48,12 +48,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 {% endif %}
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-{% if values.sqlDatabase %}
-from pydantic import SecretStr
-from sqlalchemy import URL, make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
-{% endif %}
 {% if values.database == 'dynamodb' %}
 from moto.server import ThreadedMotoServer
 {% endif %}
@@ -63,6 +57,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+{% endif %}
+{% if values.sqlDatabase %}
+from pydantic import SecretStr
+from sqlalchemy import URL, make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 {% endif %}
 
 from ${{ values.packageName }}.core.config import (

@@ -119,14 +119,17 @@ def test_an_endpoint_with_the_sdk_disabled_leaves_tracing_off(
 
 
 @pytest.mark.usefixtures("base_env")
-def test_with_tracing_off_the_sdk_is_not_even_imported() -> None:
-    """No provider, no exporter thread, no instrumentation: requests run as without
-    tracing."""
+def test_with_tracing_off_nothing_is_instrumented_or_exported() -> None:
+    """No provider, no exporter and its thread, no instrumentation: requests run as
+    without tracing."""
     probe = (
         "import sys\n"
+        "from opentelemetry import trace\n"
         "from ${{ values.packageName }}.main import create_app\n"
         "create_app()\n"
-        "assert 'opentelemetry.sdk' not in sys.modules, 'the SDK was imported'\n"
+        "loaded = ('opentelemetry.exporter', 'opentelemetry.instrumentation')\n"
+        "assert not [name for name in sys.modules if name.startswith(loaded)]\n"
+        "assert type(trace.get_tracer_provider()).__name__ == 'ProxyTracerProvider'\n"
     )
 
     run_probe(probe, {})
