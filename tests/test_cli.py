@@ -169,7 +169,10 @@ BAD_SETS: dict[str, tuple[list[str], tuple[str, ...]]] = {
         [*SET_REQUIRED, "--set", "description=two\nlines"],
         ("parameter 'description'", "pattern"),
     ),
-    "tracing-not-a-choice": ([*SET_REQUIRED, "--set", "tracing=zipkin"], ("parameter 'tracing'", "'zipkin'", "enum")),
+    "tracing-not-a-choice": (
+        [*SET_REQUIRED, "--set", "tracing=zipkin"],
+        ("parameter 'tracing'", "'zipkin'", "enum"),
+    ),
     "set-without-equals": ([*SET_REQUIRED, "--set", "name"], ("--set 'name'", "key=value")),
 }
 

@@ -29,7 +29,8 @@ STEP = "Audit dependencies for known vulnerabilities"
 VARIANTS = [
     {**BASE_VALUES, "database": "aurora-postgresql", "orm": "sqlalchemy", "cache": "elasticache-redis",
      "taskQueue": "celery", "auth": "jwt", "tracing": "datadog"},
-    {**BASE_VALUES, "database": "aurora-mysql", "orm": "none", "taskQueue": "arq", "tracing": "opentelemetry"},
+    {**BASE_VALUES, "database": "aurora-mysql", "orm": "none", "taskQueue": "arq",
+     "tracing": "opentelemetry"},
     {**BASE_VALUES, "database": "dynamodb"},
 ]  # fmt: skip
 # A release with published advisories (CVE-2019-10906 and later), with its PyPI hashes.

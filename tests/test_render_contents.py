@@ -50,7 +50,11 @@ RULES = [
         _terms(r"task queues?|task worker|\bnotific|notify_product|enqueue|\bbroker|worker deployment"),
     ),
     Rule("Datadog", lambda v: v["tracing"] != "datadog", _terms(r"datadog|ddtrace|dogstatsd|\bdd[._]")),
-    Rule("OpenTelemetry", lambda v: v["tracing"] != "opentelemetry", _terms(r"otlp|\botel_|traceparent|opentelemetry-")),
+    Rule(
+        "OpenTelemetry",
+        lambda v: v["tracing"] != "opentelemetry",
+        _terms(r"otlp|\botel_|traceparent|opentelemetry-"),
+    ),
     Rule("JWT", lambda v: v["auth"] != "jwt", _terms(r"jwt|jwks|bearer")),
     Rule(
         "Redis",
