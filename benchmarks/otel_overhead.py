@@ -32,6 +32,7 @@ from typing import Any
 
 from harness import (
     PACKAGE,
+    PREFIX,
     App,
     Postgres,
     Request,
@@ -127,7 +128,8 @@ def run(timing: Timing, postgres: Postgres) -> dict[str, dict[str, Any]]:
         (service_dir / "bare_app.py").write_text(BARE_APP, encoding="utf-8")
         venv = service_dir / ".venv"
         with postgres.migrated_database(service_dir) as database_url, otlp_receiver() as (endpoint, received):
-            off_env = shipped_service_env(database_url)
+            # Pools as large as the bare app's: four apps share one PostgreSQL server.
+            off_env = {**shipped_service_env(database_url), f"{PREFIX}DATABASE_POOL_SIZE": "10"}
             on_env = {
                 **off_env,
                 "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
