@@ -59,7 +59,7 @@ def combination_id(values: dict[str, Any]) -> str:
         "taskQueue",
         "events",
         "auth",
-        "datadog",
+        "tracing",
         "pythonVersion",
         "lifecycle",
     )

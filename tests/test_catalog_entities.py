@@ -169,7 +169,7 @@ def _entities(result: RegisterResult) -> dict[str, dict[str, Any]]:
 
 
 def test_every_combination_is_covered(distinct_renders: list[Render]) -> None:
-    # database (with orm) x cache x task queue x events x auth x Datadog x lifecycle x system
+    # database (with orm) x cache x task queue x events x auth x tracing x lifecycle x system
     assert len(distinct_renders) == 6 * 2 * 3 * 2 * 2 * 2 * 2 * 2
     assert all((render.root / name).is_file() for render in distinct_renders for name in ALWAYS_RENDERED)
     for render in distinct_renders:

@@ -1,7 +1,7 @@
 """The TechDocs of generated services describe exactly their variant, and build.
 
 Every combination of the choices that shape the docs (database and data access, cache,
-task queue, auth, Datadog) is rendered; Python version, lifecycle and system rotate over
+task queue, auth, tracing) is rendered; Python version, lifecycle and system rotate over
 them. For each rendered service:
 
 - ``docs/configuration.md`` lists exactly the fields of its ``Settings`` class, each with
@@ -42,7 +42,7 @@ from docs_checks import (
 from scaffold.workflow import Template, TemplateInputError, resolve_parameters, run_template
 from template_matrix import TEMPLATE_PATH, all_combinations, combination_id
 
-SHAPING = ("database", "orm", "cache", "taskQueue", "auth", "datadog")
+SHAPING = ("database", "orm", "cache", "taskQueue", "auth", "tracing")
 ROTATED = ("pythonVersion", "lifecycle", "events")
 # Tools a service's docs may call that are not Python dependencies of the service.
 EXTERNAL_TOOLS = {"aws", "curl", "docker", "git", "kubectl", "kustomize", "redis-cli", "cp"}

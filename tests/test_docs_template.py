@@ -113,8 +113,9 @@ def test_parameters_page_follows_every_change_of_the_form(file_report: FileRepor
 
 def test_parameters_page_lists_the_files_of_each_choice(file_report: FileReport) -> None:
     added = file_report.added
-    assert "src/<package>/core/tracing.py" in added["datadog"]["true"]
-    assert added["datadog"]["false"] == []
+    assert "src/<package>/core/tracing.py" in added["tracing"]['"datadog"']
+    assert "src/<package>/core/tracing.py" in added["tracing"]['"opentelemetry"']
+    assert added["tracing"]['"none"'] == []
     assert "src/<package>/products/orm.py" in added["orm"]['"sqlalchemy"']
     assert "src/<package>/db/connection.py" in added["orm"]['"none"']
     assert "alembic.ini" in added["database"]['"aurora-mysql"']

@@ -1,7 +1,7 @@
 """Every combination of the form's choices renders into code that ruff (lint and format) and
 mypy --strict accept, with each variant's own tool settings.
 
-The 1728 combinations render to far fewer distinct variants of the code: choices such as the
+The 2592 combinations render to far fewer distinct variants of the code: choices such as the
 lifecycle or the system change no Python file. Each distinct set of Python files and tool
 settings is checked once, in one environment holding the union of every variant's
 dependencies. mypy keeps one incremental cache per worker and each worker checks its
@@ -164,7 +164,7 @@ def _mypy_worker(variants: list[CodeVariant], venv: Path, scratch: Path) -> list
     return failures
 
 
-SIMILARITY_ORDER = ("pythonVersion", "database", "orm", "cache", "taskQueue", "events", "auth", "datadog")
+SIMILARITY_ORDER = ("pythonVersion", "database", "orm", "cache", "taskQueue", "events", "auth", "tracing")
 
 
 def _similarity_order(variant: CodeVariant) -> list[str]:

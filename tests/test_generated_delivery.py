@@ -2,7 +2,7 @@
 Kubernetes, catalog and docs) are complete, valid and specific to each variant.
 
 Every (database, orm, cache, taskQueue) combination is rendered once; the other choices
-(auth, datadog, pythonVersion, lifecycle, system) rotate over them so each value is covered.
+(auth, tracing, pythonVersion, lifecycle, system) rotate over them so each value is covered.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from template_matrix import SKELETON_PATH, TEMPLATE_PATH, all_combinations, comb
 KUBERNETES_VERSION = "1.33.0"
 AURORA = ("aurora-postgresql", "aurora-mysql")
 CORE = ("database", "orm", "cache", "taskQueue")
-ROTATED = ("auth", "datadog", "pythonVersion", "lifecycle", "events")
+ROTATED = ("auth", "tracing", "pythonVersion", "lifecycle", "events")
 WORKFLOWS = Path(".github/workflows")
 WORKFLOW = WORKFLOWS / "ci.yml"
 # What each generated workflow's jobs may do with the repository's token.

@@ -28,8 +28,9 @@ STEP = "Audit dependencies for known vulnerabilities"
 # Together these variants use every optional dependency of the template.
 VARIANTS = [
     {**BASE_VALUES, "database": "aurora-postgresql", "orm": "sqlalchemy", "cache": "elasticache-redis",
-     "taskQueue": "celery", "auth": "jwt", "datadog": True},
-    {**BASE_VALUES, "database": "aurora-mysql", "orm": "none", "taskQueue": "arq", "datadog": False},
+     "taskQueue": "celery", "auth": "jwt", "tracing": "datadog"},
+    {**BASE_VALUES, "database": "aurora-mysql", "orm": "none", "taskQueue": "arq",
+     "tracing": "opentelemetry"},
     {**BASE_VALUES, "database": "dynamodb"},
 ]  # fmt: skip
 # A release with published advisories (CVE-2019-10906 and later), with its PyPI hashes.

@@ -48,7 +48,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "database": "none",
         "cache": "elasticache-redis",
         "taskQueue": "arq",
-        "datadog": False,
+        "tracing": "none",
         "pythonVersion": "3.11",
     },
     # Aurora MySQL with SQLAlchemy Core, Celery, no Datadog, Python 3.13.
@@ -56,7 +56,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "database": "aurora-mysql",
         "orm": "none",
         "taskQueue": "celery",
-        "datadog": False,
+        "tracing": "none",
         "pythonVersion": "3.13",
     },
 }

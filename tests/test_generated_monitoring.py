@@ -229,7 +229,8 @@ def test_datadog_files_are_valid_api_bodies_with_the_same_alerts(
     linking to the same runbook section; without Datadog, no datadog/ folder."""
     for datadog in (True, False):
         root = tmp_path / str(datadog)
-        run_template(Template.load(TEMPLATE_PATH), {**values, "datadog": datadog}, root)
+        tracing = "datadog" if datadog else "none"
+        run_template(Template.load(TEMPLATE_PATH), {**values, "tracing": tracing}, root)
         assert (root / "datadog").exists() == datadog
     folder = tmp_path / "True" / "datadog"
     for index, slo in enumerate(json.loads((folder / "slos.json").read_text(encoding="utf-8"))):

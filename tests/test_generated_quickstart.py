@@ -31,7 +31,7 @@ VARIANTS: list[dict[str, Any]] = [
         "cache": "elasticache-redis",
         "taskQueue": "celery",
     },
-    {"database": "aurora-mysql", "orm": "none", "cache": "none", "taskQueue": "arq", "datadog": False},
+    {"database": "aurora-mysql", "orm": "none", "cache": "none", "taskQueue": "arq", "tracing": "none"},
     {"database": "dynamodb", "cache": "elasticache-redis", "taskQueue": "arq", "auth": "jwt"},
     {"database": "none", "cache": "none", "taskQueue": "celery", "pythonVersion": "3.13"},
 ]

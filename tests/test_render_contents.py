@@ -49,7 +49,12 @@ RULES = [
         # "notify" alone is a general verb (the outbox relay is notified of commits).
         _terms(r"task queues?|task worker|\bnotific|notify_product|enqueue|\bbroker|worker deployment"),
     ),
-    Rule("Datadog", lambda v: not v["datadog"], _terms(r"datadog|ddtrace|dogstatsd|\bdd[._]")),
+    Rule("Datadog", lambda v: v["tracing"] != "datadog", _terms(r"datadog|ddtrace|dogstatsd|\bdd[._]")),
+    Rule(
+        "OpenTelemetry",
+        lambda v: v["tracing"] != "opentelemetry",
+        _terms(r"otlp|\botel_|traceparent|opentelemetry-"),
+    ),
     Rule("JWT", lambda v: v["auth"] != "jwt", _terms(r"jwt|jwks|bearer")),
     Rule(
         "Redis",
@@ -93,7 +98,6 @@ ALLOWED = [
     Allowed("JWT", "docs/security.md", _terms(r"bearer|jwt"), "the docs of that redaction"),
     # `scaffold update` renders the template again from these answers, so every parameter is
     # recorded by name, the ones answered "no" too.
-    Allowed("Datadog", ".template-answers.json", _terms(r'^ *"datadog": false,$'), "the recorded answer"),
     Allowed("ORM", ".template-answers.json", _terms(r'^ *"orm": "none",$'), "the recorded answer"),
 ]
 
@@ -128,7 +132,7 @@ SUBMISSIONS = pairwise_submissions()
 
 
 def test_the_submissions_hold_every_value_of_every_choice() -> None:
-    for name in ("database", "orm", "cache", "taskQueue", "events", "auth", "datadog"):
+    for name in ("database", "orm", "cache", "taskQueue", "events", "auth", "tracing"):
         seen = {values.get(name) for values in SUBMISSIONS}
         assert len(seen - {None}) >= 2, name
 
@@ -144,5 +148,5 @@ def test_the_check_finds_a_foreign_mention(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "index.md").write_text("Reads products.\nSee MariaDB's docs.\n", encoding="utf-8")
     values: Values = {"database": "aurora-postgresql", "cache": "none", "taskQueue": "none"}
-    values |= {"auth": "none", "datadog": False}
+    values |= {"auth": "none", "tracing": "none"}
     assert foreign_mentions(values, tmp_path) == ["MySQL: docs/index.md:2: See MariaDB's docs."]

@@ -136,7 +136,7 @@ def _random_submission(rng: random.Random) -> dict[str, Any]:
         "repoUrl": f"github.com?owner={text(10, segment)}&repo={text(12, segment + '-_.')}",
         "database": rng.choice(["aurora-postgresql", "aurora-mysql", "dynamodb", "none"]),
         "cache": rng.choice(["elasticache-redis", "none"]),
-        "datadog": rng.choice([True, False]),
+        "tracing": rng.choice(["datadog", "opentelemetry", "none"]),
     }
 
 

@@ -85,7 +85,7 @@ def test_every_parameter_is_recorded_as_submitted() -> None:
 @pytest.mark.parametrize(
     "submitted",
     [
-        {**BASE_VALUES, "system": "payments", "datadog": False},
+        {**BASE_VALUES, "system": "payments", "tracing": "none"},
         # No orm: the form asks for it only with an Aurora database.
         {**BASE_VALUES, "database": "dynamodb"},
         {**BASE_VALUES, "description": 'Quotes " and \\ backslashes, ünïcode 漢字 😀, ${dollar} {braces}'},

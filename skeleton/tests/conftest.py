@@ -4,6 +4,9 @@
 import asyncio
 {% endif %}
 import functools
+{% if values.opentelemetry %}
+import gzip
+{% endif %}
 import json
 {% if values.database == 'dynamodb' %}
 import logging
@@ -12,10 +15,17 @@ import os
 {% if values.serverTests %}
 import socket
 {% endif %}
+{% if values.opentelemetry %}
+import threading
+{% endif %}
 import time
 from collections.abc import Callable, Iterator
 {% if values.database == 'dynamodb' %}
 from contextlib import AsyncExitStack
+{% endif %}
+{% if values.opentelemetry %}
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 {% endif %}
 from typing import Any${{ ', NamedTuple' if values.serverTests else '' }}
 {% if values.serverTests %}
@@ -38,14 +48,21 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 {% endif %}
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+{% if values.database == 'dynamodb' %}
+from moto.server import ThreadedMotoServer
+{% endif %}
+{% if values.opentelemetry %}
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+{% endif %}
 {% if values.sqlDatabase %}
 from pydantic import SecretStr
 from sqlalchemy import URL, make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
-{% endif %}
-{% if values.database == 'dynamodb' %}
-from moto.server import ThreadedMotoServer
 {% endif %}
 
 from ${{ values.packageName }}.core.config import (
@@ -207,7 +224,12 @@ def _isolated_environment(
 ) -> None:
     """No service variable of the shell, and no ``.env`` file, leaks into a test."""
     for name in list(os.environ):
+{% if values.opentelemetry %}
+        # OTEL_*: no test sends spans anywhere but to a collector of its own.
+        if name.startswith((ENV_PREFIX, "OTEL_")):
+{% else %}
         if name.startswith(ENV_PREFIX):
+{% endif %}
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
@@ -453,3 +475,78 @@ def read_logs(capsys: pytest.CaptureFixture[str]) -> Callable[[], list[dict[str,
         return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
     return read
+{% if values.opentelemetry %}
+
+
+@dataclass
+class Collector:
+    """What an OpenTelemetry collector received over OTLP/HTTP: every span, with its
+    service's name, the name of the instrumentation that made it, and its attributes."""
+
+    endpoint: str = ""
+    spans: list[dict[str, Any]] = field(default_factory=list)
+
+    def trace(self, trace_id: str) -> list[dict[str, Any]]:
+        return [span for span in list(self.spans) if span["trace_id"] == trace_id]
+
+
+def attribute_value(value: AnyValue) -> Any:
+    kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return [attribute_value(item) for item in value.array_value.values]
+    return getattr(value, kind) if kind else None
+
+
+@pytest.fixture
+def otlp_collector(monkeypatch: pytest.MonkeyPatch) -> Iterator[Collector]:
+    """A real OTLP/HTTP receiver that decodes the protobuf export requests, as the
+    endpoint of every process the test starts (a short batch delay, so spans come soon)."""
+    collector = Collector()
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            request = ExportTraceServiceRequest.FromString(body)
+            for resource_spans in request.resource_spans:
+                resource = {
+                    item.key: attribute_value(item.value)
+                    for item in resource_spans.resource.attributes
+                }
+                for scope_spans in resource_spans.scope_spans:
+                    for span in scope_spans.spans:
+                        collector.spans.append(
+                            {
+                                "trace_id": span.trace_id.hex(),
+                                "span_id": span.span_id.hex(),
+                                "parent_span_id": span.parent_span_id.hex(),
+                                "name": span.name,
+                                "kind": span.kind,
+                                "scope": scope_spans.scope.name,
+                                "service": resource.get("service.name"),
+                                "attributes": {
+                                    item.key: attribute_value(item.value)
+                                    for item in span.attributes
+                                },
+                            }
+                        )
+            answer = ExportTraceServiceResponse().SerializeToString()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    collector.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint)
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
+    yield collector
+    server.shutdown()
+    server.server_close()
+{% endif %}

@@ -1,6 +1,12 @@
+{% if values.opentelemetry %}
+"""With tracing off (no OTLP endpoint), FastAPI's native OpenTelemetry stays off too: a
+global OpenTelemetry provider (an agent or library may install one) must not add spans to
+every request."""
+{% else %}
 """FastAPI's native OpenTelemetry stays off: the service has its own metrics${{ ' and Datadog APM' if values.datadog else '' }},
 and a global OpenTelemetry provider (an agent or library may install one) must not add a
 second set of spans to every request."""
+{% endif %}
 
 import json
 import os

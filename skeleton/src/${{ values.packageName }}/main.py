@@ -1,12 +1,17 @@
 """The application factory (``uvicorn --factory``; run uvicorn with ``--no-server-header`` so
 responses do not advertise the server)."""
 
+{% if values.opentelemetry %}
+import asyncio
+{% endif %}
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
+{% if not values.opentelemetry %}
 from fastapi.telemetry import TelemetryConfig
+{% endif %}
 from fastapi_offline import FastAPIOffline
 
 {% if values.auth == 'jwt' %}
@@ -25,6 +30,8 @@ from .core.middleware.stack import install_middleware
 from .core.routing import include_flat
 {% if values.datadog %}
 from .core.tracing import configure_tracing, disable_tracing_without_local_agent
+{% elif values.opentelemetry %}
+from .core.tracing import configure_tracing, request_telemetry
 {% endif %}
 {% if values.events == 'redis-streams' %}
 from .products.event_stream_route import router as product_events_router
@@ -33,6 +40,7 @@ from .products.router import router as products_router
 
 logger = structlog.get_logger(__name__)
 
+{% if not values.opentelemetry %}
 {% if values.datadog %}
 # The service reports through /metrics (Prometheus) and Datadog APM (ddtrace). FastAPI's
 {% else %}
@@ -41,6 +49,7 @@ logger = structlog.get_logger(__name__)
 # native OpenTelemetry would add a second set of spans and metrics wherever a global
 # OpenTelemetry provider is configured, and it looks for one on every request.
 NO_NATIVE_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+{% endif %}
 
 DESCRIPTION = (
 {% if values.database == 'none' %}
@@ -73,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings)
 {% if values.datadog %}
     configure_tracing(settings)
+{% elif values.opentelemetry %}
+    tracer_provider = configure_tracing(settings)
 {% endif %}
     metrics = ServiceMetrics()
     health = HealthRegistry()
@@ -91,6 +102,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     yield
         finally:
             logger.info("service stopped")
+{% if values.opentelemetry %}
+            if tracer_provider is not None:
+                # Sends the spans still buffered; the export has its own timeout.
+                await asyncio.to_thread(tracer_provider.shutdown)
+{% endif %}
 
     # /docs and /redoc load Swagger UI and ReDoc from files the service serves itself
     # (/static-offline-docs), not from a CDN: they work without internet access.
@@ -101,7 +117,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
         responses=PIPELINE_RESPONSES,
         lifespan=lifespan,
+{% if values.opentelemetry %}
+        telemetry=request_telemetry(tracer_provider),
+{% else %}
         telemetry=NO_NATIVE_TELEMETRY,
+{% endif %}
     )
     install_error_handlers(app)
     # After configure_logging: the access log's logger is assembled with its configuration.

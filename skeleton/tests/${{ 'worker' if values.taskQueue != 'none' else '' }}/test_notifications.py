@@ -28,10 +28,16 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+{% if values.opentelemetry %}
+from conftest import Collector
+{% endif %}
 from ${{ values.packageName }} import worker as worker_package
 from ${{ values.packageName }}.core.config import ENV_PREFIX, Settings
 from ${{ values.packageName }}.core.correlation_id import CORRELATION_ID_HEADER
 from ${{ values.packageName }}.main import create_app
+{% if values.opentelemetry %}
+from ${{ values.packageName }}.products.notifications.notice import TASK_NAME
+{% endif %}
 from ${{ values.packageName }}.worker.readiness import MAX_READY_AGE_SECONDS, ready_file
 
 TenantHeaders = Callable[[str], dict[str, str]]
@@ -107,6 +113,8 @@ def webhook() -> Iterator[Webhook]:
                     "correlation_id": self.headers[CORRELATION_ID_HEADER],
 {% if values.datadog %}
                     "trace_id": self.headers["x-datadog-trace-id"],
+{% elif values.opentelemetry %}
+                    "traceparent": self.headers["traceparent"],
 {% endif %}
                     "body": body,
                 }
@@ -630,4 +638,113 @@ def test_the_request_trace_continues_through_the_task_into_the_webhook_call(
     (delivered,) = delivered_lines(log)
     assert delivered["product_id"] == request["body"]["product_id"]
     assert delivered["dd.trace_id"] == str(trace_id)
+{% elif values.opentelemetry %}
+
+
+# The API as it runs in its container; the caller's requests carry its trace (traceparent).
+TRACED_API_PROBE = """
+import json, os
+from fastapi.testclient import TestClient
+from ${{ values.packageName }}.main import create_app
+
+headers = json.loads(os.environ["PROBE_HEADERS"])
+with TestClient(create_app()) as client:
+    created = client.post(
+        "/api/v1/products", json={"name": "Widget", "price": "19.90"}, headers=headers
+    )
+    assert created.status_code == 201, created.text
+{% if values.cache == 'elasticache-redis' %}
+    # Read twice: the first read fills the cache, the second is served from it.
+    for _ in range(2):
+        read = client.get(f"/api/v1/products/{created.json()['id']}", headers=headers)
+        assert read.status_code == 200, read.text
+{% endif %}
+"""
+# OTLP span kinds.
+SERVER, CLIENT, CONSUMER = 2, 3, 5
+CALLER_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER_SPAN_ID = "00f067aa0ba902b7"
+
+
+{% if values.taskQueue == 'celery' %}
+def is_task_run(span: dict[str, Any]) -> bool:
+    return bool(span["kind"] == CONSUMER and span["name"] == f"run/{TASK_NAME}")
+{% else %}
+def is_task_run(span: dict[str, Any]) -> bool:
+    return bool(span["kind"] == CONSUMER and span["name"] == f"arq.job {TASK_NAME}")
+{% endif %}
+
+
+@pytest.mark.redis
+{% if values.sqlDatabase %}
+@pytest.mark.database
+{% endif %}
+def test_one_trace_spans_the_request_its_calls_and_the_task_a_worker_ran(
+    base_env: SetEnv,
+    queue_name: str,
+    webhook: Webhook,
+    tenant_headers: TenantHeaders,
+    otlp_collector: Collector,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+{% if values.sqlDatabase %}
+    empty_database: str,
+{% endif %}
+) -> None:
+{% if values.sqlDatabase %}
+    base_env("DATABASE_URL", empty_database)
+{% endif %}
+{% if values.cache == 'elasticache-redis' %}
+    base_env("REDIS_URL", REDIS_URL)
+{% endif %}
+    headers = {
+        **tenant_headers(TENANT_ID),
+        CORRELATION_ID_HEADER: "corr-traced-1",
+        "traceparent": f"00-{CALLER_TRACE_ID}-{CALLER_SPAN_ID}-01",
+    }
+    monkeypatch.setenv("PROBE_HEADERS", json.dumps(headers))
+    log = tmp_path / "worker.log"
+    with worker(log):
+        result = subprocess.run(
+            [sys.executable, "-c", TRACED_API_PROBE],
+            env=dict(os.environ),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        wait_for(lambda: delivered_lines(log), 20, "the delivery")
+        wait_for(
+            lambda: any(is_task_run(span) for span in otlp_collector.trace(CALLER_TRACE_ID)),
+            20,
+            "the span of the task",
+        )
+    spans = otlp_collector.trace(CALLER_TRACE_ID)
+    # One tree: every span's parent is the caller's span or another span of the trace.
+    span_ids = {span["span_id"] for span in spans} | {CALLER_SPAN_ID}
+    assert [span for span in spans if span["parent_span_id"] not in span_ids] == []
+    server = [span for span in spans if span["kind"] == SERVER and span["scope"] == "fastapi"]
+    assert {span["attributes"]["http.request.method"] for span in server} >= {"POST"}
+{% if values.sqlDatabase %}
+    sql = [span for span in spans if "sqlalchemy" in span["scope"]]
+    assert any(span["name"].startswith("INSERT") for span in sql), sql
+{% elif values.database == 'dynamodb' %}
+    dynamodb = {span["attributes"].get("rpc.method") for span in spans if span["kind"] == CLIENT}
+    assert "PutItem" in dynamodb, spans
+{% endif %}
+{% if values.cache == 'elasticache-redis' %}
+    redis_commands = {span["name"] for span in spans if "redis" in span["scope"]}
+    assert {"GET", "SET"} <= redis_commands, redis_commands
+{% endif %}
+    (task,) = [span for span in spans if is_task_run(span)]
+    # The webhook call from inside the task: its span, and the trace context it carried.
+    (request,) = webhook.requests
+    call = [span for span in spans if span["attributes"].get("url.full") == webhook.url]
+    assert [span["kind"] for span in call] == [CLIENT]
+    assert request["traceparent"].split("-")[1] == CALLER_TRACE_ID
+    assert request["traceparent"].split("-")[2] == call[0]["span_id"]
+    # The worker's log line of the delivery is linked to the trace.
+    (delivered,) = delivered_lines(log)
+    assert delivered["trace_id"] == CALLER_TRACE_ID
+    assert task["service"] == "${{ values.name }}"
 {% endif %}

@@ -10,6 +10,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..core.health import HealthRegistry
+{% if values.opentelemetry %}
+from ..core.tracing import traced_sql
+{% endif %}
 from .connection_budget import pool_size_within_budget, uvicorn_workers
 from .database import Database
 from .engine import create_engine
@@ -51,7 +54,13 @@ async def database_lifespan(
     if database.reader is not None:
         health.register("database-reader", functools.partial(ping, database.reader), critical=False)
     try:
+{% if values.opentelemetry %}
+        engines = [engine for engine in (database.writer, database.reader) if engine is not None]
+        with traced_sql(engines):
+            yield database
+{% else %}
         yield database
+{% endif %}
     finally:
         health.unregister("database")
         health.unregister("database-reader")

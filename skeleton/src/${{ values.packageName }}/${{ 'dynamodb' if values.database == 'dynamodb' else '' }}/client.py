@@ -13,6 +13,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..core.config import Settings
 from ..core.errors import ServiceUnavailable
 from ..core.health import HealthRegistry
+{% if values.opentelemetry %}
+from ..core.tracing import trace_dynamodb_calls
+{% endif %}
 from .local import LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY, local_moto_server
 from .settings import DynamoDbSettings
 from .table import create_table
@@ -57,6 +60,9 @@ async def dynamodb_lifespan(settings: Settings, health: HealthRegistry) -> Async
                 aws_secret_access_key=LOCAL_SECRET_ACCESS_KEY if stand_in else None,
             )
         )
+{% if values.opentelemetry %}
+        trace_dynamodb_calls(dynamodb.meta.client)
+{% endif %}
         if stand_in:
             await create_table(dynamodb.meta.client, settings.dynamodb_table)
             logger.info("DynamoDB stand-in started", endpoint_url=endpoint_url)

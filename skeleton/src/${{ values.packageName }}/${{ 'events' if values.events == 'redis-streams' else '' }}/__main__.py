@@ -23,7 +23,7 @@ from ..core.config import ENV_PREFIX, Settings, get_settings_or_exit, refuse_to_
 from ..core.health import HealthRegistry
 from ..core.logging import configure_logging
 from ..core.metrics import ServiceMetrics
-{% if values.datadog %}
+{% if values.traced %}
 from ..core.tracing import configure_tracing
 {% endif %}
 from .lifespan import events_lifespan
@@ -81,7 +81,7 @@ def _stream_settings() -> Settings:
             "process, and nothing outside it can read them"
         )
     configure_logging(settings)
-{% if values.datadog %}
+{% if values.traced %}
     configure_tracing(settings)
 {% endif %}
     return settings

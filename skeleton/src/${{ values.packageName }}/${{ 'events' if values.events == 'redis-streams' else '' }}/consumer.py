@@ -16,7 +16,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from ..core.correlation_id import correlation_id_var
-{% if values.datadog %}
+{% if values.traced %}
 from ..core.tracing import continued_trace
 {% endif %}
 from . import probes
@@ -75,12 +75,12 @@ class ConsumerOptions:
 
 @contextmanager
 def event_context(envelope: EventEnvelope) -> Iterator[None]:
-    """The event's correlation ID and identity on every log line while it is handled{% if values.datadog %}, in
+    """The event's correlation ID and identity on every log line while it is handled{% if values.traced %}, in
     a span that continues the trace of the request that published it{% endif %}."""
     token = correlation_id_var.set(envelope.correlation_id)
     try:
         with (
-{% if values.datadog %}
+{% if values.traced %}
             continued_trace(envelope.trace_context, name="event.consume", resource=envelope.type),
 {% endif %}
             structlog.contextvars.bound_contextvars(

@@ -11,7 +11,7 @@ from uuid import uuid4
 from pydantic import BaseModel, ValidationError
 
 from ..core.correlation_id import get_correlation_id
-{% if values.datadog %}
+{% if values.traced %}
 from ..core.tracing import current_trace_headers
 {% endif %}
 from .envelope import EventEnvelope
@@ -107,7 +107,7 @@ class EventRegistry:
             time=datetime.now(UTC),
             tenant_id=tenant_id,
             correlation_id=get_correlation_id(),
-{% if values.datadog %}
+{% if values.traced %}
             trace_context=current_trace_headers(),
 {% endif %}
             payload=data,

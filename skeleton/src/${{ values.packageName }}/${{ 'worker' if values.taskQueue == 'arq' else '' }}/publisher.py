@@ -19,7 +19,7 @@ from ..core.health import HealthRegistry
 from ..core.http_client import create_http_client
 from ..core.metrics import ServiceMetrics
 from ..core.redis import BROKER_TIMEOUT_SECONDS, connection_options
-{% if values.datadog %}
+{% if values.traced %}
 from ..core.tracing import current_trace_headers
 {% endif %}
 from ..products.notifications.enqueue import enqueue, enqueue_failures
@@ -38,7 +38,7 @@ def _task_arguments(notice: ProductCreatedNotice) -> dict[str, Any]:
     return {
         "notice": notice.to_payload(),
         "correlation_id": get_correlation_id(),
-{% if values.datadog %}
+{% if values.traced %}
         "trace_headers": current_trace_headers(),
 {% endif %}
     }

@@ -16,7 +16,7 @@ from ..core.config import Settings, load_worker_settings
 from ..core.http_client import create_http_client
 from ..core.logging import configure_logging
 from ..core.redis import BROKER_TIMEOUT_SECONDS
-{% if values.datadog %}
+{% if values.traced %}
 from ..core.tracing import configure_tracing
 {% endif %}
 from ..products.notifications.delivery import DeliveryLedger
@@ -79,6 +79,12 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
 {% endif %}
         stack = AsyncExitStack()
         ctx["exit_stack"] = stack
+{% if values.opentelemetry %}
+        tracer_provider = configure_tracing(settings)
+        if tracer_provider is not None:
+            # Last out: the spans of the jobs that finish while the worker stops are sent.
+            stack.push_async_callback(asyncio.to_thread, tracer_provider.shutdown)
+{% endif %}
         ctx["settings"] = settings
         ctx["http_client"] = await stack.enter_async_context(create_http_client(settings))
         ctx["ledger"] = DeliveryLedger(ctx["redis"], settings.task_queue_name)

@@ -8,7 +8,7 @@ import structlog
 from arq import Retry
 
 from ..core.config import Settings
-{% if values.datadog %}
+{% if values.traced %}
 from ..core.tracing import continued_trace
 {% endif %}
 from ..products.notifications.delivery import (
@@ -18,7 +18,7 @@ from ..products.notifications.delivery import (
     retry_delay_seconds,
     task_context,
 )
-{% if values.datadog %}
+{% if values.traced %}
 from ..products.notifications.notice import TASK_NAME, ProductCreatedNotice
 {% else %}
 from ..products.notifications.notice import ProductCreatedNotice
@@ -31,14 +31,14 @@ async def notify_product_created(
     ctx: dict[str, Any],
     notice: dict[str, str],
     correlation_id: str | None = None,
-{% if values.datadog %}
+{% if values.traced %}
     trace_headers: dict[str, str] | None = None,
 {% endif %}
 ) -> None:
     """``ctx`` holds what the worker's startup opened and arq's ``job_try`` (1, 2, ...)."""
     product_notice = ProductCreatedNotice(**notice)
-{% if values.datadog %}
-    # ddtrace does not instrument arq: continue the request's trace from the job's arguments.
+{% if values.traced %}
+    # ${{ 'ddtrace' if values.datadog else 'OpenTelemetry' }} does not instrument arq: continue the request's trace from the job's arguments.
     with (
         continued_trace(trace_headers, name="arq.job", resource=TASK_NAME),
         task_context(product_notice, correlation_id),

@@ -9,7 +9,7 @@ from celery import Celery, signals
 
 from ..core.config import Settings, load_worker_settings
 from ..core.logging import configure_logging
-{% if values.datadog %}
+{% if values.traced %}
 from ..core.tracing import configure_tracing
 {% endif %}
 from ..products.notifications.notice import TASK_NAME
@@ -121,4 +121,14 @@ def _configure_worker_tracing(**_: Any) -> None:
         import ddtrace
 
         ddtrace.patch(celery=True)
+{% elif values.opentelemetry %}
+
+
+@signals.worker_process_init.connect
+def _configure_worker_tracing(**_: Any) -> None:
+    """In each pool process: the exporter's thread would not survive the fork."""
+    tracer_provider = configure_tracing(service_settings(app))
+    if tracer_provider is not None:
+        # Pool processes end without running exit handlers: the spans still buffered go first.
+        signals.worker_process_shutdown.connect(lambda **_: tracer_provider.shutdown(), weak=False)
 {% endif %}

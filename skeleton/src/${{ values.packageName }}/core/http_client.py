@@ -1,5 +1,5 @@
 """The shared outbound HTTP client: timeouts, retries with backoff on transient failures,
-a circuit breaker, and the correlation ID on every request."""
+a circuit breaker, and the correlation ID{% if values.opentelemetry %} and the trace context{% endif %} on every request."""
 
 from typing import Any
 
@@ -17,6 +17,9 @@ from .circuit_breaker import CircuitBreaker
 from .correlation_id import CORRELATION_ID_HEADER, get_correlation_id
 from .errors import ServiceUnavailable
 from .service_settings import ServiceSettings
+{% if values.opentelemetry %}
+from .tracing import traced_transport
+{% endif %}
 
 logger = structlog.get_logger(__name__)
 
@@ -123,7 +126,11 @@ def create_http_client(
 ) -> httpx2.AsyncClient:
     return httpx2.AsyncClient(
         timeout=httpx2.Timeout(settings.http_client_timeout_seconds),
+{% if values.opentelemetry %}
+        transport=traced_transport(transport),
+{% else %}
         transport=transport,
+{% endif %}
         headers={"User-Agent": f"{settings.service_name}/{settings.version}"},
         event_hooks={"request": [_add_correlation_id]},
     )

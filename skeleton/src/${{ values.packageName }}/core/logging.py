@@ -22,6 +22,10 @@ from typing import Any, Literal
 
 import orjson
 import structlog
+{% if values.opentelemetry %}
+from opentelemetry import trace
+from opentelemetry.trace import format_span_id, format_trace_id
+{% endif %}
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, Processor, WrappedLogger
 
@@ -164,6 +168,18 @@ class AddTimestamp:
         return event_dict
 
 
+{% if values.opentelemetry %}
+def add_trace_ids(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """``trace_id`` and ``span_id`` of the active span, in the form trace backends show, so
+    that the line links to its trace; none outside a span."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict.setdefault("trace_id", format_trace_id(context.trace_id))
+        event_dict.setdefault("span_id", format_span_id(context.span_id))
+    return event_dict
+
+
+{% endif %}
 def add_correlation_id(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     event_dict.setdefault("correlation_id", get_correlation_id())
     return event_dict
@@ -220,6 +236,9 @@ def configure_logging(settings: LoggingSettings) -> None:
         structlog.stdlib.add_logger_name,
         AddTimestamp(),
         AddServiceFields(settings),
+{% if values.opentelemetry %}
+        add_trace_ids,
+{% endif %}
     ]
 {% if values.datadog %}
     if settings.datadog_enabled:
