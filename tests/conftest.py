@@ -8,14 +8,6 @@ from collections.abc import Iterator
 import pytest
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """Every environment uv builds during the run (the generated services', the union
-    environment, the update tests') is compiled to bytecode once at install. Their tests start
-    the service in dozens of Python processes, and where ``PYTHONDONTWRITEBYTECODE`` is set
-    (as on CI machines) each would otherwise compile every imported module from source."""
-    os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
-
-
 @pytest.fixture(scope="module")
 def umask_022() -> Iterator[None]:
     """The oracle renders under umask 022; so must scaffold, or file modes would differ."""

@@ -181,7 +181,7 @@ def installed_service(tmp_path_factory: pytest.TempPathFactory) -> Path:
     service = tmp_path_factory.mktemp("installed") / "service"
     service.mkdir()
     run_template(Template.load(TEMPLATE_PATH), VARIANTS[0] | {"database": "none"}, service)
-    _uv(service, "sync", "--quiet")
+    _uv(service, "sync", "--quiet", "--compile-bytecode")
     return service
 
 

@@ -185,7 +185,7 @@ def test_data_blocks_parse() -> None:
 def default_service(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The service of the form's defaults (Aurora PostgreSQL, ORM), installed with uv."""
     service = _render(dict(BASE_VALUES), tmp_path_factory.mktemp("default") / "orders-api")
-    synced = _uv_run(service, "sync", "--quiet", timeout=900)
+    synced = _uv_run(service, "sync", "--quiet", "--compile-bytecode", timeout=900)
     assert synced.returncode == 0, synced.stderr
     return service
 

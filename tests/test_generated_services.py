@@ -58,6 +58,6 @@ def test_rendered_service_passes_its_own_checks(values: dict[str, Any], tmp_path
     service.mkdir()
     run_template(Template.load(TEMPLATE_PATH), values, service)
     uv = _uv()
-    _run([uv, "sync", "--quiet"], service, timeout=900)
+    _run([uv, "sync", "--quiet", "--compile-bytecode"], service, timeout=900)
     for check in CHECKS:
         _run([uv, "run", "--no-sync", *check], service, timeout=600)

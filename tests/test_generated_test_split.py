@@ -45,7 +45,9 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_template(Template.load(TEMPLATE_PATH), VALUES, root)
     uv = os.environ.get("UV") or shutil.which("uv")
     assert uv is not None, "uv is not on PATH"
-    subprocess.run([uv, "sync", "--quiet"], cwd=root, env=_environment(), check=True, timeout=900)
+    subprocess.run(
+        [uv, "sync", "--quiet", "--compile-bytecode"], cwd=root, env=_environment(), check=True, timeout=900
+    )
     return root
 
 
