@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -76,28 +76,37 @@ def backstage_job(job_id: str, step_input: dict[str, Any], workspace: Path) -> F
 # talks to its servers: they are spread evenly over the covering set instead of paired (every
 # combination of them is still rendered and type-checked by the every-combination tests).
 ROTATED = ("pythonVersion", "lifecycle")
-COVER_SEEDS = 20
+COVER_SEEDS = 4
 COVER_STEPS = 20_000
 
 
 def pairwise_submissions(template: Template | None = None) -> list[dict[str, Any]]:
     """The defaults, then as few combinations as found that together cover every pair of two
     paired choices' values; the rotated choices take each of their values in turn."""
-    template = template or Template.load(TEMPLATE_PATH)
+    cover = _cover(template) if template else _cover_of_the_template()
+    return [dict(values) for values in cover]
+
+
+@functools.cache
+def _cover_of_the_template() -> list[dict[str, Any]]:
+    """The repository's template's cover, searched once per process for every module."""
+    return _cover(Template.load(TEMPLATE_PATH))
+
+
+def _cover(template: Template) -> list[dict[str, Any]]:
     choices = choice_parameters(template)
     paired = sorted(name for name in choices if name not in ROTATED)
     candidates = list(
         {tuple(values.get(name) for name in paired): values for values in all_combinations(template)}.values()
     )
+    defaults = resolve_parameters(template, BASE_VALUES)
+    numbered: dict[tuple[str, Any, str, Any], int] = {}
     pair_sets = [
-        frozenset((a, values.get(a), b, values.get(b)) for a in paired for b in paired if a < b)
+        tuple(numbered.setdefault(pair, len(numbered)) for pair in _pairs(values, paired))
         for values in candidates
     ]
-    defaults = resolve_parameters(template, BASE_VALUES)
-    default_pairs = frozenset(
-        (a, defaults.get(a), b, defaults.get(b)) for a in paired for b in paired if a < b
-    )
-    rows = _covering_rows(pair_sets, default_pairs, _size_lower_bound(choices, paired))
+    default_pairs = tuple(numbered[pair] for pair in _pairs(defaults, paired))
+    rows = _covering_rows(pair_sets, default_pairs, len(numbered), _size_lower_bound(choices, paired))
     picked = [defaults]
     for index, row in enumerate(rows, start=1):
         rotated = {name: choices[name][index % len(choices[name])] for name in ROTATED}
@@ -105,8 +114,8 @@ def pairwise_submissions(template: Template | None = None) -> list[dict[str, Any
     return picked
 
 
-def _pairs(values: dict[str, Any], names: list[str]) -> frozenset[tuple[str, Any, str, Any]]:
-    return frozenset((a, values.get(a), b, values.get(b)) for a, b in itertools.combinations(names, 2))
+def _pairs(values: dict[str, Any], names: list[str]) -> list[tuple[str, Any, str, Any]]:
+    return [(a, values.get(a), b, values.get(b)) for a, b in itertools.combinations(names, 2)]
 
 
 def _size_lower_bound(choices: dict[str, list[Any]], paired: list[str]) -> int:
@@ -116,43 +125,54 @@ def _size_lower_bound(choices: dict[str, list[Any]], paired: list[str]) -> int:
     return counts[-1] * counts[-2]
 
 
-def _covering_rows(pair_sets: list[frozenset[Any]], covered: frozenset[Any], size: int) -> list[int]:
-    """Indices of candidates that, with ``covered``, hold every pair: a seeded local search
-    for ``size`` rows besides the defaults, growing ``size`` until one is found."""
-    every_pair = frozenset().union(*pair_sets)
+def _covering_rows(
+    pair_sets: list[tuple[int, ...]], covered: tuple[int, ...], pair_count: int, size: int
+) -> list[int]:
+    """Indices of candidates that, with the pairs ``covered``, hold all ``pair_count`` pairs:
+    a seeded local search for ``size`` rows in all, growing ``size`` until one is found."""
     while True:
         for seed in range(COVER_SEEDS):
-            rows = _search_cover(pair_sets, covered, every_pair, size - 1, random.Random(seed))
+            rows = _search_cover(pair_sets, covered, pair_count, size - 1, random.Random(seed))
             if rows is not None:
                 return rows
         size += 1
 
 
 def _search_cover(
-    pair_sets: list[frozenset[Any]],
-    covered: frozenset[Any],
-    every_pair: frozenset[Any],
+    pair_sets: list[tuple[int, ...]],
+    covered: tuple[int, ...],
+    pair_count: int,
     size: int,
     rng: random.Random,
 ) -> list[int] | None:
     """Replace one row at a time by a random candidate, keeping the change unless it leaves
     more pairs uncovered (and, rarely, even then, to leave a local minimum)."""
+    counts = [0] * pair_count
+    missing = pair_count
+
+    def add(pairs: tuple[int, ...], step: int) -> None:
+        nonlocal missing
+        for pair in pairs:
+            if counts[pair] == 0:
+                missing -= 1
+            counts[pair] += step
+            if counts[pair] == 0:
+                missing += 1
+
+    add(covered, 1)
     rows = [rng.randrange(len(pair_sets)) for _ in range(size)]
-    counts = Counter(covered)
     for row in rows:
-        counts.update(pair_sets[row])
-    missing = len(every_pair) - len(+counts)
+        add(pair_sets[row], 1)
     for _ in range(COVER_STEPS):
         if missing == 0:
             return rows
         position, replacement = rng.randrange(size), rng.randrange(len(pair_sets))
-        previous = rows[position]
-        counts.subtract(pair_sets[previous])
-        counts.update(pair_sets[replacement])
-        now_missing = len(every_pair) - len(+counts)
-        if now_missing <= missing or rng.random() < 0.02:
-            rows[position], missing = replacement, now_missing
+        before = missing
+        add(pair_sets[rows[position]], -1)
+        add(pair_sets[replacement], 1)
+        if missing <= before or rng.random() < 0.02:
+            rows[position] = replacement
         else:
-            counts.subtract(pair_sets[replacement])
-            counts.update(pair_sets[previous])
+            add(pair_sets[replacement], -1)
+            add(pair_sets[rows[position]], 1)
     return None
