@@ -9,12 +9,14 @@ in alternating rounds at each number of connections (harness.sweep). Target: eve
 at least 0.8 in requests per second.
 
 Commit to stream: for each event in the stream, the entry's ID (the Redis server's clock
-when the relay appended it) less the event's ``time`` (set when the service built the
-event, before its INSERT and COMMIT), so a little more than commit to stream. Given as
+when the relay appended it, in ms) less the commit time of its product's transaction
+(PostgreSQL's ``pg_xact_commit_timestamp`` of the row, which needs
+``track_commit_timestamp``). Not the event's ``time``: the service sets it before the
+request waits for a pool connection, which under load would add that wait. Given as
 percentiles over every event of the load above, and over requests sent one at a time.
 
-Uses a private PostgreSQL server started for the run (or BENCH_POSTGRES_URL, see
-harness.postgres_server) and Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379/14),
+Uses a private PostgreSQL server started for the run (or BENCH_POSTGRES_URL, whose server
+must have ``track_commit_timestamp`` on; see harness.postgres_server) and Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379/14),
 on a stream key of the run's own, deleted afterwards.
 
 Usage: uv run python benchmarks/events_publish.py [--seconds 5] [--rounds 3] [--processes 2]
@@ -63,34 +65,51 @@ TARGET_RATIO = 0.8
 P99_TARGET_MS = 1000
 ONE_AT_A_TIME = 200  # requests sent one after the other for the unloaded latency
 
-# Run on the service's interpreter (it has redis-py): the commit-to-stream latencies, in ms,
-# of the entries after START_ID.
-LATENCIES = """
+# Run on the service's interpreter (it has redis-py): [product ID, append time in ms] of the
+# entries after START_ID.
+APPENDS = """
 import json, sys
-from datetime import datetime
 from redis import Redis
 
 url, stream, start = sys.argv[1:4]
 client = Redis.from_url(url, decode_responses=True)
-latencies = []
+appends = []
 while True:
     entries = client.xrange(stream, min=f"({start}" if start != "-" else "-", count=10000)
     if not entries:
         break
     for entry_id, fields in entries:
-        appended_ms = int(entry_id.split("-")[0])
-        made = datetime.fromisoformat(json.loads(fields["envelope"])["time"])
-        latencies.append(appended_ms - made.timestamp() * 1000)
+        product_id = json.loads(fields["envelope"])["payload"]["product_id"]
+        appends.append([product_id, int(entry_id.split("-")[0])])
     start = entries[-1][0]
-print(json.dumps({"latencies": latencies, "last_id": start}))
+print(json.dumps({"appends": appends, "last_id": start}))
 """
+# When each product's transaction committed, in ms since the epoch.
+COMMITS = "SELECT id, extract(epoch FROM pg_xact_commit_timestamp(xmin)) * 1000 FROM products"
 
 
-def _latencies(service_dir: Path, stream: str, after: str) -> tuple[list[float], str]:
-    """The latencies (ms) of the stream's entries after ``after``, and the last entry's ID."""
-    code = f"import sys; sys.argv = ['', {REDIS_URL!r}, {stream!r}, {after!r}]\n{LATENCIES}"
+def _latencies(
+    service_dir: Path, stream: str, after: str, postgres: Postgres, database: str
+) -> tuple[list[float], str]:
+    """The commit-to-stream latencies (ms) of the stream's entries after ``after``, and the
+    last entry's ID."""
+    code = f"import sys; sys.argv = ['', {REDIS_URL!r}, {stream!r}, {after!r}]\n{APPENDS}"
     found: dict[str, Any] = _service_python(service_dir, code)
-    return found["latencies"], found["last_id"]
+    committed = {
+        product_id: float(milliseconds)
+        for product_id, milliseconds in (
+            line.split("|") for line in postgres.value(COMMITS, database).splitlines()
+        )
+    }
+    return [appended - committed[product_id] for product_id, appended in found["appends"]], found["last_id"]
+
+
+def _wait_for_empty_outbox(postgres: Postgres, database: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while postgres.value("SELECT count(*) FROM event_outbox", database) != "0":
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the relays left events in the outbox after {timeout} s")
+        time.sleep(0.2)
 
 
 def percentiles(latencies: list[float]) -> dict[str, float]:
@@ -125,6 +144,8 @@ def _delete_stream(service_dir: Path, stream: str) -> None:
 
 
 def run(timing: Timing, postgres: Postgres) -> dict[str, Any]:
+    if postgres.value("SHOW track_commit_timestamp") != "on":
+        raise RuntimeError("commit to stream needs track_commit_timestamp on the PostgreSQL server")
     root = Path(tempfile.mkdtemp(prefix="events-bench-"))
     stream = f"bench-events-{uuid4().hex[:10]}"
     try:
@@ -174,11 +195,13 @@ def run(timing: Timing, postgres: Postgres) -> dict[str, Any]:
                     timing,
                     "events",
                 )
-                time.sleep(1)  # the relays empty the outbox
-                under_load, last_id = _latencies(dirs["on"], stream, "-")
+                database = on_url.rsplit("/", 1)[1]
+                # Every event of the load counts, however late it was sent.
+                _wait_for_empty_outbox(postgres, database)
+                under_load, last_id = _latencies(dirs["on"], stream, "-", postgres, database)
                 _post_one_at_a_time(servers["on"][0].base, ONE_AT_A_TIME)
-                time.sleep(1)
-                one_at_a_time, _ = _latencies(dirs["on"], stream, last_id)
+                _wait_for_empty_outbox(postgres, database)
+                one_at_a_time, _ = _latencies(dirs["on"], stream, last_id, postgres, database)
             finally:
                 stop_servers(servers)
                 _delete_stream(dirs["on"], stream)

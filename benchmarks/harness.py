@@ -222,9 +222,10 @@ def _terminate_raises() -> Iterator[None]:
 @contextmanager
 def private_postgres() -> Iterator[str]:
     """A PostgreSQL server of this run alone, in a temporary folder: every setting at
-    initdb's defaults but max_connections (PRIVATE_MAX_CONNECTIONS), the port (a free one)
-    and where it listens (127.0.0.1 only, trust authentication). Its admin URL; stopped and
-    deleted afterwards, also on Ctrl-C, SIGTERM or an error."""
+    initdb's defaults but max_connections (PRIVATE_MAX_CONNECTIONS), the port (a free one),
+    where it listens (127.0.0.1 only, trust authentication) and track_commit_timestamp (on:
+    events_publish reads when each product's transaction committed). Its admin URL; stopped
+    and deleted afterwards, also on Ctrl-C, SIGTERM or an error."""
     bin_dir = _postgres_bin()
     # PostgreSQL refuses to run as root.
     as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
@@ -247,7 +248,7 @@ def private_postgres() -> Iterator[str]:
             )
             options = (
                 f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} "
-                f"-c max_connections={PRIVATE_MAX_CONNECTIONS}"
+                f"-c max_connections={PRIVATE_MAX_CONNECTIONS} -c track_commit_timestamp=on"
             )
             pg_ctl = [*as_owner, str(bin_dir / "pg_ctl"), "--pgdata", str(data), "--silent"]
             # Its own session: Ctrl-C reaches this process, which stops the server below.
@@ -276,9 +277,12 @@ class Postgres:
     def _psql(self, sql: str) -> None:
         subprocess.run(["psql", self.admin_url, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
 
-    def value(self, sql: str) -> str:
+    def value(self, sql: str, database: str | None = None) -> str:
+        """What ``sql`` answers, unaligned (a line per row, columns split by ``|``), in
+        ``database`` (by default the admin URL's)."""
+        url = self.admin_url if database is None else f"{self.admin_url.rsplit('/', 1)[0]}/{database}"
         result = subprocess.run(
-            ["psql", self.admin_url, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
+            ["psql", url, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
             check=True,
             capture_output=True,
             text=True,

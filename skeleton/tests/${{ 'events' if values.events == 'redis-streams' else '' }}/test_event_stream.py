@@ -21,7 +21,13 @@ from ${{ values.packageName }}.core.metrics import ServiceMetrics
 from ${{ values.packageName }}.events.envelope import EventEnvelope
 from ${{ values.packageName }}.events.lifespan import events_lifespan
 from ${{ values.packageName }}.events.local import InProcessEventStream
-from ${{ values.packageName }}.events.stream import EventStream, RedisEventStream, StreamEntry
+from ${{ values.packageName }}.events.metrics import EventMetrics
+from ${{ values.packageName }}.events.stream import (
+    EventStream,
+    PartialAppendError,
+    RedisEventStream,
+    StreamEntry,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -88,6 +94,44 @@ async def test_appended_entries_keep_their_envelope_type_and_tenant(opened: Open
         "events_published_total", {"type": "product.deleted"}
     )
     assert published == 1
+
+
+async def test_a_serialised_batch_is_appended_in_order_as_append_would(opened: Opened) -> None:
+    batch = [event(number, tenant_id=f"tenant-{number}") for number in range(3)]
+
+    await opened.stream.append_serialised([each.model_dump_json() for each in batch])
+    await opened.stream.append(single := event(3))
+
+    entries = await opened.stream.range("-", "+", 10)
+    assert numbers(entries) == [0, 1, 2, 3]
+    assert [entry.fields for entry in entries] == [each.to_fields() for each in [*batch, single]]
+    published = opened.metrics.registry.get_sample_value(
+        "events_published_total", {"type": "product.deleted"}
+    )
+    assert published == 4
+
+
+@pytest.mark.redis
+async def test_a_batch_redis_refuses_tells_how_many_were_appended() -> None:
+    client = Redis.from_url(REDIS_URL, decode_responses=True)
+    key = f"test-events-{uuid4().hex}"
+    await client.set(key, "not a stream")
+    stream = RedisEventStream(
+        client,
+        key,
+        max_length=50,
+        timeout_seconds=2.0,
+        metrics=EventMetrics.of(ServiceMetrics()),
+    )
+    try:
+        with pytest.raises(PartialAppendError) as refused:
+            await stream.append_serialised([event(1).model_dump_json()])
+    finally:
+        await client.delete(key)
+        await client.aclose()
+
+    assert refused.value.appended == 0
+    assert "WRONGTYPE" in str(refused.value.__cause__)
 
 
 async def test_ids_grow_and_ranges_are_inclusive(opened: Opened) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import structlog
+from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from ..core.correlation_id import correlation_id_var
@@ -78,20 +79,23 @@ def event_context(envelope: EventEnvelope) -> Iterator[None]:
     """The event's correlation ID and identity on every log line while it is handled{% if values.traced %}, in
     a span that continues the trace of the request that published it{% endif %}."""
     token = correlation_id_var.set(envelope.correlation_id)
+    # Reset by their tokens afterwards: per event, bound_contextvars (which first copies the
+    # whole logging context) costs several times as much.
+    bound = structlog.contextvars.bind_contextvars(
+        event_id=str(envelope.id),
+        event_type=envelope.type,
+        event_version=envelope.version,
+        tenant_id=envelope.tenant_id,
+    )
     try:
-        with (
 {% if values.traced %}
-            continued_trace(envelope.trace_context, name="event.consume", resource=envelope.type),
-{% endif %}
-            structlog.contextvars.bound_contextvars(
-                event_id=str(envelope.id),
-                event_type=envelope.type,
-                event_version=envelope.version,
-                tenant_id=envelope.tenant_id,
-            ),
-        ):
+        with continued_trace(envelope.trace_context, name="event.consume", resource=envelope.type):
             yield
+{% else %}
+        yield
+{% endif %}
     finally:
+        structlog.contextvars.reset_contextvars(**bound)
         correlation_id_var.reset(token)
 
 
@@ -109,6 +113,9 @@ class EventConsumer:
         self._handlers = handlers
         self._metrics = metrics
         self._options = options
+        # The consumed counter's child of each type and outcome, looked up once: labels()
+        # takes a lock and builds its key on every call.
+        self._consumed: dict[tuple[str, Outcome], Counter] = {}
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Until ``stopping`` is set; the batch in hand is finished first."""
@@ -129,6 +136,9 @@ class EventConsumer:
         # previous consumer left) and then a few times per idle timeout.
         claim_every = max(options.claim_idle_seconds / 3, options.block_seconds)
         next_claim = 0.0
+        # The readiness file is rewritten every few seconds, not on every read: a file
+        # system call per batch would cost more than the probe needs.
+        next_ready_touch = 0.0
         group_ready = False
         while not stopping.is_set():
             try:
@@ -145,12 +155,14 @@ class EventConsumer:
                             options.group, options.name, options.batch_size, options.block_seconds
                         )
                     )
-                if self._options.probe_files:
+                if options.probe_files and time.monotonic() >= next_ready_touch:
                     probes.touch("ready")
+                    next_ready_touch = time.monotonic() + probes.TOUCH_INTERVAL_SECONDS
                 await self.process(entries)
             except (RedisError, OSError, TimeoutError) as error:
-                if self._options.probe_files:
+                if options.probe_files:
                     probes.remove("ready")
+                    next_ready_touch = 0.0
                 logger.warning("event stream unavailable, retrying", error=repr(error))
                 await _sleep_unless(stopping, STREAM_RETRY_SECONDS)
 
@@ -187,16 +199,23 @@ class EventConsumer:
             type_label, outcome = result
             outcomes.append(outcome)
             if outcome is Outcome.FAILED:
-                self._metrics.consumed.labels(type=type_label, outcome=outcome).inc()
+                self._count(type_label, outcome)
             else:
                 done.append((entry, type_label, outcome))
         if done:
             await self._stream.ack(self._options.group, *(entry.id for entry, _, _ in done))
             for _, type_label, outcome in done:
-                self._metrics.consumed.labels(type=type_label, outcome=outcome).inc()
+                self._count(type_label, outcome)
         if unreachable is not None:
             raise unreachable
         return outcomes
+
+    def _count(self, type_label: str, outcome: Outcome) -> None:
+        consumed = self._consumed.get((type_label, outcome))
+        if consumed is None:
+            consumed = self._metrics.consumed.labels(type=type_label, outcome=outcome)
+            self._consumed[(type_label, outcome)] = consumed
+        consumed.inc()
 
     async def _process(self, entry: StreamEntry) -> tuple[str, Outcome]:
         """The entry's type label and outcome."""

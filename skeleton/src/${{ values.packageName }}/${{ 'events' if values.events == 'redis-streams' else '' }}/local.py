@@ -4,7 +4,7 @@ lost when it exits."""
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .envelope import EventEnvelope
@@ -74,11 +74,18 @@ class InProcessEventStream:
         return (last[0], last[1] + 1)
 
     async def append(self, envelope: EventEnvelope) -> str:
+        return self._add(envelope.to_fields())
+
+    async def append_serialised(self, envelopes: Sequence[str]) -> None:
+        for envelope in envelopes:
+            self._add(EventEnvelope.fields_of(envelope))
+
+    def _add(self, fields: dict[str, str]) -> str:
         key = self._last = self._next_id(self._last)
-        self._entries[key] = envelope.to_fields()
+        self._entries[key] = fields
         while len(self._entries) > self._max_length:
             del self._entries[next(iter(self._entries))]
-        self._metrics.published.labels(type=envelope.type).inc()
+        self._metrics.published.labels(type=fields["type"]).inc()
         self._appended.set()
         self._appended = asyncio.Event()
         return format_id(key)
