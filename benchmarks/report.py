@@ -4,8 +4,9 @@ Runs service_overhead (the middleware against a bare app, Datadog off and on, st
 data_reads (GET by id and create against bare routes and floors, at every number of
 connections per process), peers (GET by id and create against the s3rius
 FastAPI-template, at every number of connections), events_publish (create with events on
-against off, and commit to stream) and events_consume (the event consumer against a bare
-read-and-ack loop), then writes:
+against off, and commit to stream), events_consume (the event consumer against a bare
+read-and-ack loop) and otel_overhead (the service with OpenTelemetry tracing against a bare
+app), then writes:
 
 - benchmarks/results/latest.json: the machine (CPU model, cores, kernel), the date, the git
   commit, the timing and every figure;
@@ -48,6 +49,7 @@ from typing import Any
 import data_reads
 import events_consume
 import events_publish
+import otel_overhead
 import peers
 import service_overhead
 from harness import (
@@ -73,7 +75,7 @@ QUICK = Timing(seconds=1, rounds=1, processes=1, connections=(5, 32))
 OVERHEAD_CONNECTIONS = (32,)
 # Events per round of events_consume: fewer in a quick run.
 CONSUME_EVENTS = {False: events_consume.EVENTS, True: 1000}
-BENCHMARKS = ("service_overhead", "data_reads", "peers", "events_publish", "events_consume")
+BENCHMARKS = ("service_overhead", "data_reads", "peers", "events_publish", "events_consume", "otel_overhead")
 
 
 def _machine() -> dict[str, Any]:
@@ -117,6 +119,10 @@ def _run_benchmark(name: str, timing: Timing, postgres: Postgres, *, quick: bool
         return peers.run(timing, postgres)
     if name == "events_publish":
         return events_publish.run(timing, postgres)
+    if name == "otel_overhead":
+        return otel_overhead.run(
+            Timing(timing.seconds, timing.rounds, timing.processes, OVERHEAD_CONNECTIONS), postgres
+        )
     return events_consume.run(CONSUME_EVENTS[quick], timing.rounds)
 
 
@@ -164,7 +170,9 @@ def all_verdicts(results: dict[str, Any]) -> list[tuple[str, str, float, str, bo
             ("service_overhead", service_overhead),
             ("events_publish", events_publish),
             ("events_consume", events_consume),
+            ("otel_overhead", otel_overhead),
         )
+        if name in results
         for verdict in module.verdicts(results[name])
     ]
 
@@ -319,6 +327,7 @@ def render_page(results: dict[str, Any]) -> str:
         ],
         "",
         *_events_section(results),
+        *_otel_section(results),
     ]
     return "\n".join(lines)
 
@@ -384,6 +393,27 @@ def _events_section(results: dict[str, Any]) -> list[str]:
             f"| {name} | {rate['events_per_second']:.0f} | {rate['cpu_us_per_event']:.0f} |"
             for name, rate in consume["best"].items()
         ],
+        "",
+    ]
+
+
+def _otel_section(results: dict[str, Any]) -> list[str]:
+    if "otel_overhead" not in results:
+        return []
+    otel = results["otel_overhead"]
+    return [
+        "## OpenTelemetry: the traced service against a bare app",
+        "",
+        *_measured_apart(results, "otel_overhead", loads=True),
+        "The default service rendered with `tracing: opentelemetry`, spans exported over",
+        "OTLP/HTTP to a receiver in the benchmark's process: every request sampled (traced), a",
+        "tenth as the generated ConfigMap samples (sampled), and tracing off (untraced), against",
+        "a bare FastAPI app (raw asyncpg for the GET). `/health/live` is not traced (probes are",
+        "excluded); the product GET is, with its SQL statement.",
+        "",
+        *_loads_table(
+            [(name, count, load) for count, loads in otel["loads"].items() for name, load in loads.items()]
+        ),
         "",
     ]
 
