@@ -93,7 +93,7 @@ def _expected_alerts(values: dict[str, Any]) -> set[str]:
     if values["cache"] != "none":
         alerts.add("CacheBypassed")
     if values["taskQueue"] != "none":
-        alerts.add("TaskEnqueueFailing")
+        alerts |= {"TaskEnqueueFailing", "TaskFailuresHigh", "TaskBacklogGrowing"}
     if values["events"] != "none":
         alerts |= {"EventsDeadLettered", "EventsConsumerLagging"}
         if values["database"] != "none":
@@ -156,6 +156,8 @@ def test_monitoring_tree_builds_with_kustomize(rendered: tuple[dict[str, Any], P
     expected = {("ServiceMonitor", name), ("PrometheusRule", name), ("ConfigMap", f"{name}-dashboard")}
     if values["events"] != "none":
         expected.add(("PodMonitor", f"{name}-events"))
+    if values["taskQueue"] != "none":
+        expected.add(("PodMonitor", f"{name}-worker"))
     assert set(objects) == expected
     for item in objects.values():
         assert item["metadata"]["labels"]["backstage.io/kubernetes-id"] == name
