@@ -170,6 +170,16 @@ def test_monitoring_tree_builds_with_kustomize(rendered: tuple[dict[str, Any], P
     assert ("Cache:" in titles) == (values["cache"] != "none")
     assert ("Tasks:" in titles) == (values["taskQueue"] != "none")
     assert ("Events:" in titles) == (values["events"] != "none")
+    if values["taskQueue"] != "none":
+        # The worker's PodMonitor selects the worker's pods, on the port its metrics are served.
+        worker = yaml.safe_load((root / "k8s" / "worker-deployment.yaml").read_text(encoding="utf-8"))
+        pod = worker["spec"]["template"]
+        pod_monitor = objects[("PodMonitor", f"{name}-worker")]["spec"]
+        assert pod_monitor["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+        (container,) = pod["spec"]["containers"]
+        ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+        assert [endpoint["port"] for endpoint in pod_monitor["podMetricsEndpoints"]] == ["metrics"]
+        assert ports["metrics"] == int(pod["metadata"]["annotations"]["prometheus.io/port"]) == 9101
     # The Service the ServiceMonitor selects is the app's, on its named port.
     service = yaml.safe_load((root / "k8s" / "service.yaml").read_text(encoding="utf-8"))
     monitor = objects[("ServiceMonitor", name)]["spec"]

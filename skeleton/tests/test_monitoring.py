@@ -275,6 +275,18 @@ def test_a_failing_task_moves_the_worker_failure_counter(
     assert _value(after, "task_duration_seconds_count", task=TASK_NAME) == 1
 
 
+def test_the_worker_pods_expose_the_port_the_worker_serves_its_metrics_on(
+    settings: Settings,
+) -> None:
+    deployment = (ROOT / "k8s" / "worker-deployment.yaml").read_text(encoding="utf-8")
+    port = settings.worker_metrics_port
+    assert f'prometheus.io/port: "{port}"' in deployment
+    assert f"containerPort: {port}" in deployment
+{% if values.datadog %}
+    assert f"http://%%host%%:{port}/metrics" in deployment
+{% endif %}
+
+
 @pytest.mark.redis
 def test_the_backlog_counts_the_tasks_waiting_and_is_left_out_when_the_broker_is_down(
     base_env: SetEnv, tenant_headers: TenantHeaders
