@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from billiard.einfo import ExceptionInfo
+from billiard.exceptions import WorkerLostError
 from celery import bootsteps
 from celery.exceptions import Retry
 from celery.worker.request import Request
@@ -85,8 +86,10 @@ class MeasuredRequest(Request):
     def on_failure(
         self, exc_info: ExceptionInfo, send_failed_event: bool = True, return_ok: bool = False
     ) -> None:
-        # A retry passes here on its way to on_retry.
+        # A retry passes here on its way to on_retry; a task whose process died is delivered
+        # again (task_reject_on_worker_lost), so neither has failed for good.
         exception = getattr(exc_info.exception, "exc", exc_info.exception)
-        if not isinstance(exception, Retry) and (metrics := self._metrics()) is not None:
+        ended = not isinstance(exception, Retry | WorkerLostError)
+        if ended and (metrics := self._metrics()) is not None:
             metrics.failures.labels(task=self.name).inc()
         super().on_failure(exc_info, send_failed_event, return_ok)
