@@ -93,7 +93,7 @@ def _expected_alerts(values: dict[str, Any]) -> set[str]:
     if values["cache"] != "none":
         alerts.add("CacheBypassed")
     if values["taskQueue"] != "none":
-        alerts.add("TaskEnqueueFailing")
+        alerts |= {"TaskEnqueueFailing", "TaskFailuresHigh", "TaskBacklogGrowing"}
     if values["events"] != "none":
         alerts |= {"EventsDeadLettered", "EventsConsumerLagging"}
         if values["database"] != "none":
@@ -156,6 +156,8 @@ def test_monitoring_tree_builds_with_kustomize(rendered: tuple[dict[str, Any], P
     expected = {("ServiceMonitor", name), ("PrometheusRule", name), ("ConfigMap", f"{name}-dashboard")}
     if values["events"] != "none":
         expected.add(("PodMonitor", f"{name}-events"))
+    if values["taskQueue"] != "none":
+        expected.add(("PodMonitor", f"{name}-worker"))
     assert set(objects) == expected
     for item in objects.values():
         assert item["metadata"]["labels"]["backstage.io/kubernetes-id"] == name
@@ -168,6 +170,16 @@ def test_monitoring_tree_builds_with_kustomize(rendered: tuple[dict[str, Any], P
     assert ("Cache:" in titles) == (values["cache"] != "none")
     assert ("Tasks:" in titles) == (values["taskQueue"] != "none")
     assert ("Events:" in titles) == (values["events"] != "none")
+    if values["taskQueue"] != "none":
+        # The worker's PodMonitor selects the worker's pods, on the port its metrics are served.
+        worker = yaml.safe_load((root / "k8s" / "worker-deployment.yaml").read_text(encoding="utf-8"))
+        pod = worker["spec"]["template"]
+        pod_monitor = objects[("PodMonitor", f"{name}-worker")]["spec"]
+        assert pod_monitor["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+        (container,) = pod["spec"]["containers"]
+        ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+        assert [endpoint["port"] for endpoint in pod_monitor["podMetricsEndpoints"]] == ["metrics"]
+        assert ports["metrics"] == int(pod["metadata"]["annotations"]["prometheus.io/port"]) == 9101
     # The Service the ServiceMonitor selects is the app's, on its named port.
     service = yaml.safe_load((root / "k8s" / "service.yaml").read_text(encoding="utf-8"))
     monitor = objects[("ServiceMonitor", name)]["spec"]

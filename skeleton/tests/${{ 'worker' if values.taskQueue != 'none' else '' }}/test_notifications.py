@@ -154,6 +154,8 @@ def queue_name(base_env: SetEnv, webhook: Webhook, broker: Any) -> Iterator[str]
         "TASK_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY_TIMEOUT_SECONDS),
 {% endif %}
         "HTTP_CLIENT_TIMEOUT_SECONDS": "1",
+        # Any free port: workers of tests running at the same time would share the default.
+        "WORKER_METRICS_PORT": "0",
     }
     for key, value in settings.items():
         base_env(key, value)

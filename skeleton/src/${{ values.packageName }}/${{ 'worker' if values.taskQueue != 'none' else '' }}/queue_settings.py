@@ -27,6 +27,8 @@ class TaskQueueSettings(BaseModel):
     # Failed attempts are retried after a random delay of up to 1, 2, 4, ... seconds.
     task_max_retries: int = Field(default=5, ge=0)
     task_retry_backoff_max_seconds: int = Field(default=300, gt=0)
+    # The worker serves its Prometheus metrics at /metrics on this port (0: any free port).
+    worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
 {% if values.taskQueue == 'celery' %}
     # An unacknowledged task is delivered again after this long (a worker died holding it):
     # longer than the time limit plus the longest retry delay, or tasks would run twice.

@@ -21,8 +21,10 @@ from ..core.tracing import configure_tracing
 {% endif %}
 from ..products.notifications.delivery import DeliveryLedger
 from ..products.notifications.notice import TASK_NAME
+from .metrics import WorkerMetricsEndpoint
 from .queue_settings import TaskQueueSettings
 from .readiness import READY_INTERVAL_SECONDS, mark_not_ready, mark_ready
+from .task_metrics import measured
 from .tasks import notify_product_created
 
 # How often the worker writes its health-check key (read by `arq --check`).
@@ -66,6 +68,7 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
     """At-least-once delivery: a job stays queued until it finishes, and is run again when
     its worker died (once its in-progress key expires, 10 s after the job timeout), so jobs
     must be idempotent."""
+    metrics = WorkerMetricsEndpoint(settings, [TASK_NAME])
 
     async def startup(ctx: dict[str, Any]) -> None:
         # arq's command line gives its logger a plain-text handler and level of its own;
@@ -93,13 +96,17 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         readiness = asyncio.create_task(report_readiness(ctx["redis"]))
         stack.callback(readiness.cancel)
         atexit.register(mark_not_ready)
+        metrics.start()
+        stack.callback(metrics.stop)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         stack: AsyncExitStack = ctx["exit_stack"]
         await stack.aclose()
 
     return {
-        "functions": [func(notify_product_created, name=TASK_NAME)],
+        "functions": [
+            func(measured(notify_product_created, TASK_NAME, metrics.tasks), name=TASK_NAME)
+        ],
         "redis_settings": redis_settings(settings),
         "queue_name": settings.task_queue_name,
         "job_serializer": serialize,

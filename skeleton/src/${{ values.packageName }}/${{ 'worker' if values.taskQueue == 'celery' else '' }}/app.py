@@ -14,6 +14,7 @@ from ..core.tracing import configure_tracing
 {% endif %}
 from ..products.notifications.notice import TASK_NAME
 from .heartbeat import Heartbeat, Readiness
+from .task_metrics import MetricsEndpoint
 
 # Worker processes per pod. Celery's default, the CPU count, is the node's in a container.
 WORKER_CONCURRENCY = 2
@@ -61,6 +62,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             TASK_NAME: {
                 "max_retries": settings.task_max_retries,
                 "retry_backoff_max": settings.task_retry_backoff_max_seconds,
+                # Counts its runs for the worker's metrics (worker.task_metrics).
+                "Request": "${{ values.packageName }}.worker.task_metrics:MeasuredRequest",
             }
         },
         "worker_prefetch_multiplier": 1,
@@ -103,6 +106,7 @@ class _ConfigFromEnvironment(Mapping[str, Any]):
 # imported. The API builds its own application from its Settings (worker.publisher).
 app = create_celery_app(_ConfigFromEnvironment())
 app.steps["worker"].add(Heartbeat)
+app.steps["worker"].add(MetricsEndpoint)
 app.steps["consumer"].add(Readiness)
 
 
