@@ -172,7 +172,6 @@ def all_verdicts(results: dict[str, Any]) -> list[tuple[str, str, float, str, bo
             ("events_consume", events_consume),
             ("otel_overhead", otel_overhead),
         )
-        if name in results
         for verdict in module.verdicts(results[name])
     ]
 
@@ -398,13 +397,11 @@ def _events_section(results: dict[str, Any]) -> list[str]:
 
 
 def _otel_section(results: dict[str, Any]) -> list[str]:
-    if "otel_overhead" not in results:
-        return []
     otel = results["otel_overhead"]
     return [
         "## OpenTelemetry: the traced service against a bare app",
         "",
-        *_measured_apart(results, "otel_overhead", loads=True),
+        *_measured_apart(results, "otel_overhead", loads=False),
         "The default service rendered with `tracing: opentelemetry`, spans exported over",
         "OTLP/HTTP to a receiver in the benchmark's process: every request sampled (traced), a",
         "tenth as the generated ConfigMap samples (sampled), and tracing off (untraced), against",
