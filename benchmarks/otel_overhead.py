@@ -184,31 +184,17 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
     """Per connection count and path: the traced service, every request or a tenth sampled,
     against the bare app; for the product GET also against the same service untraced, which
     is what tracing alone costs. (what, measured, the target, met)"""
+    compared = [(path, name, "bare") for path in ("live", "get") for name in ("traced", "sampled")]
+    compared += [("get", name, "untraced") for name in ("traced", "sampled")]
     found = []
     for connections, loads in results["loads"].items():
-        for path in ("live", "get"):
-            bare = loads[f"{path} bare"]["requests_per_second"]
-            for name in ("traced", "sampled"):
-                ratio = loads[f"{path} {name}"]["requests_per_second"] / bare
-                found.append(
-                    (
-                        f"-c{connections} {path} req/s {name}/bare",
-                        ratio,
-                        f">= {LEAST_RATIO}",
-                        ratio >= LEAST_RATIO,
-                    )
-                )
-        untraced = loads["get untraced"]["requests_per_second"]
-        for name in ("traced", "sampled"):
-            ratio = loads[f"get {name}"]["requests_per_second"] / untraced
-            found.append(
-                (
-                    f"-c{connections} get req/s {name}/untraced",
-                    ratio,
-                    f">= {LEAST_RATIO}",
-                    ratio >= LEAST_RATIO,
-                )
+        for path, name, baseline in compared:
+            ratio = (
+                loads[f"{path} {name}"]["requests_per_second"]
+                / loads[f"{path} {baseline}"]["requests_per_second"]
             )
+            what = f"-c{connections} {path} req/s {name}/{baseline}"
+            found.append((what, ratio, f">= {LEAST_RATIO}", ratio >= LEAST_RATIO))
     return found
 
 
