@@ -65,10 +65,14 @@ def _variants() -> list[dict[str, Any]]:
     for values in all_combinations(Template.load(TEMPLATE_PATH)):
         core = tuple(values.get(key, "none") for key in CORE)
         by_core.setdefault(core, {})[tuple(values[key] for key in ROTATED)] = values
-    rotation = sorted(next(iter(by_core.values())), key=str)
+    # Each rotated choice takes its values in turn, on its own, so that every value appears.
+    options = [
+        sorted({rotated[position] for rotated in next(iter(by_core.values()))}, key=str)
+        for position in range(len(ROTATED))
+    ]
     variants = []
     for index, core in enumerate(sorted(by_core, key=str)):
-        values = dict(by_core[core][rotation[index % len(rotation)]])
+        values = dict(by_core[core][tuple(choice[index % len(choice)] for choice in options)])
         if index % 3 == 0:
             values["system"] = "payments"
         variants.append(values)
