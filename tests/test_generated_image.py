@@ -194,7 +194,7 @@ def test_image_is_the_dockerfiles_on_the_named_bases(image: BuiltImage, engine: 
     assert settings["WorkingDir"] == "/app"
     assert not settings.get("Entrypoint")
     assert settings["Cmd"] == _dockerfile_json(dockerfile, "CMD")
-    assert settings["Cmd"][0] == ("ddtrace-run" if image.values["datadog"] else "uvicorn")
+    assert settings["Cmd"][0] == ("ddtrace-run" if image.values["tracing"] == "datadog" else "uvicorn")
     assert f"{PORT}/tcp" in settings["ExposedPorts"]
     assert config["Healthcheck"]["Test"] == ["CMD", *_dockerfile_json(dockerfile, "HEALTHCHECK")]
     env = _env(config)
@@ -202,7 +202,7 @@ def test_image_is_the_dockerfiles_on_the_named_bases(image: BuiltImage, engine: 
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
     assert settings["Labels"]["org.opencontainers.image.version"] == SERVICE_VERSION
     assert settings["Labels"]["org.opencontainers.image.title"] == image.values["name"]
-    if image.values["datadog"]:
+    if image.values["tracing"] == "datadog":
         assert (env["DD_SERVICE"], env["DD_VERSION"]) == (image.values["name"], SERVICE_VERSION)
     else:
         assert not {name for name in env if name.startswith("DD_")}
@@ -499,7 +499,7 @@ def backing(image: BuiltImage) -> Iterator[Backing]:
     if image.values.get("taskQueue", "none") != "none":
         env[f"{prefix}TASK_BROKER_URL"] = f"redis://127.0.0.1:6379/{BROKER_DB}"
         env[f"{prefix}TASK_QUEUE_NAME"] = f"image-test-{suffix}"
-    if image.values["datadog"]:
+    if image.values["tracing"] == "datadog":
         # What the Deployment adds; the agent's address has nothing listening.
         env |= {
             "DD_ENV": "production",
@@ -663,7 +663,7 @@ def test_serves_read_only_as_deployed(image: BuiltImage, engine: Engine, backing
         health = engine.podman("healthcheck", "run", name, check=False)
         assert health.returncode == 0, health.stdout + health.stderr
         assert _state(engine, name)["Health"]["Status"] == "healthy"
-        if image.values["datadog"]:
+        if image.values["tracing"] == "datadog":
             # ddtrace-run traced the requests (log correlation IDs), sending to no agent...
             records = _json_logs(_logs(engine, name))
             traced = [r for r in records if r.get("logger") == "access" and r.get("dd.trace_id", "0") != "0"]
