@@ -26,6 +26,7 @@ IGNORED_NAMES = {
     "process_bind_param": "SQLAlchemy TypeDecorator hook",
     "process_result_value": "SQLAlchemy TypeDecorator hook",
     "collect": "prometheus_client custom collector",
+    "on_start": "OpenTelemetry span processor hook",
     "describe": "prometheus_client custom collector: read at registration, which would "
     "otherwise call collect() (and reach the broker)",
     "do_GET": "http.server request handler of a test server",
