@@ -166,21 +166,29 @@ print(json.dumps(problems))
 """
 
 
+# The OpenTelemetry SDK's own variables, read unprefixed: the page has a table of them apart
+# from the service's settings.
+LIBRARY_VARIABLES = "OTEL_"
+
+
 def _rows(page: str) -> dict[str, tuple[str, str]]:
+    """The page's settings rows (not the library's variables)."""
     rows = {}
     for line in page.splitlines():
-        if match := ROW.match(line):
+        if (match := ROW.match(line)) and not match["variable"].startswith(LIBRARY_VARIABLES):
             rows[match["variable"]] = (match["default"].strip(), match["meaning"])
     return rows
 
 
 @pytest.fixture(scope="module")
 def installed_service(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A service of the defaults installed with uv: the Python that imports every variant's
-    Settings (same distribution name, so ``__version__`` resolves)."""
+    """A service installed with uv: the Python that imports every variant's Settings (same
+    distribution name, so ``__version__`` resolves). Settings import the tracing module, so
+    it is a service with OpenTelemetry."""
     service = tmp_path_factory.mktemp("installed") / "service"
     service.mkdir()
-    run_template(Template.load(TEMPLATE_PATH), VARIANTS[0] | {"database": "none"}, service)
+    values = VARIANTS[0] | {"database": "none", "tracing": "opentelemetry"}
+    run_template(Template.load(TEMPLATE_PATH), values, service)
     _uv(service, "sync", "--quiet", "--compile-bytecode")
     return service
 
