@@ -23,6 +23,23 @@ def umask_022() -> Iterator[None]:
 # worker (its module- and session-scoped fixtures, renders and images, are built once), except
 # tests that name a group of their own.
 SPREAD_MODULES = frozenset({"test_generated_services"})
+# The longest jobs, longest first: xdist hands out work in collection order
+# (`--no-loadscope-reorder`), and starting these first keeps one of them from being the only
+# thing left running at the end. The generated suites wait on their servers and processes
+# most of the time, so they run beside the CPU-bound static checks.
+LONGEST_FIRST = (
+    "test_every_variant_static_checks",
+    "test_generated_services",
+    "test_update",
+    "test_generated_image",
+    "test_generated_monitoring",
+    "test_template_conformance",
+)
+
+
+def _start_order(item: pytest.Item) -> int:
+    module = item.path.stem
+    return LONGEST_FIRST.index(module) if module in LONGEST_FIRST else len(LONGEST_FIRST)
 
 
 # Before xdist's own hook, which reads the groups.
@@ -31,6 +48,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.stem not in SPREAD_MODULES and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(item.path.stem))
+    items.sort(key=_start_order)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

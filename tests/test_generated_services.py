@@ -59,5 +59,7 @@ def test_rendered_service_passes_its_own_checks(values: dict[str, Any], tmp_path
     run_template(Template.load(TEMPLATE_PATH), values, service)
     uv = _uv()
     _run([uv, "sync", "--quiet", "--compile-bytecode"], service, timeout=900)
+    # A timeout for a hang, not for a busy machine: with four workers a suite can take twice
+    # its quiet time.
     for check in CHECKS:
-        _run([uv, "run", "--no-sync", *check], service, timeout=600)
+        _run([uv, "run", "--no-sync", *check], service, timeout=1500)

@@ -57,7 +57,7 @@ def _compare_with_fetch_template(
     return problems
 
 
-# Two halves in groups of their own, so the two xdist workers render them side by side.
+# Two halves in groups of their own, so that two xdist workers render them side by side.
 COMBINATION_SHARDS = 2
 
 

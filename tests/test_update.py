@@ -284,9 +284,10 @@ def status(service: Path) -> str:
     return git(service, "status", "--porcelain")
 
 
-def run_checks(service: Path, workspace: Path) -> None:
+def run_checks(service: Path, workspace: Path, tests: tuple[str, ...] = ()) -> None:
     """The service's own lint, format, type and test commands, as its CI runs them, in a copy
-    (its virtual environment and lock file stay out of the service the other tests read)."""
+    (its virtual environment and lock file stay out of the service the other tests read);
+    ``tests`` narrows pytest to those paths."""
     service = shutil.copytree(service, workspace / service.name, symlinks=True)
     environment = {
         **os.environ,
@@ -302,7 +303,7 @@ def run_checks(service: Path, workspace: Path) -> None:
         [uv, "run", "--no-sync", "ruff", "check", "."],
         [uv, "run", "--no-sync", "ruff", "format", "--check", "."],
         [uv, "run", "--no-sync", "mypy"],
-        [uv, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider"],
+        [uv, "run", "--no-sync", "pytest", "-q", "-p", "no:cacheprovider", *tests],
     ):
         result = subprocess.run(
             command, cwd=service, env=environment, capture_output=True, text=True, timeout=900, check=False
@@ -461,12 +462,15 @@ def test_updated_service_passes_its_own_checks(updated: tuple[Path, int], tmp_pa
     run_checks(service, tmp_path)
 
 
-def test_added_cache_passes_its_own_tests_on_a_real_redis(
+def test_added_cache_passes_its_checks_and_cache_tests_on_a_real_redis(
     changed_answers: dict[str, tuple[Path, int]], tmp_path: Path
 ) -> None:
+    """The rest of its suite is the fresh render's (asserted above), which the generated
+    services' suites run."""
     service, code = changed_answers["cache"]
     assert code == 0
-    run_checks(service, tmp_path)
+    assert (service / "tests/cache").is_dir()
+    run_checks(service, tmp_path, tests=("tests/cache",))
 
 
 def _commit(edit: Edit) -> Edit:
