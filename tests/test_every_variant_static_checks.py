@@ -299,12 +299,29 @@ print(json.dumps(stale))
 """
 
 
+def _app_fingerprint(root: Path) -> str:
+    """What an app's document is made of: its Python files, its project's name and version,
+    and its committed document (the tool settings, which tell variants of other Python
+    versions apart, are not)."""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    digest.update(f"{project['name']}\0{project['version']}\0".encode())
+    digest.update((root / "openapi.json").read_bytes())
+    return digest.hexdigest()
+
+
+def _one_per_app(code_variants: list[CodeVariant]) -> list[CodeVariant]:
+    return list({_app_fingerprint(variant.root): variant for variant in code_variants}.values())
+
+
 def test_every_variant_commits_its_app_s_openapi_document(
     code_variants: list[CodeVariant], union_environment: Path, tmp_path: Path
 ) -> None:
     script = tmp_path / "check_openapi.py"
     script.write_text(OPENAPI_CHECK)
-    roots = [str(variant.root) for variant in code_variants]
+    roots = [str(variant.root) for variant in _one_per_app(code_variants)]
     result = _run([_tool(union_environment, "python"), str(script), *roots], tmp_path)
     assert result.returncode == 0, result.stderr[-4000:]
     stale = {Path(root) for root in json.loads(result.stdout.splitlines()[-1])}
