@@ -30,9 +30,12 @@ SPREAD_MODULES = frozenset({"test_generated_services"})
 LONGEST_FIRST = (
     "test_every_variant_static_checks",
     "test_generated_services",
+    "test_docs_template",
+    "test_docs_services",
     "test_update",
     "test_generated_image",
     "test_generated_monitoring",
+    "test_generated_test_split",
     "test_template_conformance",
 )
 
