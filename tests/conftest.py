@@ -25,10 +25,12 @@ def umask_022() -> Iterator[None]:
 SPREAD_MODULES = frozenset({"test_generated_services"})
 # The longest jobs, longest first: xdist hands out work in collection order
 # (`--no-loadscope-reorder`), and starting these first keeps one of them from being the only
-# thing left running at the end. The generated suites wait on their servers and processes
-# most of the time, so they run beside the CPU-bound static checks.
+# thing left running at the end (the every-combination conformance shards, one test each, were
+# the last 15 minutes of a run when they came last). The generated suites wait on their
+# servers and processes most of the time, so they run beside the CPU-bound checks.
 LONGEST_FIRST = (
     "test_every_variant_static_checks",
+    "test_template_conformance",
     "test_generated_services",
     "test_docs_template",
     "test_docs_services",
@@ -36,7 +38,6 @@ LONGEST_FIRST = (
     "test_generated_image",
     "test_generated_monitoring",
     "test_generated_test_split",
-    "test_template_conformance",
 )
 
 
