@@ -48,12 +48,18 @@ class CodeVariant:
     combinations: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _fingerprint(root: Path) -> str:
-    """Python files, the tool settings that judge them and the committed OpenAPI document."""
+def _code_and_document(root: Path) -> hashlib._Hash:
+    """A digest of the Python files (paths and contents) and the committed OpenAPI document."""
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update((root / "openapi.json").read_bytes())
+    return digest
+
+
+def _fingerprint(root: Path) -> str:
+    """Python files, the tool settings that judge them and the committed OpenAPI document."""
+    digest = _code_and_document(root)
     tools = tomllib.loads((root / "pyproject.toml").read_text())["tool"]
     digest.update(repr([tools.get(name) for name in TOOL_SECTIONS]).encode())
     return digest.hexdigest()
@@ -303,12 +309,9 @@ def _app_fingerprint(root: Path) -> str:
     """What an app's document is made of: its Python files, its project's name and version,
     and its committed document (the tool settings, which tell variants of other Python
     versions apart, are not)."""
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    digest = _code_and_document(root)
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
     digest.update(f"{project['name']}\0{project['version']}\0".encode())
-    digest.update((root / "openapi.json").read_bytes())
     return digest.hexdigest()
 
 
