@@ -30,7 +30,6 @@ SPREAD_MODULES = frozenset({"test_generated_services"})
 # servers and processes most of the time, so they run beside the CPU-bound checks.
 LONGEST_FIRST = (
     "test_every_variant_static_checks",
-    "test_template_conformance",
     "test_generated_services",
     "test_docs_template",
     "test_docs_services",

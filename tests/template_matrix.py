@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import random
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
+from jinja2.exceptions import TemplateSyntaxError
+
 from oracle import FetchJob, FetchOptions
+from scaffold.fetch_template import Skeleton
+from scaffold.nunjucks.scanner import scan
 from scaffold.workflow import Template, known_parameters, resolve_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,10 +72,80 @@ def combination_id(values: dict[str, Any]) -> str:
     return "-".join(str(values[key]) for key in keys if key in values)
 
 
-def backstage_job(job_id: str, step_input: dict[str, Any], workspace: Path) -> FetchJob:
+def backstage_job(
+    job_id: str, step_input: dict[str, Any], workspace: Path, skeleton: Path = SKELETON_PATH
+) -> FetchJob:
     """The Backstage fetch:template job for a fetch step input that scaffold rendered."""
     options = {key: item for key, item in step_input.items() if key not in ("url", "values")}
-    return FetchJob(job_id, SKELETON_PATH, workspace, step_input["values"], cast(FetchOptions, options))
+    return FetchJob(job_id, skeleton, workspace, step_input["values"], cast(FetchOptions, options))
+
+
+# --- which values each skeleton file mentions --------------------------------------------
+
+_STRING_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_VALUES_USE = re.compile(r"\bvalues\b(?:\s*\.\s*([A-Za-z_]\w*))?")
+_COMPOSING_TAG = re.compile(r"^\s*(include|import|from|extends)\b")
+
+
+def _mentioned_in(source: str) -> frozenset[str] | None:
+    """The names ``source``'s tags read as ``values.<name>``; None when a tag could read any
+    other value (``values`` whole or by a computed key, another template, or unscannable)."""
+    try:
+        tokens = scan(source)
+    except TemplateSyntaxError:
+        return None
+    names: set[str] = set()
+    for token in tokens:
+        if token.kind == "text":
+            continue
+        if token.kind == "block" and _COMPOSING_TAG.match(token.value):
+            return None
+        for use in _VALUES_USE.finditer(_STRING_LITERAL.sub("''", token.value)):
+            if use.group(1) is None:
+                return None
+            names.add(use.group(1))
+    return frozenset(names)
+
+
+def mentioned_values(skeleton: Skeleton, *, paths_only: bool = False) -> dict[str, frozenset[str] | None]:
+    """For each file of ``skeleton``: the values its path and its text mention (None: any).
+
+    A file renders from nothing else, so two submissions that agree on these values render
+    it alike, in Backstage and in scaffold.
+    """
+    mentions: dict[str, frozenset[str] | None] = {}
+    for entry in skeleton.entries:
+        if entry.kind == "dir":
+            continue
+        in_path = _mentioned_in(entry.location)
+        text = entry.content if isinstance(entry.content, str) and not paths_only else ""
+        in_text = _mentioned_in(text)
+        mentions[entry.location] = None if in_path is None or in_text is None else in_path | in_text
+    return mentions
+
+
+def projection(values: Mapping[str, Any], names: frozenset[str] | None) -> str:
+    """The values named (all of them for None), as a key."""
+    chosen = values if names is None else {name: values.get(name) for name in names}
+    return json.dumps(chosen, sort_keys=True)
+
+
+def first_seen_files(
+    mentions: Mapping[str, frozenset[str] | None], renders: Sequence[Mapping[str, Any]]
+) -> list[list[str]]:
+    """For each render's values in turn, the files whose mentioned values no earlier render
+    had: rendering only those covers every file under every value it can render from."""
+    seen: set[tuple[str, str]] = set()
+    picked = []
+    for values in renders:
+        new = [
+            location
+            for location, names in mentions.items()
+            if (location, projection(values, names)) not in seen
+        ]
+        seen.update((location, projection(values, mentions[location])) for location in new)
+        picked.append(new)
+    return picked
 
 
 # Choices that change what the tools target or what the catalog says, not how the service

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import random
+import shutil
 import string
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -19,14 +23,20 @@ from oracle import (
     snapshot_tree,
     validate_entities,
 )
+from scaffold.fetch_template import FetchTemplateError, FetchTemplateOptions, Skeleton, fetch_template
+from scaffold.nunjucks.renderer import Renderer, prepare_context
 from scaffold.workflow import Template, TemplateInputError, run_template
 from template_matrix import (
     BASE_VALUES,
+    SKELETON_PATH,
     TEMPLATE_PATH,
     all_combinations,
     backstage_job,
     combination_id,
+    first_seen_files,
+    mentioned_values,
     pairwise_submissions,
+    projection,
 )
 
 FETCH_STEP = "fetchSkeleton"
@@ -57,23 +67,89 @@ def _compare_with_fetch_template(
     return problems
 
 
-# Two halves in groups of their own, so that two xdist workers render them side by side.
-COMBINATION_SHARDS = 2
+def _without_files(template: Template) -> Template:
+    """``template`` with an empty skeleton: a run renders the steps' inputs and writes nothing."""
+    skeleton = Skeleton.load(SKELETON_PATH)
+    template.skeletons[skeleton.root] = dataclasses.replace(skeleton, entries=())
+    return template
 
 
-@pytest.mark.parametrize(
-    "shard",
-    [
-        pytest.param(shard, marks=pytest.mark.xdist_group(f"every_combination_{shard}"))
-        for shard in range(COMBINATION_SHARDS)
-    ],
-)
-def test_every_combination_renders_like_backstage(shard: int, tmp_path: Path) -> None:
-    template = Template.load(TEMPLATE_PATH)
-    submissions = list(all_combinations(template))
+def _partial_skeleton(skeleton: Skeleton, files: list[str], root: Path) -> Skeleton:
+    """A copy of ``files`` (with their folders) under ``root``, and the same as scaffold reads it."""
+    for location in files:
+        (root / location).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(skeleton.root / location, root / location)
+    return Skeleton.load(root)
+
+
+@functools.cache
+def _fetch_inputs() -> list[dict[str, Any]]:
+    """The fetch step's input for every combination, in order."""
+    template = _without_files(Template.load(TEMPLATE_PATH))
+    with tempfile.TemporaryDirectory() as workspace:
+        runs = [run_template(template, values, Path(workspace)) for values in all_combinations(template)]
+    inputs = [step.input for run in runs for step in run.steps if step.id == FETCH_STEP]
+    assert all(isinstance(step_input, dict) for step_input in inputs)
+    return cast(list[dict[str, Any]], inputs)
+
+
+def test_every_combination_renders_like_backstage(tmp_path: Path) -> None:
+    """Each combination's files render alike in scaffold and in Backstage's fetch:template.
+
+    A file renders from the values its path and text mention and nothing else, so each file
+    is rendered for each distinct set of those values, by the first combination that has it:
+    the first job is the whole skeleton, later ones only the files they render differently.
+    """
+    skeleton = Skeleton.load(SKELETON_PATH)
+    submissions = list(all_combinations())
     assert len(submissions) >= 400  # 6 database/orm pairs x the other choices
-    problems = _compare_with_fetch_template(template, submissions[shard::COMBINATION_SHARDS], tmp_path)
+    steps = _fetch_inputs()
+    renders = first_seen_files(mentioned_values(skeleton), [step["values"] for step in steps])
+    assert len(renders[0]) == len(mentioned_values(skeleton))
+
+    jobs, problems = [], []
+    for index, (step, files) in enumerate(zip(steps, renders, strict=True)):
+        partial = _partial_skeleton(skeleton, files, tmp_path / "skeletons" / str(index) / "skeleton")
+        ours = tmp_path / "python" / str(index)
+        try:
+            fetch_template(partial, ours, step["values"], FetchTemplateOptions.from_input(step))
+        except FetchTemplateError as error:
+            problems.append(f"{combination_id(submissions[index])}: scaffold failed: {error}")
+        jobs.append(backstage_job(str(index), step, tmp_path / "backstage" / str(index), partial.root))
+    for job, result in zip(jobs, fetch_template_batch(jobs), strict=True):
+        where = combination_id(submissions[int(job.id)])
+        if not result.ok:
+            problems.append(f"{where}: Backstage failed: {result.error}")
+            continue
+        differences = diff_trees(
+            job.workspace, tmp_path / "python" / job.id, a_name="Backstage", b_name="scaffold"
+        )
+        problems += [f"{where}: {line}" for line in differences]
     assert not problems, "\n".join(problems[:20])
+
+
+def test_no_two_files_render_to_one_path_in_any_combination() -> None:
+    """Backstage keeps the first of two files that render to one path, which the jobs above,
+    each holding only some of the files, would not show."""
+    skeleton = Skeleton.load(SKELETON_PATH)
+    mentions = mentioned_values(skeleton, paths_only=True)
+    rendered: dict[tuple[str, str], str] = {}
+    clashes = set()
+    for step in _fetch_inputs():
+        renderer = Renderer(trim_blocks=step["trimBlocks"], lstrip_blocks=step["lstripBlocks"])
+        context = prepare_context({"values": step["values"]})
+        claimed: dict[str, str] = {}
+        for location, names in mentions.items():
+            key = (location, projection(step["values"], names))
+            if key not in rendered:
+                rendered[key] = renderer.render(location, context)
+            path = rendered[key]
+            written = path and not path.startswith("/") and "//" not in path and not path.endswith("/")
+            if written and claimed.setdefault(path, location) != location:
+                clashes.add((claimed[path], location, path))
+
+    assert len(rendered) > len(mentions)
+    assert not clashes, sorted(clashes)[:5]
 
 
 PAIRWISE = pairwise_submissions()
