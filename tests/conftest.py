@@ -37,6 +37,7 @@ LONGEST_FIRST = (
     "test_generated_image",
     "test_generated_monitoring",
     "test_generated_test_split",
+    "test_template_conformance",
 )
 
 
