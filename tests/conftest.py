@@ -25,9 +25,9 @@ def umask_022() -> Iterator[None]:
 SPREAD_MODULES = frozenset({"test_generated_services"})
 # The longest jobs, longest first: xdist hands out work in collection order
 # (`--no-loadscope-reorder`), and starting these first keeps one of them from being the only
-# thing left running at the end (the every-combination conformance shards, one test each, were
-# the last 15 minutes of a run when they came last). The generated suites wait on their
-# servers and processes most of the time, so they run beside the CPU-bound checks.
+# thing left running at the end (two long single tests were once the last 15 minutes of a
+# run, when they came last). The generated suites wait on their servers and processes most
+# of the time, so they run beside the CPU-bound checks.
 LONGEST_FIRST = (
     "test_every_variant_static_checks",
     "test_generated_services",
