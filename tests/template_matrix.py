@@ -138,13 +138,10 @@ def first_seen_files(
     seen: set[tuple[str, str]] = set()
     picked = []
     for values in renders:
-        new = [
-            location
-            for location, names in mentions.items()
-            if (location, projection(values, names)) not in seen
-        ]
-        seen.update((location, projection(values, mentions[location])) for location in new)
-        picked.append(new)
+        keys = [(location, projection(values, names)) for location, names in mentions.items()]
+        new = [key for key in keys if key not in seen]
+        seen.update(new)
+        picked.append([location for location, _ in new])
     return picked
 
 
