@@ -40,7 +40,6 @@ Needs: wrk (Debian package `wrk`), psql and uv on PATH, and PostgreSQL's server 
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import subprocess
 import tempfile
@@ -59,6 +58,7 @@ from harness import (
     Request,
     Timing,
     benchmark_main,
+    create_product,
     pool_connections,
     render_and_install,
     service_pool,
@@ -238,17 +238,6 @@ else:
 """
 
 
-def _post_product(base: str) -> str:
-    request = urllib.request.Request(
-        f"{base}/api/v1/products",
-        data=json.dumps(NEW_PRODUCT).encode(),
-        headers={"Content-Type": "application/json", "X-Tenant-ID": TENANT},
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        product_id: str = json.load(response)["id"]
-        return product_id
-
-
 def _schema_version(venv: Path) -> str:
     """The service's cache key version (derived from the product's shape)."""
     code = f"from {PACKAGE}.products.cached import SCHEMA_VERSION; print(SCHEMA_VERSION)"
@@ -296,7 +285,7 @@ def _compare(
     )
     tenant = {"X-Tenant-ID": TENANT}
     try:
-        product_id = _post_product(servers["service"][0].base)
+        product_id = create_product(servers["service"][0].base)
         service_path = f"/api/v1/products/{product_id}"
         for server in servers["service"]:  # each process's cache holds the product
             urllib.request.urlopen(urllib.request.Request(server.base + service_path, headers=tenant))

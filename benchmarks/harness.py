@@ -133,6 +133,18 @@ def render_and_install(target: Path, **choices: Any) -> Path:
     return target
 
 
+def create_product(base: str) -> str:
+    """Creates NEW_PRODUCT for TENANT through the service at ``base``; returns its ID."""
+    request = urllib.request.Request(
+        f"{base}/api/v1/products",
+        data=json.dumps(NEW_PRODUCT).encode(),
+        headers={"Content-Type": "application/json", "X-Tenant-ID": TENANT},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        product_id: str = json.load(response)["id"]
+        return product_id
+
+
 # The defaults the benchmarks depend on, read from the rendered service's Settings.
 SHIPPED_DEFAULTS = (
     "database_max_connections",

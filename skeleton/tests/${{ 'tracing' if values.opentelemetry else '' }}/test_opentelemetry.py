@@ -1,5 +1,6 @@
-"""OpenTelemetry: request spans sent to a collector over OTLP, without secrets; trace and
-span IDs on the log lines written inside a span; nothing at all with tracing off."""
+"""OpenTelemetry: request spans sent to a collector over OTLP, without secrets;{% if values.sqlDatabase %} a span per
+SQL statement made inside one;{% endif %} trace and span IDs on the log lines written inside a span;
+nothing at all with tracing off."""
 
 import json
 import os
@@ -11,12 +12,25 @@ from typing import Any
 import pytest
 import structlog
 from opentelemetry.sdk.trace import TracerProvider
+{% if values.sqlDatabase %}
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode, format_span_id, format_trace_id
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
+{% else %}
 from opentelemetry.trace import format_span_id, format_trace_id
+{% endif %}
 
 from conftest import Collector
 from ${{ values.packageName }}.core.config import Settings
 from ${{ values.packageName }}.core.logging import configure_logging
+{% if values.sqlDatabase %}
+from ${{ values.packageName }}.core.tracing import configure_tracing, traced_sql, tracing_enabled
+{% else %}
 from ${{ values.packageName }}.core.tracing import configure_tracing, tracing_enabled
+{% endif %}
 
 ReadLogs = Callable[[], list[dict[str, Any]]]
 TenantHeaders = Callable[[str], dict[str, str]]
@@ -73,6 +87,14 @@ def test_request_spans_reach_the_collector_without_secrets(
     secrets = ["SECRET-QUERY", "SECRET-PASSWORD", "SECRET-COOKIE"]
     secrets += [value for name, value in headers.items() if name == "Authorization"]
     assert [secret for secret in secrets if secret in attributes] == []
+{% if values.sqlDatabase %}
+    # The request's statements are its children, one span each, and nothing else is.
+    sql = [span for span in otlp_collector.spans if span["scope"] != "fastapi"]
+    assert sql, otlp_collector.spans
+    assert {span["parent_span_id"] for span in sql} == {server[0]["span_id"]}
+    assert {span["name"] for span in sql} == {"SELECT"}
+    assert {span["attributes"]["db.system.name"] for span in sql} == {"sqlite"}
+{% endif %}
 
 
 @pytest.mark.usefixtures("base_env")
@@ -104,6 +126,46 @@ def test_log_lines_inside_a_span_carry_its_trace_and_span_ids(
     assert outside.keys().isdisjoint(TRACE_FIELDS)
 
 
+{% if values.sqlDatabase %}
+@pytest.mark.anyio
+async def test_statements_are_spans_only_inside_a_recorded_span(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer(__name__)
+    engine = create_async_engine("sqlite+aiosqlite://")
+    try:
+        with traced_sql([engine], tracer):
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+                with tracer.start_as_current_span("request") as request:
+                    await connection.execute(text("SELECT :n"), {"n": "SECRET-VALUE"})
+                    with pytest.raises(DBAPIError):
+                        await connection.execute(text("SELEC 3"))
+        with tracer.start_as_current_span("after the block"):
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 4"))
+    finally:
+        await engine.dispose()
+
+    statements = [span for span in exporter.get_finished_spans() if span.kind == SpanKind.CLIENT]
+    assert [(span.name, span.status.status_code) for span in statements] == [
+        ("SELECT", StatusCode.UNSET),
+        ("SELEC", StatusCode.ERROR),
+    ]
+    parent = request.get_span_context().span_id
+    assert [span.parent.span_id for span in statements if span.parent] == [parent, parent]
+    assert statements[0].attributes == {
+        "db.system.name": "sqlite",
+        "db.operation.name": "SELECT",
+        "db.query.text": "SELECT ?",
+    }
+
+
+{% endif %}
 def test_without_an_endpoint_tracing_is_off(settings: Settings) -> None:
     assert not tracing_enabled()
     assert configure_tracing(settings) is None

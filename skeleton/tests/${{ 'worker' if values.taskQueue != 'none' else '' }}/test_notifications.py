@@ -728,8 +728,8 @@ def test_one_trace_spans_the_request_its_calls_and_the_task_a_worker_ran(
     server = [span for span in spans if span["kind"] == SERVER and span["scope"] == "fastapi"]
     assert {span["attributes"]["http.request.method"] for span in server} >= {"POST"}
 {% if values.sqlDatabase %}
-    sql = [span for span in spans if "sqlalchemy" in span["scope"]]
-    assert any(span["name"].startswith("INSERT") for span in sql), sql
+    sql = [span for span in spans if "db.query.text" in span["attributes"]]
+    assert "INSERT" in {span["name"] for span in sql}, sql
 {% elif values.database == 'dynamodb' %}
     dynamodb = {span["attributes"].get("rpc.method") for span in spans if span["kind"] == CLIENT}
     assert "PutItem" in dynamodb, spans

@@ -76,8 +76,9 @@ _SECRETS_IN_TEXT = (
     # A JWT (or its start): base64url JSON, which begins with "eyJ".
     (re.compile(r"\beyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}"), REDACTED),
 )
-# What each of those needs in the text: one search tells that almost every value has none.
-_SECRET_HINT = re.compile(r"=|://|eyJ|Bearer |Basic ")
+# What each of those needs in the text (a parameter's "=" only after "?", "&" or ";", so
+# that SQL statements pass): one search tells that almost every value has none.
+_SECRET_HINT = re.compile(r"[?&;][^=&#\s]*=|://|eyJ|Bearer |Basic ")
 
 
 class LoggingSettings(ServiceSettings):
