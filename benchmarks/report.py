@@ -192,7 +192,7 @@ def _loads_table(rows: list[tuple[str, str, dict[str, float]]]) -> list[str]:
 def targets_table(results: dict[str, Any]) -> list[str]:
     lines = ["| Benchmark | Measured | Value | Target | Result |", "| --- | --- | --- | --- | --- |"]
     for benchmark, what, value, target, met in all_verdicts(results):
-        lines.append(f"| {benchmark} | {what} | {value:.2f} | {target} | {'met' if met else '**missed**'} |")
+        lines.append(f"| {benchmark} | {what} | {value:.3f} | {target} | {'met' if met else '**missed**'} |")
     return lines
 
 
