@@ -1,6 +1,8 @@
-"""OpenTelemetry: request spans sent to a collector over OTLP, without secrets;{% if values.sqlDatabase %} a span per
-SQL statement made inside one;{% endif %} trace and span IDs on the log lines written inside a span;
-nothing at all with tracing off."""
+"""OpenTelemetry: request spans sent to a collector over OTLP, without secrets;
+{% if values.sqlDatabase %}
+a span per SQL statement made inside one;
+{% endif %}
+trace and span IDs on the log lines written inside a span; nothing at all with tracing off."""
 
 import json
 import os
