@@ -1,9 +1,11 @@
 """The performance page (docs/performance.md) holds only measured numbers: it is exactly what
-benchmarks/report.py renders from the committed results, and its plot is there."""
+benchmarks/report.py renders from the committed results, and its plot is there. The README
+describes every benchmark the report runs."""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -35,3 +37,12 @@ def test_page_names_every_target_and_the_machine() -> None:
 def test_plot_is_a_png() -> None:
     assert report.PLOT.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert "(images/performance.png)" in report.PAGE.read_text(encoding="utf-8")
+
+
+def test_the_readme_describes_every_benchmark_the_report_runs() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    described = re.findall(r"^- `uv run python benchmarks/(\w+)\.py", readme, flags=re.MULTILINE)
+    counts = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+    assert set(report.BENCHMARKS) <= set(described)
+    assert f"runs the {counts[len(report.BENCHMARKS) - 1]} service" in " ".join(readme.split())
