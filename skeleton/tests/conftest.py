@@ -12,8 +12,17 @@ import json
 import logging
 {% endif %}
 import os
+{% if values.usesRedis %}
+import shutil
+{% endif %}
+{% if values.cache == 'elasticache-redis' or values.taskQueue != 'none' %}
+import signal
+{% endif %}
 {% if values.serverTests %}
 import socket
+{% endif %}
+{% if values.usesRedis %}
+import subprocess
 {% endif %}
 {% if values.opentelemetry %}
 import threading
@@ -60,6 +69,12 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 {% endif %}
 {% if values.sqlDatabase %}
 from pydantic import SecretStr
+{% endif %}
+{% if values.usesRedis %}
+from redis import Redis
+from redis.exceptions import RedisError
+{% endif %}
+{% if values.sqlDatabase %}
 from sqlalchemy import URL, make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -475,6 +490,112 @@ def read_logs(capsys: pytest.CaptureFixture[str]) -> Callable[[], list[dict[str,
         return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
     return read
+{% if values.serverTests %}
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on (once the probe is closed), for a server
+    the test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+{% endif %}
+{% if values.usesRedis %}
+
+
+{% if values.taskQueue != 'none' %}
+def stop_process(process: subprocess.Popen[Any], timeout: float, *, group: bool = False) -> None:
+    """Stop a process as Kubernetes stops a container: SIGTERM, then SIGKILL if it has not
+    exited within ``timeout`` seconds; with ``group``, the SIGKILL goes to its whole process
+    group (one started in a session of its own, with children)."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        if group:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+        process.wait()
+{% else %}
+def stop_process(process: subprocess.Popen[Any], timeout: float) -> None:
+    """Stop a process as Kubernetes stops a container: SIGTERM, then SIGKILL if it has not
+    exited within ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+{% endif %}
+
+
+def answers(client: Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except RedisError:
+        return False
+
+
+class PrivateRedis:
+{% if values.cache == 'elasticache-redis' or values.taskQueue == 'arq' %}
+    """A ``redis-server`` of one test alone, so the test can stop, start and pause it."""
+{% else %}
+    """A ``redis-server`` of one test alone, so the test can stop and start it."""
+{% endif %}
+
+    def __init__(self, executable: str) -> None:
+        self.executable = executable
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start it, empty, and wait until it answers."""
+        command = [self.executable, "--port", str(self.port), "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        with Redis.from_url(self.url, socket_timeout=0.5) as client:
+            while not answers(client):
+                assert time.monotonic() < deadline, f"no redis-server on port {self.port}"
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+{% if values.cache == 'elasticache-redis' or values.taskQueue == 'arq' %}
+            self.process.send_signal(signal.SIGCONT)  # paused, it would act on SIGTERM only later
+{% endif %}
+            stop_process(self.process, timeout=10)
+            self.process = None
+{% if values.cache == 'elasticache-redis' or values.taskQueue == 'arq' %}
+
+    def pause(self) -> None:
+        """Freeze it (SIGSTOP): its connections stay open, but nothing answers."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+{% endif %}
+{% if values.cache == 'elasticache-redis' %}
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+{% endif %}
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A running ``redis-server`` of the test's own, stopped at the end."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        pytest.skip("redis-server is not installed")
+    server = PrivateRedis(executable)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+{% endif %}
 {% if values.opentelemetry %}
 
 

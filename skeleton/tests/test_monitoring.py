@@ -42,6 +42,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 {% if values.taskQueue != 'none' %}
+from conftest import stop_process
 from ${{ values.packageName }} import worker as worker_package
 {% endif %}
 from ${{ values.packageName }}.core.config import Settings
@@ -192,12 +193,7 @@ def worker(base_env: SetEnv, tmp_path: Path) -> Iterator[WorkerProcess]:
         running.metrics_url = _metrics_url(log, process)
         yield running
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=20)
         keys = [*broker.scan_iter(f"{queue_name}*"), *running.keys]
 {% if values.taskQueue == 'celery' %}
         keys.append(f"_kombu.binding.{queue_name}")

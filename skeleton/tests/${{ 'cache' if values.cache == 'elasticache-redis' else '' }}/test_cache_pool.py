@@ -5,7 +5,7 @@ connections it accepted can be counted."""
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,8 +13,8 @@ from pydantic import SecretStr
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.connection import AbstractConnection
-from test_cache import PrivateRedis
 
+from conftest import PrivateRedis
 from ${{ values.packageName }}.cache.aside import CacheAside
 from ${{ values.packageName }}.cache.client import cache_lifespan
 from ${{ values.packageName }}.cache.store import RedisCacheStore
@@ -25,16 +25,6 @@ from ${{ values.packageName }}.core.metrics import ServiceMetrics
 from ${{ values.packageName }}.core.redis import create_redis
 
 pytestmark = [pytest.mark.redis, pytest.mark.anyio]
-
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def connections_accepted(redis: Redis) -> int:

@@ -21,8 +21,9 @@ from pydantic import SecretStr
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from starlette.exceptions import HTTPException
-from test_cache import BASE, SHARED_REDIS_URL, TENANT_ID, AppFactory, PrivateRedis, running
+from test_cache import BASE, SHARED_REDIS_URL, TENANT_ID, AppFactory, running
 
+from conftest import PrivateRedis
 from ${{ values.packageName }}.cache.rate_limit_leases import LeasedWindowCounter
 from ${{ values.packageName }}.cache.store import RedisCacheStore
 from ${{ values.packageName }}.core.circuit_breaker import CircuitBreaker
@@ -33,16 +34,6 @@ from ${{ values.packageName }}.core.redis import create_redis
 from ${{ values.packageName }}.main import create_app
 
 TenantHeaders = Callable[[str], dict[str, str]]
-
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

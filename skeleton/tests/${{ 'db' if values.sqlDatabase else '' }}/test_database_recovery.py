@@ -10,8 +10,8 @@ import os
 import shutil
 {% if values.database == 'aurora-mysql' %}
 import signal
-{% endif %}
 import socket
+{% endif %}
 import subprocess
 import tempfile
 import time
@@ -21,6 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from conftest import free_port
 from ${{ values.packageName }}.core.config import Settings
 from ${{ values.packageName }}.main import create_app
 
@@ -28,13 +29,6 @@ pytestmark = pytest.mark.database
 
 TenantHeaders = Callable[[str], dict[str, str]]
 BASE = "/api/v1/products"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 {% if values.database == 'aurora-postgresql' %}
 
 

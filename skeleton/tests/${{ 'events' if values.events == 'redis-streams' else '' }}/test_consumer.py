@@ -8,13 +8,7 @@ deleted afterwards. Events are appended to the stream directly, as a publisher d
 import asyncio
 import json
 import os
-{% if values.taskQueue != 'none' %}
-import shutil
-{% endif %}
 import signal
-{% if values.taskQueue != 'none' %}
-import socket
-{% endif %}
 import subprocess
 import sys
 import time
@@ -36,6 +30,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+{% if values.taskQueue != 'none' %}
+from conftest import PrivateRedis, stop_process
+{% else %}
+from conftest import stop_process
+{% endif %}
 from ${{ values.packageName }}.core.metrics import ServiceMetrics
 from ${{ values.packageName }}.events.consumer import ConsumerOptions, EventConsumer, Outcome
 from ${{ values.packageName }}.events.envelope import EventEnvelope
@@ -157,13 +156,7 @@ def consumer(log: Path, command: list[str] = CONSUME) -> Iterator[subprocess.Pop
         try:
             yield process
         finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop_process(process, timeout=20)
 
 
 def run_command(*arguments: str) -> tuple[int, list[dict[str, Any]]]:
@@ -447,19 +440,13 @@ def test_the_commands_refuse_to_run_without_the_stream_s_redis(base_env: SetEnv)
 
 @pytest.mark.redis
 def test_the_notification_task_waits_in_the_stream_while_the_broker_is_down(
-    stream: str, client: Any, base_env: SetEnv, tmp_path: Path
+    stream: str, client: Any, base_env: SetEnv, tmp_path: Path, private_redis: PrivateRedis
 ) -> None:
     """product.created's handler queues the notification task: while the broker is down the
     handler fails and the event stays pending, handled again until the broker takes it."""
-    executable = shutil.which("redis-server")
-    if executable is None:
-        pytest.skip("redis-server is not installed")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    broker_url = f"redis://127.0.0.1:{port}/0"
+    private_redis.stop()  # the broker is down when the consumer starts
     queue = f"{stream}-tasks"
-    base_env("TASK_BROKER_URL", broker_url)
+    base_env("TASK_BROKER_URL", private_redis.url)
     base_env("TASK_QUEUE_NAME", queue)
     base_env("EVENTS_MAX_DELIVERIES", "100")
     log = tmp_path / "consumer.log"
@@ -469,23 +456,16 @@ def test_the_notification_task_waits_in_the_stream_while_the_broker_is_down(
             lambda: "event handler failed, will retry" in log.read_text(), 30, "a failed attempt"
         )
         assert pending(client, stream) == 1
-        server = subprocess.Popen(
-            [executable, "--port", str(port), "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            wait_for(lambda: pending(client, stream) == 0, 30, "the event handled again")
-            broker: Any = redis.Redis.from_url(broker_url, decode_responses=True)
+        private_redis.start()
+        wait_for(lambda: pending(client, stream) == 0, 30, "the event handled again")
+        broker: Any = redis.Redis.from_url(private_redis.url, decode_responses=True)
 {% if values.taskQueue == 'arq' %}
-            queued = list(broker.zrange(queue, 0, -1))
+        queued = list(broker.zrange(queue, 0, -1))
 {% else %}
-            messages = broker.lrange(queue, 0, -1)
-            queued = [json.loads(message)["headers"]["id"] for message in messages]
+        messages = broker.lrange(queue, 0, -1)
+        queued = [json.loads(message)["headers"]["id"] for message in messages]
 {% endif %}
-            broker.close()
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+        broker.close()
     product_id = envelope.payload["product_id"]
     assert queued == [f"product-created-{product_id}"]
     assert projection(stream).products == 1

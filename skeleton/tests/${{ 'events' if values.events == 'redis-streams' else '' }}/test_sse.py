@@ -6,7 +6,6 @@ and streams ending when the server is told to stop."""
 import asyncio
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,8 +23,8 @@ import pytest
 import uvicorn
 from pydantic import SecretStr
 from redis import Redis
-from redis.exceptions import RedisError
 
+from conftest import PrivateRedis, free_port
 from ${{ values.packageName }}.core.config import Settings
 from ${{ values.packageName }}.deps import Services, services_of
 from ${{ values.packageName }}.events.envelope import EventEnvelope
@@ -474,53 +473,6 @@ def test_a_stream_ends_after_its_lifetime_and_resumes_where_it_ended(
     assert (resumed.event, resumed.envelope.payload["product_id"]) == ("product.updated", created)
 
 
-class PrivateRedis:
-    """A ``redis-server`` of this test alone, so it can be stopped and started again."""
-
-    def __init__(self, executable: str) -> None:
-        self.executable = executable
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port: int = probe.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [self.executable, "--port", str(self.port), "--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + READ_TIMEOUT_SECONDS
-        with Redis.from_url(self.url, socket_timeout=0.5) as client:
-            while not self._answers(client):
-                assert time.monotonic() < deadline, f"no redis-server on port {self.port}"
-                time.sleep(0.05)
-
-    @staticmethod
-    def _answers(client: Redis) -> bool:
-        try:
-            return bool(client.ping())
-        except RedisError:
-            return False
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(READ_TIMEOUT_SECONDS)
-            self.process = None
-
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    executable = shutil.which("redis-server")
-    if executable is None:
-        pytest.skip("redis-server is not installed")
-    server = PrivateRedis(executable)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.mark.redis
 def test_a_redis_outage_ends_streams_refuses_new_ones_and_they_resume_after_it(
     make_settings: Callable[..., Settings],
@@ -558,10 +510,7 @@ def test_shutdown_ends_open_streams_and_the_server_stops_at_once(
 ) -> None:
     """A real uvicorn process told to stop (SIGTERM) while a client listens: the stream
     ends normally, and the process exits long before its graceful-shutdown timeout."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    listener.close()
+    port = free_port()
     process = subprocess.Popen([*UVICORN, "--port", str(port)], stdout=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"

@@ -9,9 +9,7 @@ the test's own that it stops.
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -29,7 +27,9 @@ import redis
 from fastapi.testclient import TestClient
 
 {% if values.opentelemetry %}
-from conftest import Collector
+from conftest import Collector, PrivateRedis, free_port, stop_process
+{% else %}
+from conftest import PrivateRedis, free_port, stop_process
 {% endif %}
 from ${{ values.packageName }} import worker as worker_package
 from ${{ values.packageName }}.core.config import ENV_PREFIX, Settings
@@ -196,13 +196,7 @@ def worker(log: Path) -> Iterator[subprocess.Popen[bytes]]:
         try:
             yield process
         finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+            stop_process(process, timeout=20, group=True)
 
 
 @pytest.fixture
@@ -402,70 +396,13 @@ def test_an_idle_worker_is_ready_once_consuming_and_stops_within_seconds_of_sigt
 def test_a_worker_whose_broker_is_down_is_not_ready_and_stops_within_seconds_of_sigterm(
     base_env: SetEnv, tmp_path: Path
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]  # nothing listens once the probe is closed
-    base_env("TASK_BROKER_URL", f"redis://127.0.0.1:{closed_port}/0")
+    base_env("TASK_BROKER_URL", f"redis://127.0.0.1:{free_port()}/0")
     log = tmp_path / "worker.log"
     with worker(log) as waiting:
         wait_for(lambda: BROKER_DOWN_MESSAGE in log_text(log), 60, "a connection attempt")
         assert not ready()
         waiting.terminate()
         waiting.wait(STOP_SECONDS)
-
-
-class PrivateRedis:
-    """A ``redis-server`` of this test alone, so it can be stopped and started again."""
-
-    def __init__(self, executable: str) -> None:
-        self.executable = executable
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port: int = probe.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.executable, "--port", str(self.port), "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-        client: Any = redis.Redis.from_url(self.url, socket_timeout=0.5)
-        wait_for(lambda: self._answers(client), 10, f"redis-server on port {self.port}")
-        client.close()
-
-    @staticmethod
-    def _answers(client: Any) -> bool:
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-
-{% if values.taskQueue == 'arq' %}
-    def pause(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
-
-{% endif %}
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGCONT)
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    executable = shutil.which("redis-server")
-    if executable is None:
-        pytest.skip("redis-server is not installed")
-    server = PrivateRedis(executable)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.redis
