@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from typing import Any
 import pytest
 
 from scaffold.workflow import Template, run_template
-from template_matrix import TEMPLATE_PATH, all_combinations, combination_id
+from template_matrix import TEMPLATE_PATH, all_combinations, combination_id, pairwise_submissions
 
 TOOL_SECTIONS = ("ruff", "mypy")
 SHARDS = (("aurora-postgresql", "dynamodb"), ("aurora-mysql", "none"))
@@ -134,6 +135,25 @@ def test_the_shards_hold_every_database_once() -> None:
     databases = [database for shard in SHARDS for database in shard]
 
     assert sorted(databases) == sorted({values["database"] for values in all_combinations()})
+
+
+def test_import_order_does_not_depend_on_the_service_s_name(tmp_path: Path) -> None:
+    """The variants above share one name, which sorts after the tests' ``conftest``; a
+    package named before it must sort its imports as cleanly. The pairwise submissions hold
+    every value, so every test file that imports ``conftest`` is rendered."""
+    template = Template.load(TEMPLATE_PATH)
+    roots = []
+    for index, values in enumerate(pairwise_submissions(template)):
+        root = tmp_path / str(index)
+        root.mkdir()
+        run_template(template, {**values, "name": "alpha-api"}, root)
+        assert (root / "src" / "alpha_api").is_dir()
+        roots.append(str(root))
+    command = [sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "I", *roots]
+
+    result = _run(command, tmp_path)
+
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr
 
 
 def test_combinations_collapse_to_distinct_code_variants(
