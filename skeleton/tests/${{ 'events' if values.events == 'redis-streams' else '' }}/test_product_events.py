@@ -3,9 +3,6 @@ deleted, in order, each in the envelope of the request that made it. A change th
 refused publishes nothing. The stream is the in-process one (no Redis URL){% if values.database != 'none' %}, fed by the
 outbox relay{% endif %}."""
 
-{% if values.database == 'none' %}
-import socket
-{% endif %}
 import time
 {% if values.database == 'none' %}
 from collections.abc import Callable
@@ -15,6 +12,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 {% if values.database == 'none' %}
+from conftest import free_port
 from ${{ values.packageName }}.core.config import Settings
 {% endif %}
 from ${{ values.packageName }}.deps import services_of
@@ -115,19 +113,12 @@ def test_refused_changes_publish_nothing(client: TestClient) -> None:
 {% if values.database == 'none' %}
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 def test_an_unreachable_stream_loses_the_event_but_not_the_change(
     base_env: Callable[[str, str], None],
     tenant_headers: Callable[[str], dict[str, str]],
     read_logs: Callable[[], list[dict[str, Any]]],
 ) -> None:
-    base_env("EVENTS_REDIS_URL", f"redis://127.0.0.1:{closed_port()}/0")
+    base_env("EVENTS_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     app = create_app(Settings())
     with TestClient(
         app, raise_server_exceptions=False, headers=tenant_headers(TENANT_ID)
