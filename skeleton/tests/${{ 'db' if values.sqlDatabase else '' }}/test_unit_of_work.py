@@ -2,16 +2,14 @@
 what the handler did when it returns, and when the handler or the commit fails, rolls back and
 gives the connection back to the pool."""
 
-{% if values.events == 'redis-streams' %}
 import asyncio
-{% endif %}
 {% if values.orm == 'sqlalchemy' %}
 import dataclasses
 {% endif %}
 {% if values.events == 'redis-streams' %}
 import time
 {% endif %}
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 {% if values.orm == 'sqlalchemy' %}
@@ -21,17 +19,21 @@ from uuid import uuid4
 {% endif %}
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import event
 
 from ${{ values.packageName }}.core.config import Settings
 {% if values.orm == 'none' %}
-from ${{ values.packageName }}.db.connection import UnitOfWorkDep
+from ${{ values.packageName }}.db.connection import (
+    TransactionalRoute,
+    UnitOfWorkDep,
+    get_unit_of_work,
+)
 {% endif %}
 {% if values.orm == 'sqlalchemy' %}
-from ${{ values.packageName }}.db.session import SessionDep
+from ${{ values.packageName }}.db.session import SessionDep, TransactionalRoute, get_session
 {% endif %}
 from ${{ values.packageName }}.deps import services_of
 {% if values.events == 'redis-streams' %}
@@ -69,6 +71,13 @@ def new_product() -> Product:
     )
 
 
+def add_route(app: FastAPI, path: str, endpoint: Callable[..., Awaitable[None]]) -> None:
+    """A POST route in the request's unit of work, as the products routes are."""
+    app.router.add_api_route(
+        path, endpoint, methods=["POST"], route_class_override=TransactionalRoute
+    )
+
+
 @pytest.fixture
 def app(settings: Settings, empty_database: str) -> FastAPI:
     """The app on the test database, with a route that stores a product and then fails."""
@@ -88,7 +97,7 @@ def app(settings: Settings, empty_database: str) -> FastAPI:
         raise HandlerError(product.id)
 {% endif %}
 
-    app.add_api_route("/test/add-then-fail", add_then_fail, methods=["POST"])
+    add_route(app, "/test/add-then-fail", add_then_fail)
     return app
 
 
@@ -151,6 +160,30 @@ def test_a_failing_handler_rolls_back_and_returns_the_connection(
     assert checked_out(app) == 0
     added: Product = app.state.added  # the handler did store it before failing
     assert client.get(f"{BASE}/{added.id}").status_code == 404
+
+
+def test_a_route_outside_the_unit_of_work_cannot_reach_it(
+    app: FastAPI, client: TestClient, checkouts: list[object]
+) -> None:
+{% if values.orm == 'sqlalchemy' %}
+    async def add_unseen(session: SessionDep) -> None:
+        session.add(ProductRecord.from_domain(new_product()))
+{% else %}
+    async def add_unseen(unit: UnitOfWorkDep) -> None:
+        await SqlProductRepository(unit).add(new_product())
+{% endif %}
+
+    # Without route_class=TransactionalRoute nothing would commit what the handler does.
+    app.add_api_route("/test/add-unseen", add_unseen, methods=["POST"])
+
+    assert client.post("/test/add-unseen").status_code == 500
+    assert checkouts == []
+    with pytest.raises(RuntimeError, match="route_class=TransactionalRoute"):
+{% if values.orm == 'sqlalchemy' %}
+        asyncio.run(get_session(Request({"type": "http"})))
+{% else %}
+        asyncio.run(get_unit_of_work(Request({"type": "http"})))
+{% endif %}
 {% if values.orm == 'sqlalchemy' %}
 
 
@@ -160,7 +193,7 @@ def test_changes_the_handler_did_not_flush_are_committed(app: FastAPI, client: T
     async def add_without_flush(session: SessionDep) -> None:
         session.add(ProductRecord.from_domain(product))
 
-    app.add_api_route("/test/add-without-flush", add_without_flush, methods=["POST"])
+    add_route(app, "/test/add-without-flush", add_without_flush)
 
     assert client.post("/test/add-without-flush").status_code == 200
     assert client.get(f"{BASE}/{product.id}").json()["name"] == product.name
@@ -174,7 +207,7 @@ def test_a_failing_commit_returns_the_connection(app: FastAPI, client: TestClien
         # Not flushed: the key violation surfaces in the commit after the handler returned.
         session.add(ProductRecord.from_domain(duplicate))
 
-    app.add_api_route("/test/add-duplicate", add_duplicate, methods=["POST"])
+    add_route(app, "/test/add-duplicate", add_duplicate)
 
     assert client.post("/test/add-duplicate").status_code == 500
     assert checked_out(app) == 0

@@ -18,6 +18,11 @@ from ..core.tenancy import TENANT_ID_PARAMETER, TenantIdDep
 {% else %}
 from ..core.tenancy import TENANT_ID_PARAMETER
 {% endif %}
+{% if values.orm == 'sqlalchemy' %}
+from ..db.session import TransactionalRoute
+{% elif values.sqlDatabase %}
+from ..db.connection import TransactionalRoute
+{% endif %}
 from .dependencies import ProductServiceDep
 from .models import Product
 from .pagination import LISTING_DESCRIPTION, PageRequestDep, ProductPage
@@ -54,6 +59,9 @@ router = APIRouter(
     tags=["products"],
     responses=ERROR_RESPONSES,
     dependencies=[Depends(limit_rate)],
+{% if values.sqlDatabase %}
+    route_class=TransactionalRoute,
+{% endif %}
 )
 
 # A product's ETag is its version as a strong entity tag: "3". A listing's items carry no
