@@ -305,7 +305,8 @@ def render_page(results: dict[str, Any]) -> str:
         "`/health/live` of the default service (every middleware) against a bare FastAPI app",
         "without an access log, Datadog off and on (`ddtrace-run`, no agent). A probe writes no",
         'access line by default; "service logged" is the same service with `LOG_PROBES=true`,',
-        "so that each request writes one.",
+        "so that each request writes one: the difference of the two services' CPU per request",
+        "is what one access line costs.",
         "Start-up is process start to the first 200 (the median of the processes).",
         "",
         *_loads_table(
