@@ -327,7 +327,7 @@ def run(timing: Timing, postgres: Postgres) -> dict[str, Any]:
     try:
         for label, (choices, _) in VARIANTS.items():
             service_dir = render_and_install(
-                root / label, database="aurora-postgresql", datadog=False, **choices
+                root / label, database="aurora-postgresql", tracing="none", **choices
             )
             with postgres.migrated_database(service_dir) as url:
                 results[label] = _compare(service_dir, label, postgres, url, timing)

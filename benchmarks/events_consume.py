@@ -47,7 +47,7 @@ CHOICES = {
     "cache": "none",
     "taskQueue": "none",
     "events": "redis-streams",
-    "datadog": False,
+    "tracing": "none",
 }
 
 # The bare loop: read 10 entries of the group at a time, acknowledge each; on uvloop, as the

@@ -151,7 +151,7 @@ def run(timing: Timing, postgres: Postgres) -> dict[str, Any]:
     try:
         dirs = {
             label: render_and_install(
-                root / label, database="aurora-postgresql", orm="sqlalchemy", datadog=False, events=events
+                root / label, database="aurora-postgresql", orm="sqlalchemy", tracing="none", events=events
             )
             for label, events in VARIANTS.items()
         }

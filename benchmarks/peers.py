@@ -309,7 +309,7 @@ def run(timing: Timing, postgres: Postgres) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="peer-bench-"))
     try:
         service_dir = render_and_install(
-            root / "service", database="aurora-postgresql", orm="sqlalchemy", datadog=False
+            root / "service", database="aurora-postgresql", orm="sqlalchemy", tracing="none"
         )
         peer = render_peer(root, _python_of(service_dir))
         with postgres.migrated_database(service_dir) as url, postgres.database() as peer_database:

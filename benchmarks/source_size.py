@@ -24,7 +24,7 @@ VARIANTS = {
         "cache": "elasticache-redis",
         "taskQueue": "celery",
         "auth": "jwt",
-        "datadog": "true",
+        "tracing": "datadog",
     },
     "MySQL Core, arq, no auth, no Datadog": {
         "database": "aurora-mysql",
@@ -32,14 +32,14 @@ VARIANTS = {
         "cache": "none",
         "taskQueue": "arq",
         "auth": "none",
-        "datadog": "false",
+        "tracing": "none",
     },
     "in memory, nothing else": {
         "database": "none",
         "cache": "none",
         "taskQueue": "none",
         "auth": "none",
-        "datadog": "false",
+        "tracing": "none",
     },
 }
 
