@@ -26,15 +26,12 @@ from sqlalchemy import event
 
 from ${{ values.packageName }}.core.config import Settings
 {% if values.orm == 'none' %}
-from ${{ values.packageName }}.db.connection import (
-    TransactionalRoute,
-    UnitOfWorkDep,
-    get_unit_of_work,
-)
+from ${{ values.packageName }}.db.connection import UnitOfWorkDep, get_unit_of_work
 {% endif %}
 {% if values.orm == 'sqlalchemy' %}
-from ${{ values.packageName }}.db.session import SessionDep, TransactionalRoute, get_session
+from ${{ values.packageName }}.db.session import SessionDep, get_session
 {% endif %}
+from ${{ values.packageName }}.db.transactional_route import TransactionalRoute
 from ${{ values.packageName }}.deps import services_of
 {% if values.events == 'redis-streams' %}
 from ${{ values.packageName }}.events.relay import RELAY_TASK_NAME

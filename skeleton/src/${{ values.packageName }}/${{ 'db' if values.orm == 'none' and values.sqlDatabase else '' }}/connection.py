@@ -1,23 +1,13 @@
-"""The request's unit of work for SQLAlchemy Core: one connection, in one transaction.
+"""The request's unit of work for SQLAlchemy Core: one connection, in one transaction,
+which routes of class ``TransactionalRoute`` (``db/transactional_route.py``) open and end."""
 
-``TransactionalRoute`` opens it around the route's handler, commits it when the handler
-returns and rolls it back if it raises, before the response is sent. A dependency with
-``yield`` could do the same, but FastAPI runs each one through an exit stack and a cancel
-scope on every request, which costs a read more than the rest of its dependencies
-(benchmarks/data_reads.py)."""
+from typing import Annotated
 
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
-
-from fastapi import Depends, Request, Response
-from fastapi.routing import APIRoute
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ..deps import services_of
-from .outage import unavailable_on_outage
-
 # Where the route keeps the request's unit of work in the ASGI scope.
-_UNIT_OF_WORK = f"{__name__}.unit_of_work"
+UNIT_OF_WORK = f"{__name__}.unit_of_work"
 
 
 class UnitOfWork:
@@ -43,36 +33,13 @@ class UnitOfWork:
             await self._connection.close()
 
 
-class TransactionalRoute(APIRoute):
-    """A route whose handler runs in the request's unit of work; outages become 503.
-    Requests that only read use the reader endpoint when one is configured."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handle = super().get_route_handler()
-
-        async def handle_in_unit_of_work(request: Request) -> Response:
-            database = services_of(request.app).database
-            unit = UnitOfWork(database.engine_for(request.method))
-            request.scope[_UNIT_OF_WORK] = unit
-            async with unavailable_on_outage(database):
-                try:
-                    # The response is built, not yet sent: a failed commit is its error.
-                    response = await handle(request)
-                    await unit.commit()
-                finally:
-                    await unit.close()
-            return response
-
-        return handle_in_unit_of_work
-
-
 async def get_unit_of_work(request: Request) -> UnitOfWork:
     """FastAPI dependency: the request's unit of work."""
-    unit: UnitOfWork | None = request.scope.get(_UNIT_OF_WORK)
+    unit: UnitOfWork | None = request.scope.get(UNIT_OF_WORK)
     if unit is None:
         raise RuntimeError(
             "The request's unit of work is only for routes declared with "
-            "route_class=TransactionalRoute (db/connection.py)"
+            "route_class=TransactionalRoute (db/transactional_route.py)"
         )
     return unit
 

@@ -1,34 +1,23 @@
-"""The request's unit of work for the ORM: an ``AsyncSession`` in one transaction.
+"""The request's unit of work for the ORM: an ``AsyncSession`` in one transaction, which
+routes of class ``TransactionalRoute`` (``db/transactional_route.py``) open and end."""
 
-``TransactionalRoute`` opens it around the route's handler, commits it when the handler
-returns and rolls it back if it raises, before the response is sent. A dependency with
-``yield`` could do the same, but FastAPI runs each one through an exit stack and a cancel
-scope on every request, which costs a read more than the rest of its dependencies
-(benchmarks/data_reads.py)."""
+from typing import Annotated
 
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
-
-from fastapi import Depends, Request, Response
-from fastapi.routing import APIRoute
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from ..deps import services_of
-from .outage import unavailable_on_outage
-
 # Where the route keeps the request's unit of work in the ASGI scope.
-_UNIT_OF_WORK = f"{__name__}.unit_of_work"
+UNIT_OF_WORK = f"{__name__}.unit_of_work"
 
 
 class UnitOfWork:
 {% if values.cache == 'elasticache-redis' %}
     """The request's session, made on first use (a read served from the cache makes none).
-    It connects with its first statement and is not closed: after its commit or rollback it
-    holds no connection and goes with the request."""
+    It connects with its first statement; after its commit or rollback it holds no
+    connection, and goes with the request."""
 {% else %}
-    """The request's session, made on first use. It connects with its first statement and
-    is not closed: after its commit or rollback it holds no connection and goes with the
-    request."""
+    """The request's session, made on first use. It connects with its first statement;
+    after its commit or rollback it holds no connection, and goes with the request."""
 {% endif %}
 
     __slots__ = ("_engine", "_session")
@@ -46,43 +35,20 @@ class UnitOfWork:
         if self._session is not None and self._session.in_transaction():
             await self._session.commit()  # it was used (add() begins, too)
 
-    async def roll_back(self) -> None:
-        """What is not committed (the handler raised, or the commit failed), giving the
-        connection back."""
+    async def close(self) -> None:
+        """Ends the unit: rolls back what is not committed (the handler raised, or the commit
+        failed), which gives the connection back."""
         if self._session is not None and self._session.in_transaction():
             await self._session.rollback()
 
 
-class TransactionalRoute(APIRoute):
-    """A route whose handler runs in the request's unit of work; outages become 503.
-    Requests that only read use the reader endpoint when one is configured."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handle = super().get_route_handler()
-
-        async def handle_in_unit_of_work(request: Request) -> Response:
-            database = services_of(request.app).database
-            unit = UnitOfWork(database.engine_for(request.method))
-            request.scope[_UNIT_OF_WORK] = unit
-            async with unavailable_on_outage(database):
-                try:
-                    # The response is built, not yet sent: a failed commit is its error.
-                    response = await handle(request)
-                    await unit.commit()
-                finally:
-                    await unit.roll_back()
-            return response
-
-        return handle_in_unit_of_work
-
-
 async def get_session(request: Request) -> AsyncSession:
     """FastAPI dependency: the session of the request's unit of work."""
-    unit: UnitOfWork | None = request.scope.get(_UNIT_OF_WORK)
+    unit: UnitOfWork | None = request.scope.get(UNIT_OF_WORK)
     if unit is None:
         raise RuntimeError(
             "The request's session is only for routes declared with "
-            "route_class=TransactionalRoute (db/session.py)"
+            "route_class=TransactionalRoute (db/transactional_route.py)"
         )
     return unit.session()
 

@@ -18,10 +18,8 @@ from ..core.tenancy import TENANT_ID_PARAMETER, TenantIdDep
 {% else %}
 from ..core.tenancy import TENANT_ID_PARAMETER
 {% endif %}
-{% if values.orm == 'sqlalchemy' %}
-from ..db.session import TransactionalRoute
-{% elif values.sqlDatabase %}
-from ..db.connection import TransactionalRoute
+{% if values.sqlDatabase %}
+from ..db.transactional_route import TransactionalRoute
 {% endif %}
 from .dependencies import ProductServiceDep
 from .models import Product
