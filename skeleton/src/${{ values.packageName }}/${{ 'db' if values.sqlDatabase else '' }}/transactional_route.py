@@ -3,8 +3,7 @@ commits it when the handler returns and ends it (rolling back what is not commit
 the handler or the commit raises, before the response is sent.
 
 A dependency with ``yield`` could do the same, but FastAPI runs each one through an exit
-stack and a cancel scope on every request, which costs a read more than the rest of its
-dependencies (benchmarks/data_reads.py)."""
+stack and a cancel scope on every request, one of the larger costs of a product read."""
 
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -12,12 +11,11 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
-{% if values.orm == 'sqlalchemy' %}
 from ..deps import services_of
+{% if values.orm == 'sqlalchemy' %}
 from .outage import unavailable_on_outage
 from .session import UNIT_OF_WORK, UnitOfWork
 {% else %}
-from ..deps import services_of
 from .connection import UNIT_OF_WORK, UnitOfWork
 from .outage import unavailable_on_outage
 {% endif %}
