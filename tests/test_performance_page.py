@@ -46,3 +46,32 @@ def test_the_readme_describes_every_benchmark_the_report_runs() -> None:
 
     assert set(report.BENCHMARKS) <= set(described)
     assert f"runs the {counts[len(report.BENCHMARKS) - 1]} service" in " ".join(readme.split())
+
+
+def _numbers(text: str) -> set[float]:
+    """The numbers written in ``text``, without those of names such as p99 or -c32."""
+    return {float(number) for number in re.findall(r"(?<![\w.-])\d+(?:\.\d+)?", text)}
+
+
+def test_the_readme_states_each_benchmark_s_targets_as_the_code_judges_them() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    verdicts = report.all_verdicts(json.loads(report.RESULTS.read_text(encoding="utf-8")))
+    for name in report.BENCHMARKS:
+        bullet = re.search(
+            rf"^- `uv run python benchmarks/{name}\.py.*?(?=^- |^$)", readme, flags=re.MULTILINE | re.DOTALL
+        )
+        assert bullet, f"the README does not describe {name}"
+        # From the first "target" to the requirements ("Needs ...").
+        stated = re.search(r"\btargets?\b(.*?)(?:Needs\b|$)", bullet[0], flags=re.IGNORECASE | re.DOTALL)
+        assert stated, f"the README states no target for {name}"
+        judged = [(what, target) for benchmark, what, _, target, _ in verdicts if benchmark == name]
+        targets = {float(target.split()[-1]) for _, target in judged}
+        if "<= 1" in {target for _, target in judged}:
+            # A p99 ratio of at most 1 reads "at or below" the other's.
+            assert "at or below" in stated[1], name
+            targets.discard(1.0)
+        written = _numbers(stated[1])
+        assert targets <= written, f"{name}: the code judges {sorted(targets - written)}, unstated"
+        # Connection counts belong to what is judged ("-c5 ...").
+        named = targets | {float(count) for what, _ in judged for count in re.findall(r"-c(\d+)", what)}
+        assert written <= named, f"{name}: the README states {sorted(written - named)}, not judged"
