@@ -16,6 +16,8 @@ import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
+from scaffold.workflow import Template, known_parameters
+
 REPO = Path(__file__).resolve().parent.parent
 VARIANTS = {
     "reviewed (PostgreSQL, ORM, Redis, Celery, JWT, Datadog)": {
@@ -87,10 +89,21 @@ def _is_docstring_line(line: int, source: str) -> bool:
     return stripped.startswith(('"""', "'''")) or stripped.endswith(('"""', "'''"))
 
 
+def in_template_s_terms(template: Path, values: dict[str, str]) -> dict[str, str]:
+    """``values`` as ``template`` asks for them: a revision from before the ``tracing``
+    choice had a ``datadog`` boolean instead."""
+    known = known_parameters(Template.load(template / "template.yaml"))
+    if "tracing" in known or "datadog" not in known:
+        return values
+    translated = {key: value for key, value in values.items() if key != "tracing"}
+    translated["datadog"] = "true" if values.get("tracing") == "datadog" else "false"
+    return translated
+
+
 def measure(template: Path, values: dict[str, str], output: Path) -> Size:
     command = [sys.executable, "-m", "scaffold", "render", "--template", str(template / "template.yaml")]
     command += ["--values", str(REPO / "examples" / "values.yaml"), "--output", str(output)]
-    for key, value in values.items():
+    for key, value in in_template_s_terms(template, values).items():
         command += ["--set", f"{key}={value}"]
     subprocess.run(command, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
     size = Size()

@@ -6,6 +6,8 @@ benchmarks kept rendering with `datadog` until their next run failed."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,9 @@ from scaffold.workflow import Template, known_parameters, resolve_parameters
 from template_matrix import BASE_VALUES
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import source_size  # noqa: E402
 
 BENCHMARKS = sorted((ROOT / "benchmarks").glob("*.py"))
 TEMPLATE = Template.load(ROOT / "template.yaml")
@@ -61,3 +66,19 @@ def test_a_benchmark_s_choices_are_the_template_s(benchmark: Path) -> None:
         resolve_parameters(
             TEMPLATE, {**BASE_VALUES, **{name: value for name, value in choices.items() if value is not ...}}
         )
+
+
+def test_source_size_renders_a_revision_from_before_the_tracing_choice(tmp_path: Path) -> None:
+    """`source_size.py --ref REV` measures an older template with today's choices; before
+    `tracing` (commit 70dc4c1) the template took a `datadog` boolean."""
+    before = subprocess.run(
+        ["git", "show", "70dc4c1~1:template.yaml"], cwd=ROOT, check=True, capture_output=True
+    )
+    old = tmp_path / "template.yaml"
+    old.write_bytes(before.stdout)
+    known = known_parameters(Template.load(old))
+    for values in source_size.VARIANTS.values():
+        translated = source_size.in_template_s_terms(tmp_path, values)
+        assert set(translated) <= set(known)
+        assert translated["datadog"] == ("true" if values["tracing"] == "datadog" else "false")
+        assert source_size.in_template_s_terms(ROOT, values) == values
