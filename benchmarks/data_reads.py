@@ -8,16 +8,15 @@ FastAPI routes doing the same work by hand, in the same run, under the same load
 - Redis cache: the cached GET of the same product against a bare route doing one raw Redis
   GET of the same key.
 
-Each comparison also serves a floor: a bare route doing only what the service's
-requirements make every such request do. For the ORM and Core it reads the same product, or
-inserts a new one in a transaction, through SQLAlchemy (the service's own mapped class or
-table, an AsyncSession or a pooled connection), answering with the service's response model,
-with nothing else; for the cache it sends the
-GET, and once per 50 requests the rate limit's lease of the client's budget (one Redis
-command). No service built on those parts can beat its floor, so "floor/bare" is the best ratio
-reachable, and "service/floor" what the service's own layers cost on top. Targets:
-service/floor at least 0.9 for the ORM and Core GET and 0.85 for create; service/bare at
-least 0.85 for the cached GET.
+Each comparison also serves a floor: a bare route doing only what the service's requirements
+make every such request do. For the ORM and Core it reads the same product, or inserts a new
+one in a transaction, through SQLAlchemy (the service's own mapped class or table, an
+AsyncSession or a pooled connection), answering with the service's response model, with
+nothing else; for the cache it sends the GET, and once per 50 requests the rate limit's
+lease of the client's budget (one Redis command). No service built on those parts can beat
+its floor, so "floor/bare" is the best ratio reachable, and "service/floor" what the
+service's own layers cost on top. Targets: service/floor at least 0.9 for the ORM and Core
+GET and 0.85 for create; service/bare at least 0.85 for the cached GET.
 
 The service runs with its shipped defaults (see harness.shipped_service_env: only the
 connection URLs, ENVIRONMENT and a rate limit out of wrk's reach are set), so its pool has
