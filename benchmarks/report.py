@@ -290,8 +290,7 @@ def render_page(results: dict[str, Any]) -> str:
         "service's requirements make every such request do, through the same parts (the same",
         "read or insert through SQLAlchemy's ORM or Core, answered with the service's response",
         "model; for the cache, the GET in Redis and, once per 50 requests, a rate-limit lease).",
-        "`orm` is the default variant, `core`",
-        "SQLAlchemy Core, `cache` the ORM with the Redis cache.",
+        "`orm` is the default variant, `core` SQLAlchemy Core, `cache` the ORM with the Redis cache.",
         "",
         *_loads_table(
             [
