@@ -6,6 +6,7 @@ dead-letter and replay commands. Each test has its own stream, group and project
 deleted afterwards. Events are appended to the stream directly, as a publisher does."""
 
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -35,10 +36,14 @@ from conftest import PrivateRedis, stop_process
 {% else %}
 from conftest import stop_process
 {% endif %}
+from ${{ values.packageName }}.core.config import Settings
+from ${{ values.packageName }}.core.health import HealthRegistry
 from ${{ values.packageName }}.core.metrics import ServiceMetrics
+from ${{ values.packageName }}.events import runner
 from ${{ values.packageName }}.events.consumer import ConsumerOptions, EventConsumer, Outcome
 from ${{ values.packageName }}.events.envelope import EventEnvelope
 from ${{ values.packageName }}.events.handlers import EventHandler
+from ${{ values.packageName }}.events.local import InProcessEventStream
 from ${{ values.packageName }}.events.metrics import EventMetrics
 from ${{ values.packageName }}.events.stream import RedisEventStream
 from ${{ values.packageName }}.products.event_payloads import (
@@ -421,6 +426,20 @@ def test_without_the_stream_s_redis_the_api_runs_the_consumer_itself(
         response = api.post("/api/v1/products", json={"name": "Widget", "price": "19.90"})
         assert response.status_code == 201, response.text
         wait_for(lambda: consumed_applied(api) == 1, 10, "the in-process consumer")
+
+
+@pytest.mark.anyio
+async def test_the_api_stops_its_consumer_without_waiting_out_a_blocked_read(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reads that block for 30 s: stopping must not wait for their end.
+    blocking_long = functools.partial(ConsumerOptions, block_seconds=30.0)
+    monkeypatch.setattr(runner, "ConsumerOptions", blocking_long)
+    metrics = ServiceMetrics()
+    stream = InProcessEventStream(max_length=10, metrics=EventMetrics.of(metrics))
+    async with asyncio.timeout(10):
+        async with runner.in_process_consumer(make_settings(), stream, HealthRegistry(), metrics):
+            await asyncio.sleep(0.2)  # the consumer is blocked in its read by now
 
 
 def test_the_commands_refuse_to_run_without_the_stream_s_redis(base_env: SetEnv) -> None:

@@ -194,6 +194,21 @@ async def test_a_blocking_read_returns_empty_after_its_block(opened: Opened) -> 
     assert 0.25 <= time.monotonic() - started < 2
 
 
+async def test_ending_the_blocked_reads_returns_those_blocked_now_only() -> None:
+    stream = InProcessEventStream(max_length=10, metrics=EventMetrics.of(ServiceMetrics()))
+    await stream.ensure_group(GROUP)
+    blocked = asyncio.create_task(stream.read_new(GROUP, "consumer-a", 10, 30))
+    await asyncio.sleep(0.05)
+
+    stream.end_blocked_reads()
+
+    async with asyncio.timeout(5):
+        assert await blocked == []
+    started = time.monotonic()
+    assert await stream.read_after(await stream.last_id(), 10, 0.3) == []
+    assert time.monotonic() - started >= 0.25
+
+
 async def test_a_group_delivers_each_entry_once_until_acknowledged(opened: Opened) -> None:
     await opened.stream.ensure_group(GROUP)
     await opened.stream.ensure_group(GROUP)  # a second call changes nothing

@@ -12,9 +12,9 @@ UNIT_OF_WORK = f"{__name__}.unit_of_work"
 
 class UnitOfWork:
 {% if values.cache == 'elasticache-redis' %}
-    """The request's session, made on first use (a read served from the cache makes none).
-    It connects with its first statement; after its commit or rollback it holds no
-    connection, and goes with the request."""
+    """The request's session, made when a route's dependencies first ask for it. It
+    connects with its first statement, so a read served from the cache takes no connection;
+    after its commit or rollback it holds no connection, and goes with the request."""
 {% else %}
     """The request's session, made on first use. It connects with its first statement;
     after its commit or rollback it holds no connection, and goes with the request."""

@@ -65,6 +65,8 @@ class InProcessEventStream:
         self._idle_clock = idle_clock
         # Set (and replaced) on every append: wakes the blocked reads.
         self._appended = asyncio.Event()
+        # Counts end_blocked_reads() calls: a read blocked before one returns at once.
+        self._blocks_ended = 0
 
     def _next_id(self, last: EntryKey) -> EntryKey:
         # As Redis: the time in ms, or the last ID's time if the clock went back.
@@ -86,9 +88,18 @@ class InProcessEventStream:
         while len(self._entries) > self._max_length:
             del self._entries[next(iter(self._entries))]
         self._metrics.published.labels(type=fields["type"]).inc()
+        self._wake_blocked_reads()
+        return format_id(key)
+
+    def _wake_blocked_reads(self) -> None:
         self._appended.set()
         self._appended = asyncio.Event()
-        return format_id(key)
+
+    def end_blocked_reads(self) -> None:
+        """Return every read blocked now, as if its block had run out: a consumer that
+        stops need not wait for it."""
+        self._blocks_ended += 1
+        self._wake_blocked_reads()
 
     async def last_id(self) -> str:
         return format_id(self._last)
@@ -108,9 +119,10 @@ class InProcessEventStream:
     async def _wait_for_entries_after(self, key: EntryKey, block_seconds: float) -> None:
         if block_seconds == 0:
             return
+        blocks_ended = self._blocks_ended
         try:
             async with asyncio.timeout(block_seconds):
-                while self._last <= key:
+                while self._last <= key and self._blocks_ended == blocks_ended:
                     await self._appended.wait()
         except TimeoutError:
             return

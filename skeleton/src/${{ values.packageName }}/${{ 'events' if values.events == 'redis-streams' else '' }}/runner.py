@@ -27,6 +27,7 @@ from .consumer import ConsumerOptions, EventConsumer, event_context
 from .envelope import EventEnvelope, MalformedEventError
 from .handlers import EventHandlers
 from .lifespan import events_lifespan
+from .local import InProcessEventStream
 from .metrics import EventMetrics
 from .registry import InvalidEventError, UnknownEventError
 from .stream import EventStream
@@ -99,7 +100,10 @@ def group_consumer(
 
 @asynccontextmanager
 async def in_process_consumer(
-    settings: Settings, stream: EventStream, health: HealthRegistry, metrics: ServiceMetrics
+    settings: Settings,
+    stream: InProcessEventStream,
+    health: HealthRegistry,
+    metrics: ServiceMetrics,
 ) -> AsyncIterator[None]:
     """Local work without Redis: the consumer runs in the API's event loop on its in-process
     stream, with the projection in memory{% if values.taskQueue != 'none' %} and the notification task queued as the API
@@ -121,6 +125,7 @@ async def in_process_consumer(
 
         async def stop() -> None:
             stopping.set()
+            stream.end_blocked_reads()  # the API stops without waiting out a read's block
             await running
 
         stack.push_async_callback(stop)
