@@ -19,6 +19,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from redis import Redis
+{% if values.sqlDatabase %}
+from sqlalchemy import event
+{% endif %}
 
 from conftest import PrivateRedis, free_port
 from ${{ values.packageName }}.cache.aside import CacheAside
@@ -27,6 +30,9 @@ from ${{ values.packageName }}.cache.store import (
 )
 from ${{ values.packageName }}.core.config import Settings
 from ${{ values.packageName }}.deps import services_of
+{% if values.sqlDatabase and values.events == 'redis-streams' %}
+from ${{ values.packageName }}.events.relay import RELAY_TASK_NAME
+{% endif %}
 from ${{ values.packageName }}.main import create_app
 from ${{ values.packageName }}.products.cached import SCHEMA_VERSION
 
@@ -209,6 +215,31 @@ def test_local_without_redis_caches_in_process(app: FastAPI, tenant_headers: Ten
     assert read == product
 
     assert isinstance(services_of(app).cache.store, InProcessCacheStore)
+{% if values.sqlDatabase %}
+
+
+def test_a_read_served_from_the_cache_takes_no_database_connection(
+    app: FastAPI, tenant_headers: TenantHeaders
+) -> None:
+    taken: list[str] = []
+
+    def taken_by_a_request(*_: object) -> None:
+        task = asyncio.current_task()
+{% if values.events == 'redis-streams' %}
+        # Not the outbox relay's: it takes connections on its own schedule.
+        if task is not None and task.get_name() == RELAY_TASK_NAME:
+            return
+{% endif %}
+        taken.append(repr(task))
+
+    with running(app, tenant_headers(TENANT_ID)) as client:
+        product = create(client)
+        event.listen(services_of(app).database.writer.sync_engine, "checkout", taken_by_a_request)
+        assert client.get(f"{BASE}/{product['id']}").json() == product  # loaded: a miss
+        assert len(taken) == 1
+        assert client.get(f"{BASE}/{product['id']}").json() == product  # from the cache
+        assert len(taken) == 1
+{% endif %}
 
 
 def test_redis_down_means_bypass(
