@@ -1,6 +1,7 @@
 """One contract, two streams: every test runs on the in-process stream and on Redis Streams
 (the server of ``TEST_REDIS_URL``, default the local one, database 13; marked ``redis``),
-each test on a stream key of its own."""
+each test on a stream key of its own. ``end_blocked_reads``, which only the in-process
+stream has, is tested on that stream alone."""
 
 import asyncio
 import os
