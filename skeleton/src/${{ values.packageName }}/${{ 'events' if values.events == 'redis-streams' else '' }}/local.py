@@ -63,7 +63,7 @@ class InProcessEventStream:
         self._metrics = metrics
         self._clock = clock
         self._idle_clock = idle_clock
-        # Set (and replaced) on every append: wakes the blocked reads.
+        # Set (and replaced) on every append and by end_blocked_reads: wakes the blocked reads.
         self._appended = asyncio.Event()
         # Counts end_blocked_reads() calls: a read blocked before one returns at once.
         self._blocks_ended = 0
