@@ -21,7 +21,7 @@ from .bootstrap import bootstrap
 from .core.config import Settings, get_settings_or_exit
 from .core.error_responses import PIPELINE_RESPONSES
 from .core.errors import install_error_handlers
-from .core.gc_freeze import startup_objects_frozen
+from .core.gc_tuning import collector_set_for_serving
 from .core.health import HealthRegistry, health_router
 from .core.logging import configure_logging
 from .core.metrics import ServiceMetrics, metrics_router
@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 {% endif %}
             async with bootstrap(settings, metrics, health) as services:
                 app.state.services = services
-                with startup_objects_frozen():  # once every client is open
+                with collector_set_for_serving():  # once every client is open
                     health.mark_started()
                     logger.info("service started", environment=settings.environment)
                     yield
