@@ -12,8 +12,10 @@
 from __future__ import annotations
 
 import copy
+import gc
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -139,6 +141,22 @@ def variants(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """A pairwise-covering set of rendered services, for excerpts."""
     root = tmp_path_factory.mktemp("variants")
     return [_render(values, root / str(index)) for index, values in enumerate(pairwise_submissions())]
+
+
+def test_operations_page_states_the_collector_setting_the_service_ships() -> None:
+    """The young-generation threshold and CPython's default that docs/operations.md names."""
+    module = ROOT / "skeleton" / "src" / "${{ values.packageName }}" / "core" / "gc_tuning.py"
+    shipped = re.search(r"^YOUNG_GENERATION_THRESHOLD = ([\d_]+)$", module.read_text(), re.M)
+    assert shipped is not None
+    stated = re.search(
+        r"young\s+generation after ([\d,]+) net allocations of tracked objects instead of "
+        r"CPython's default\s+\((\d+) before Python 3\.13\)",
+        _pages()["operations.md"],
+    )
+    assert stated is not None, "docs/operations.md no longer states the collector's threshold"
+    assert int(stated[1].replace(",", "")) == int(shipped[1].replace("_", ""))
+    assert sys.version_info < (3, 13), "the page names the default of Python 3.11 and 3.12"
+    assert int(stated[2]) == gc.get_threshold()[0]
 
 
 def test_every_code_block_is_checked_or_marked() -> None:

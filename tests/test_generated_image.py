@@ -651,7 +651,8 @@ def test_serves_read_only_as_deployed(image: BuiltImage, engine: Engine, backing
         assert int(status["CapEff"], 16) == 0
         assert status["NoNewPrivs"] == "1"
         command_line = _exec(engine, name, "cat", "/proc/1/cmdline").stdout.split("\0")[:-1]
-        cmd = engine.image_config(image.tag)["Config"]["Cmd"]
+        config = engine.image_config(image.tag)
+        cmd = config["Config"]["Cmd"]
         uvicorn_args = cmd[cmd.index("uvicorn") + 1 :]
         assert command_line[-len(uvicorn_args) :] == uvicorn_args
         assert command_line[-len(uvicorn_args) - 1].endswith("/uvicorn")
@@ -663,8 +664,7 @@ def test_serves_read_only_as_deployed(image: BuiltImage, engine: Engine, backing
         # judges it: unhealthy after its retries fail in a row (a run can exceed its timeout
         # on a loaded machine, compiling the standard library it imports on a read-only
         # file system).
-        retries = engine.image_config(image.tag)["Healthcheck"]["Retries"]
-        for _ in range(retries):
+        for _ in range(config["Healthcheck"]["Retries"]):
             health = engine.podman("healthcheck", "run", name, check=False)
             if health.returncode == 0:
                 break
